@@ -1,0 +1,287 @@
+/**
+ * The one configuration schema of a run: every knob of the reference bash suite, with its defaults and
+ * the environment variable name CI users already type. The workflow validates its input with it, and the
+ * client-side loader (./env.ts) validates the same way before anything starts.
+ *
+ * Pure and deterministic: it is imported by the workflow bundle.
+ */
+import { z } from 'zod';
+
+export const PROFILES = ['gpu', 'sim'] as const;
+export type Profile = (typeof PROFILES)[number];
+
+/** Stages a run may select. Cleanup is not listed: it always runs. */
+export const STAGES = ['build', 'launch', 'health', 'lm_eval', 'vllm_bench', 'long_doc_qa'] as const;
+export type StageName = (typeof STAGES)[number];
+
+export const BENCHMARK_DRIVERS = ['upstream', 'builtin'] as const;
+export const REPEAT_MODES = ['tile', 'random', 'interleave'] as const;
+
+export const SIM_DEFECT_KINDS = [
+  'none',
+  'corrupt-on-hit',
+  'never-hit',
+  'slow-load',
+  'slow-store',
+  'never-healthy',
+] as const;
+/** `crash-after:N` carries its N, so it is matched by pattern rather than listed. */
+const SIM_DEFECT_PATTERN = /^(none|corrupt-on-hit|never-hit|slow-load|slow-store|never-healthy|crash-after:[1-9][0-9]{0,6})$/;
+
+// A model name is a Hugging Face repo id (`org/name`) or a plain name: it reaches container argv and
+// result paths, so shell metacharacters, whitespace and `..` are refused.
+const MODEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
+// Docker's reference grammar, restricted to what a local tag needs (registry host optional, tag optional).
+const IMAGE_PATTERN = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/;
+const SAFE_TOKEN_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+// Path-like knobs: absolute or relative, no control characters, no shell metacharacters.
+const PATH_PATTERN = /^[A-Za-z0-9_./~+-][A-Za-z0-9_./~+@=-]*$/;
+
+const noDotDot = (value: string) => !value.split('/').includes('..');
+
+const port = z.number().int().min(1).max(65535);
+const positiveInt = z.number().int().min(1);
+const nonNegativeInt = z.number().int().min(0);
+const positiveNumber = z.number().positive();
+
+const modelName = z
+  .string()
+  .regex(MODEL_PATTERN, 'must look like "org/name" using letters, digits, ".", "_" or "-"')
+  .refine(noDotDot, 'must not contain ".."');
+const imageTag = z
+  .string()
+  .regex(IMAGE_PATTERN, 'must be a Docker image reference such as "lmcache/vllm-openai:test"')
+  .refine(noDotDot, 'must not contain ".."');
+const safeToken = z.string().regex(SAFE_TOKEN_PATTERN, 'may hold only letters, digits, ".", "_" and "-"');
+const pathValue = z.string().regex(PATH_PATTERN, 'must be a plain path without spaces or shell metacharacters');
+const relativePath = pathValue.refine((p) => !p.startsWith('/') && noDotDot(p), 'must be a path inside the repository');
+
+/** The fully resolved configuration every activity receives. */
+export const configSchema = z
+  .object({
+    profile: z.enum(PROFILES),
+    stages: z.array(z.enum(STAGES)).min(1),
+    buildId: safeToken,
+    resultsDir: pathValue.refine((p) => p.startsWith('/'), 'must be an absolute path'),
+    venvDir: pathValue,
+
+    model: modelName,
+    vllmPort: port,
+    vllmBaselinePort: port,
+    lmcachePort: port,
+    maxWaitSeconds: positiveInt,
+    hfCacheDir: pathValue,
+
+    image: imageTag,
+    lmcacheRepoDir: pathValue,
+    dockerfile: relativePath,
+    buildTarget: safeToken,
+    buildArgs: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'build argument names are UPPER_SNAKE_CASE'), safeToken),
+
+    cpuBufferSize: positiveNumber,
+    maxWorkers: positiveInt,
+
+    gpuMinFreeMemoryMib: nonNegativeInt,
+    gpuMaxUtilizationPercent: z.number().min(0).max(100),
+    gpuWaitSeconds: nonNegativeInt,
+
+    numConcurrent: positiveInt,
+    limit: positiveInt,
+    lmEvalTask: safeToken,
+
+    benchmarkDriver: z.enum(BENCHMARK_DRIVERS),
+    numPrompts: positiveInt,
+    randomInputLen: positiveInt,
+    randomOutputLen: positiveInt,
+    randomSeed: nonNegativeInt,
+    maxThroughputSlowdownPercent: z.number().min(0).max(100),
+
+    documentLength: positiveInt,
+    numDocuments: positiveInt,
+    outputLen: positiveInt,
+    repeatCount: positiveInt,
+    repeatMode: z.enum(REPEAT_MODES),
+    shuffleSeed: nonNegativeInt,
+    maxInflightRequests: positiveInt,
+    maxLmcacheTtft: positiveNumber,
+    maxLmcacheQueryRoundTime: positiveNumber,
+
+    simDefect: z.string().regex(SIM_DEFECT_PATTERN, `must be one of ${SIM_DEFECT_KINDS.join(', ')} or crash-after:N`),
+    simStartupSeconds: z.number().min(0),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const ports: [string, number][] = [
+      ['vllmPort', config.vllmPort],
+      ['vllmBaselinePort', config.vllmBaselinePort],
+      ['lmcachePort', config.lmcachePort],
+    ];
+    for (let i = 0; i < ports.length; i++) {
+      for (let j = i + 1; j < ports.length; j++) {
+        if (ports[i][1] === ports[j][1]) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [ports[j][0]],
+            message: `port ${ports[j][1]} is already used by ${ports[i][0]}; each server needs its own port`,
+          });
+        }
+      }
+    }
+    if (new Set(config.stages).size !== config.stages.length) {
+      ctx.addIssue({ code: 'custom', path: ['stages'], message: 'lists a stage twice' });
+    }
+  });
+
+export type Config = z.infer<typeof configSchema>;
+
+/** What a caller may send: any subset of the configuration; the rest comes from the profile's defaults. */
+export type ConfigInput = Partial<Config>;
+
+/** The reference suite's defaults (gpu profile). */
+export const GPU_DEFAULTS: Omit<Config, 'buildId' | 'resultsDir' | 'randomSeed'> = {
+  profile: 'gpu',
+  stages: [...STAGES],
+  venvDir: '.venv',
+  model: 'Qwen/Qwen3-14B',
+  vllmPort: 8000,
+  vllmBaselinePort: 9000,
+  lmcachePort: 6555,
+  maxWaitSeconds: 300,
+  hfCacheDir: '~/.cache/huggingface',
+  image: 'lmcache/vllm-openai:test',
+  lmcacheRepoDir: '.',
+  dockerfile: 'docker/Dockerfile',
+  buildTarget: 'image-build',
+  buildArgs: { CUDA_VERSION: '12.8', UBUNTU_VERSION: '24.04', VLLM_VERSION: 'nightly' },
+  cpuBufferSize: 80,
+  maxWorkers: 4,
+  gpuMinFreeMemoryMib: 70000,
+  gpuMaxUtilizationPercent: 20,
+  gpuWaitSeconds: 1800,
+  numConcurrent: 50,
+  limit: 300,
+  lmEvalTask: 'gsm8k',
+  benchmarkDriver: 'upstream',
+  numPrompts: 50,
+  randomInputLen: 10000,
+  randomOutputLen: 1,
+  maxThroughputSlowdownPercent: 5,
+  documentLength: 10000,
+  numDocuments: 30,
+  outputLen: 200,
+  repeatCount: 2,
+  repeatMode: 'tile',
+  shuffleSeed: 0,
+  maxInflightRequests: 5,
+  maxLmcacheTtft: 0.22,
+  maxLmcacheQueryRoundTime: 0.58,
+  simDefect: 'none',
+  simStartupSeconds: 0,
+};
+
+/**
+ * The sim profile's defaults: the reference workloads scaled to fit the simulated server's cost model
+ * (see src/sim/README.md) on a 2-core machine, and thresholds that hold there with LMCache and fail without it.
+ */
+export const SIM_DEFAULTS: typeof GPU_DEFAULTS = {
+  ...GPU_DEFAULTS,
+  profile: 'sim',
+  model: 'sim/greedy-echo',
+  image: 'lmcache-mp-sim:test',
+  lmcacheRepoDir: 'sim/image',
+  dockerfile: 'Dockerfile',
+  buildTarget: 'sim',
+  buildArgs: {},
+  cpuBufferSize: 1,
+  maxWaitSeconds: 60,
+  numConcurrent: 8,
+  limit: 40,
+  lmEvalTask: 'gsm8k_sim',
+  benchmarkDriver: 'builtin',
+  numPrompts: 20,
+  randomInputLen: 2000,
+  documentLength: 2000,
+  numDocuments: 12,
+  outputLen: 16,
+  maxInflightRequests: 4,
+  maxLmcacheTtft: 0.1,
+  maxLmcacheQueryRoundTime: 0.3,
+  simStartupSeconds: 2,
+};
+
+export const PROFILE_DEFAULTS: Record<Profile, typeof GPU_DEFAULTS> = { gpu: GPU_DEFAULTS, sim: SIM_DEFAULTS };
+
+/** Raised for input that fails validation; its message names every bad field and what is allowed. */
+export class InvalidConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'InvalidConfigError';
+  }
+}
+
+/** Values a run needs that have no fixed default; the workflow derives them from its own id. */
+export interface RunIdentity {
+  workflowId: string;
+}
+
+/** A stable, non-negative 31-bit seed derived from a string, so a retried run reuses the same seed. */
+export function seedFrom(text: string): number {
+  let hash = 2166136261;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 16777619);
+  }
+  return (hash >>> 0) & 0x7fffffff;
+}
+
+/** Turns a build id into one that passes `safeToken`, for ids derived from workflow ids. */
+function toBuildId(text: string): string {
+  const cleaned = text.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[^A-Za-z0-9]+/, '');
+  return cleaned.length > 0 ? cleaned : 'run';
+}
+
+const FIELD_NAMES = new Set(Object.keys(configSchema.shape ?? {}));
+
+/**
+ * Resolves an input against its profile's defaults and validates it. Throws InvalidConfigError naming
+ * every problem. Deterministic: safe inside the workflow.
+ */
+export function resolveConfig(input: unknown, identity: RunIdentity): Config {
+  if (input === undefined || input === null) input = {};
+  if (typeof input !== 'object' || Array.isArray(input)) {
+    throw new InvalidConfigError(['input: must be a JSON object of configuration fields']);
+  }
+  const given = Object.fromEntries(Object.entries(input as Record<string, unknown>).filter(([, v]) => v !== undefined));
+  const unknownFields = Object.keys(given).filter((key) => !FIELD_NAMES.has(key));
+  if (unknownFields.length > 0) {
+    throw new InvalidConfigError(
+      unknownFields.map((key) => `${key}: unknown field; known fields are ${[...FIELD_NAMES].join(', ')}`),
+    );
+  }
+  const profile = given.profile ?? 'gpu';
+  if (!PROFILES.includes(profile as Profile)) {
+    throw new InvalidConfigError([`profile: got ${JSON.stringify(profile)}; allowed: ${PROFILES.join(', ')}`]);
+  }
+  const defaults = PROFILE_DEFAULTS[profile as Profile];
+  const buildId = typeof given.buildId === 'string' ? given.buildId : toBuildId(identity.workflowId);
+  const candidate = {
+    ...defaults,
+    buildId,
+    resultsDir: `/tmp/lmcache_ci_results_${buildId}`,
+    randomSeed: seedFrom(identity.workflowId),
+    ...given,
+    // A build argument given alone keeps the profile's other build arguments.
+    buildArgs: { ...defaults.buildArgs, ...(given.buildArgs as Record<string, string> | undefined) },
+  };
+  const parsed = configSchema.safeParse(candidate);
+  if (!parsed.success) {
+    throw new InvalidConfigError(
+      parsed.error.issues.map((issue) => {
+        const field = issue.path.join('.') || 'input';
+        const got = issue.path.reduce<unknown>((value, key) => (value as Record<PropertyKey, unknown>)?.[key], candidate);
+        return `${field}: ${issue.message} (got ${JSON.stringify(got)})`;
+      }),
+    );
+  }
+  return parsed.data;
+}
