@@ -6,6 +6,7 @@
  * Pure and deterministic: it is imported by the workflow bundle.
  */
 import { z } from 'zod';
+import { fnv1a32 } from '../util/hash.js';
 
 export const PROFILES = ['gpu', 'sim'] as const;
 export type Profile = (typeof PROFILES)[number];
@@ -226,12 +227,7 @@ export interface RunIdentity {
 
 /** A stable, non-negative 31-bit seed derived from a string, so a retried run reuses the same seed. */
 export function seedFrom(text: string): number {
-  let hash = 2166136261;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 16777619);
-  }
-  return (hash >>> 0) & 0x7fffffff;
+  return fnv1a32(text) & 0x7fffffff;
 }
 
 /** Turns a build id into one that passes `safeToken`, for ids derived from workflow ids. */

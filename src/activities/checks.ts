@@ -1,0 +1,19 @@
+/** How a benchmark stage ends: its checks returned when all pass, a named non-retried failure otherwise. */
+import { ApplicationFailure } from '@temporalio/activity';
+import { FailureType } from '../failures.js';
+import type { Check } from '../verification/types.js';
+
+export interface BenchmarkOutcome {
+  checks: Check[];
+  comparisonTable?: string;
+}
+
+export function concludeBenchmark(stage: string, outcome: BenchmarkOutcome): BenchmarkOutcome {
+  const failed = outcome.checks.filter((check) => !check.passed);
+  if (failed.length === 0) return outcome;
+  throw ApplicationFailure.create({
+    type: FailureType.BenchmarkCheckFailed,
+    message: `${stage}: ${failed.map((check) => `${check.name} failed${check.detail ? ` (${check.detail})` : ''}`).join('; ')}`,
+    details: [outcome],
+  });
+}

@@ -1,0 +1,76 @@
+/** The Docker engine as the activities see it: one dockerode client and the helpers every stage shares. */
+import Docker from 'dockerode';
+import { LABEL_ROLE, LABEL_WORKFLOW_ID, type Role } from '../commands/containers.js';
+
+let client: Docker | undefined;
+
+/** dockerode honours DOCKER_HOST and friends, and defaults to the local socket. */
+export function docker(): Docker {
+  client ??= new Docker();
+  return client;
+}
+
+export interface OwnedContainer {
+  id: string;
+  name: string;
+  role: Role | undefined;
+  state: string;
+}
+
+/** Every container, running or not, that carries this workflow's label. */
+export async function containersOf(workflowId: string): Promise<OwnedContainer[]> {
+  const found = await docker().listContainers({ all: true, filters: { label: [`${LABEL_WORKFLOW_ID}=${workflowId}`] } });
+  return found.map((info) => ({
+    id: info.Id,
+    name: (info.Names[0] ?? info.Id).replace(/^\//, ''),
+    role: info.Labels[LABEL_ROLE] as Role | undefined,
+    state: info.State,
+  }));
+}
+
+/**
+ * Docker multiplexes stdout and stderr of a container without a TTY into frames with an 8-byte header
+ * (stream type, 3 zero bytes, big-endian length). Returns the text of all frames in order.
+ */
+export function demuxDockerLogs(buffer: Buffer): string {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset + 8 <= buffer.length) {
+    const streamType = buffer[offset];
+    const length = buffer.readUInt32BE(offset + 4);
+    if (streamType > 2 || buffer[offset + 1] !== 0 || offset + 8 + length > buffer.length) {
+      // Not framed (a TTY container): the rest is plain text.
+      parts.push(buffer.subarray(offset));
+      return Buffer.concat(parts).toString('utf8');
+    }
+    parts.push(buffer.subarray(offset + 8, offset + 8 + length));
+    offset += 8 + length;
+  }
+  if (offset < buffer.length) parts.push(buffer.subarray(offset));
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/** The last `lines` lines a container printed, stdout and stderr interleaved. */
+export async function logTail(containerId: string, lines = 50): Promise<string> {
+  const raw = await docker().getContainer(containerId).logs({ stdout: true, stderr: true, tail: lines, follow: false });
+  return demuxDockerLogs(Buffer.isBuffer(raw) ? raw : Buffer.from(raw as unknown as string));
+}
+
+/** dockerode reports HTTP statuses on its errors; 404 means "no such object". */
+export function isNotFound(error: unknown): boolean {
+  return (error as { statusCode?: number }).statusCode === 404;
+}
+
+/** Waits for a streamed Docker operation (build, import) to end; each JSON event goes to `onEvent` as it arrives. */
+export function followProgress<Event extends { error?: string }>(
+  stream: NodeJS.ReadableStream,
+  onEvent: (event: Event) => void = () => {},
+): Promise<Event[]> {
+  return new Promise((resolve, reject) =>
+    docker().modem.followProgress(
+      stream,
+      (error: Error | null, events: Event[]) => (error ? reject(error) : resolve(events)),
+      onEvent,
+    ),
+  );
+}

@@ -1,0 +1,28 @@
+/**
+ * The activities the worker registers, one per stage, each timed (see ./stage.ts). The workflow refers to
+ * them by these names through `proxyActivities<PipelineActivities>`.
+ */
+import { buildImage } from './build.js';
+import { cleanupContainers } from './cleanup.js';
+import { selectGpus } from './gpu.js';
+import { waitForHealth } from './health.js';
+import { launchContainers } from './launch.js';
+import { runLmEval } from './lm-eval.js';
+import { runLongDocQa } from './long-doc-qa.js';
+import { writeReport } from './report.js';
+import { timed } from './stage.js';
+import { runVllmBench } from './vllm-bench.js';
+
+export const activities = {
+  buildImage: timed(buildImage),
+  selectGpus: timed(selectGpus),
+  launchContainers: timed(launchContainers),
+  waitForHealth: timed(waitForHealth),
+  runLmEval: timed(runLmEval),
+  runVllmBench: timed(runVllmBench),
+  runLongDocQa: timed(runLongDocQa),
+  cleanupContainers: timed(cleanupContainers),
+  writeReport: timed(writeReport),
+};
+
+export type PipelineActivities = typeof activities;

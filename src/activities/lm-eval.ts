@@ -1,0 +1,40 @@
+/**
+ * Stage "lm_eval" (correctness): GSM8K-style evaluation twice against vLLM with LMCache — the second run is
+ * served from cached KV — then the two runs' samples must be identical after sorting their lines.
+ */
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { lmEvalCommand } from '../commands/tools.js';
+import type { Config } from '../config/schema.js';
+import { pickSamplesFile, verifyLmEvalSamples } from '../verification/lm-eval.js';
+import { concludeBenchmark, type BenchmarkOutcome } from './checks.js';
+import { runTool, toolPaths } from './run-tool.js';
+
+export const LM_EVAL_RUNS = ['first_run', 'second_run'] as const;
+
+async function readSamples(outputPath: string, task: string): Promise<{ path: string; text: string } | undefined> {
+  const files = (await readdir(outputPath, { recursive: true })).map(String);
+  const chosen = pickSamplesFile(files, task);
+  if (!chosen) return undefined;
+  const file = path.join(outputPath, chosen);
+  return { path: file, text: await readFile(file, 'utf8') };
+}
+
+export async function runLmEval(input: { config: Config; workflowId: string }): Promise<BenchmarkOutcome> {
+  const { config, workflowId } = input;
+  const stageDir = path.join(config.resultsDir, 'lm_eval');
+  const samples = [];
+  for (const run of LM_EVAL_RUNS) {
+    const outputPath = path.join(stageDir, run);
+    // A retried attempt starts clean, so an old samples file can never stand in for a new one.
+    await rm(outputPath, { recursive: true, force: true });
+    await mkdir(outputPath, { recursive: true });
+    await runTool(lmEvalCommand(config, toolPaths(config), outputPath), {
+      label: `lm_eval ${run}`,
+      logFile: path.join(stageDir, `${run}.log`),
+      workflowId,
+    });
+    samples.push(await readSamples(outputPath, config.lmEvalTask));
+  }
+  return concludeBenchmark('lm_eval', { checks: verifyLmEvalSamples(samples[0], samples[1]) });
+}

@@ -1,0 +1,34 @@
+/**
+ * Stage "long_doc_qa" (latency): LMCache's long document QA benchmark, baseline first, then vLLM with
+ * LMCache; the LMCache run's query TTFT and round time are held to their limits, and a side-by-side table
+ * against the baseline is kept for people.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { longDocQaCommand } from '../commands/tools.js';
+import type { Config } from '../config/schema.js';
+import { comparisonTable, parseLongDocQaStdout, verifyLongDocQa, type LongDocQaResult } from '../verification/long-doc-qa.js';
+import { concludeBenchmark, type BenchmarkOutcome } from './checks.js';
+import { runTool, toolPaths } from './run-tool.js';
+
+export async function runLongDocQa(input: { config: Config; workflowId: string }): Promise<BenchmarkOutcome> {
+  const { config, workflowId } = input;
+  const stageDir = path.join(config.resultsDir, 'long_doc_qa');
+  await mkdir(stageDir, { recursive: true });
+  const results: { baseline?: LongDocQaResult; lmcache?: LongDocQaResult } = {};
+  for (const [run, port] of [['baseline', config.vllmBaselinePort], ['lmcache', config.vllmPort]] as const) {
+    const { stdout, logFile } = await runTool(
+      longDocQaCommand(config, toolPaths(config), { port, outputFile: path.join(stageDir, `${run}_output.txt`) }),
+      { label: `long_doc_qa ${run}`, logFile: path.join(stageDir, `${run}.log`), workflowId },
+    );
+    const result = parseLongDocQaStdout(stdout, logFile);
+    await writeFile(path.join(stageDir, `${run}_result.json`), `${JSON.stringify(result, null, 2)}\n`);
+    results[run] = result;
+  }
+  const table = comparisonTable(results);
+  await writeFile(path.join(stageDir, 'comparison.md'), `${table}\n`);
+  return concludeBenchmark('long_doc_qa', {
+    checks: verifyLongDocQa(results, { maxTtft: config.maxLmcacheTtft, maxQueryRoundTime: config.maxLmcacheQueryRoundTime }),
+    comparisonTable: table,
+  });
+}

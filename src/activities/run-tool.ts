@@ -1,0 +1,89 @@
+/**
+ * Runs one benchmark tool through execa (argument array, never a shell), keeps its whole output in a log
+ * file of the results directory, turns its latest output line into heartbeat details, and explains a failure:
+ * a server container that stopped is named (not retried); otherwise the tool's failure is retried.
+ */
+import { ApplicationFailure, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { execa } from 'execa';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command, ToolPaths } from '../commands/tools.js';
+import type { Config } from '../config/schema.js';
+import { FailureType } from '../failures.js';
+import { containersOf, logTail } from './docker.js';
+import { PROJECT_ROOT, resolveNodePath } from './stage.js';
+
+const OUTPUT_TAIL_LINES = 30;
+
+export function toolPaths(config: Config): ToolPaths {
+  return {
+    venvBin: path.join(resolveNodePath(config.venvDir), 'bin'),
+    projectRoot: PROJECT_ROOT.replace(/\/$/, ''),
+    nodeBin: process.execPath,
+    lmcacheRepoDir: resolveNodePath(config.lmcacheRepoDir),
+  };
+}
+
+/** Fails with a named, non-retried error when any server container of this run is no longer running. */
+export async function assertServersRunning(workflowId: string): Promise<void> {
+  const stopped = (await containersOf(workflowId)).filter((container) => container.state !== 'running');
+  if (stopped.length === 0) return;
+  const tails = await Promise.all(
+    stopped.map(async (container) => `--- ${container.name} (${container.state}) last 50 log lines ---\n${await logTail(container.id)}`),
+  );
+  throw ApplicationFailure.create({
+    type: FailureType.ContainerExited,
+    message: `container ${stopped.map((c) => `${c.name} (${c.role})`).join(', ')} is no longer running\n${tails.join('\n')}`,
+  });
+}
+
+export interface ToolRun {
+  stdout: string;
+  logFile: string;
+}
+
+/**
+ * Runs `command`, writing stdout and stderr to `logFile`. `label` names the run in heartbeats
+ * ("lm_eval first_run"). Non-zero exit: ContainerExited if a server died, else ToolFailed (retried).
+ */
+export async function runTool(command: Command, options: { label: string; logFile: string; workflowId: string }): Promise<ToolRun> {
+  if (!existsSync(command.file)) {
+    throw ApplicationFailure.create({
+      type: FailureType.ToolMissing,
+      message: `${command.file} is not installed on this worker's node; run scripts/setup.sh (or set VENV_DIR / BENCHMARK_DRIVER)`,
+    });
+  }
+  await mkdir(path.dirname(options.logFile), { recursive: true });
+  const log = createWriteStream(options.logFile);
+  log.write(`$ ${[command.file, ...command.args].map((arg) => JSON.stringify(arg)).join(' ')}\n`);
+  const subprocess = execa(command.file, command.args, {
+    env: command.env,
+    cancelSignal: cancellationSignal(),
+    reject: false,
+    all: true,
+    cwd: PROJECT_ROOT,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const tail: string[] = [];
+  subprocess.all?.on('data', (chunk: Buffer) => {
+    log.write(chunk);
+    // Progress bars redraw with carriage returns: the last segment is the current state.
+    const lines = chunk.toString('utf8').split(/[\r\n]+/).filter((line) => line.trim() !== '');
+    if (lines.length === 0) return;
+    tail.push(...lines);
+    tail.splice(0, Math.max(0, tail.length - OUTPUT_TAIL_LINES));
+    heartbeat({ run: options.label, progress: lines[lines.length - 1].slice(0, 300) });
+  });
+  const result = await subprocess;
+  await new Promise((resolve) => log.end(resolve));
+  if (result.isCanceled) throw cancellationSignal().reason ?? new Error(`${options.label} cancelled`);
+  if (result.exitCode !== 0) {
+    await assertServersRunning(options.workflowId);
+    throw ApplicationFailure.create({
+      type: FailureType.ToolFailed,
+      message: `${options.label} exited with ${result.exitCode ?? result.signal}; full output in ${options.logFile}\n--- last lines ---\n${tail.join('\n')}`,
+    });
+  }
+  return { stdout: String(result.stdout ?? ''), logFile: options.logFile };
+}

@@ -1,0 +1,35 @@
+/**
+ * Stage "vllm_bench" (throughput): `vllm bench serve` with random prompts, baseline first (so warm-up never
+ * favours LMCache), then vLLM with LMCache, same seed; then the completion and throughput checks.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { benchServeCommand } from '../commands/tools.js';
+import type { Config } from '../config/schema.js';
+import { parseBenchResult, verifyBench, type BenchResult } from '../verification/vllm-bench.js';
+import { concludeBenchmark, type BenchmarkOutcome } from './checks.js';
+import { runTool, toolPaths } from './run-tool.js';
+
+export async function runVllmBench(input: { config: Config; workflowId: string }): Promise<BenchmarkOutcome> {
+  const { config, workflowId } = input;
+  const resultDir = path.join(config.resultsDir, 'vllm_bench');
+  await mkdir(resultDir, { recursive: true });
+  const results: { baseline?: BenchResult; lmcache?: BenchResult } = {};
+  for (const [run, port] of [['baseline', config.vllmBaselinePort], ['lmcache', config.vllmPort]] as const) {
+    const resultFilename = `${run}.json`;
+    await runTool(benchServeCommand(config, toolPaths(config), { port, resultDir, resultFilename }), {
+      label: `vllm bench serve ${run}`,
+      logFile: path.join(resultDir, `${run}.log`),
+      workflowId,
+    });
+    const file = path.join(resultDir, resultFilename);
+    results[run] = parseBenchResult(await readFile(file, 'utf8'), file);
+  }
+  return concludeBenchmark('vllm_bench', {
+    checks: verifyBench(results, {
+      numPrompts: config.numPrompts,
+      randomInputLen: config.randomInputLen,
+      maxSlowdownPercent: config.maxThroughputSlowdownPercent,
+    }),
+  });
+}

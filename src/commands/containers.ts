@@ -1,0 +1,144 @@
+/**
+ * The three containers of a run, exactly as the reference suite launches them, as pure data. The launch
+ * activity turns a ContainerSpec into a dockerode create call; tests compare the specs to the reference.
+ */
+import type { Config } from '../config/schema.js';
+import { fnv1a32 } from '../util/hash.js';
+
+export const LABEL_WORKFLOW_ID = 'org.lmcache.mp-test.workflow-id';
+export const LABEL_ROLE = 'org.lmcache.mp-test.role';
+
+export const ROLES = ['lmcache', 'vllm', 'baseline'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Where the images keep their programs; the sim image mirrors the LMCache image's interface. */
+const LMCACHE_PYTHON = '/opt/venv/bin/python3';
+const SIM_NODE = '/usr/bin/node';
+const SIM_APP = '/app/sim';
+
+export interface ContainerSpec {
+  role: Role;
+  name: string;
+  image: string;
+  /** Undefined keeps the image's default entrypoint (`vllm serve` in the LMCache image). */
+  entrypoint?: string[];
+  cmd: string[];
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  /** The port the server listens on, for health checks. */
+  port: number;
+  binds: string[];
+  /** GPU indices the container may use; empty in the sim profile. */
+  gpus: number[];
+}
+
+export interface LaunchPlan {
+  workflowId: string;
+  /** Absolute Hugging Face cache directory on the node. */
+  hfCacheDir: string;
+  /** GPU A hosts the LMCache server and vLLM with LMCache; GPU B the baseline. Absent in sim. */
+  gpus?: { withLmcache: number; baseline: number };
+  /** `--gpu-memory-utilization` for both vLLM servers when the GPU is large; undefined keeps vLLM's default. */
+  gpuMemoryUtilization?: number;
+}
+
+/**
+ * A Docker-safe, collision-resistant suffix for a workflow id: readable part plus a short hash, because
+ * sanitizing alone could map two ids to the same name.
+ */
+export function containerSuffix(workflowId: string): string {
+  const readable = workflowId.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 40);
+  return `${readable || 'run'}-${fnv1a32(workflowId).toString(16).padStart(8, '0')}`;
+}
+
+export function containerName(role: Role, workflowId: string): string {
+  const prefix = { lmcache: 'lmcache-mp-test', vllm: 'vllm-mp-test', baseline: 'vllm-baseline-test' }[role];
+  return `${prefix}-${containerSuffix(workflowId)}`;
+}
+
+export function kvTransferConfig(lmcachePort: number): string {
+  return JSON.stringify({
+    kv_connector: 'LMCacheMPConnector',
+    kv_role: 'kv_both',
+    kv_connector_extra_config: { 'lmcache.mp.port': lmcachePort },
+  });
+}
+
+function vllmArgs(config: Config, port: number, plan: LaunchPlan, withLmcache: boolean): string[] {
+  return [
+    config.model,
+    ...(withLmcache ? ['--kv-transfer-config', kvTransferConfig(config.lmcachePort)] : []),
+    '--attention-backend',
+    'FLASH_ATTN',
+    '--port',
+    String(port),
+    '--no-async-scheduling',
+    ...(plan.gpuMemoryUtilization !== undefined ? ['--gpu-memory-utilization', String(plan.gpuMemoryUtilization)] : []),
+  ];
+}
+
+export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[] {
+  const sim = config.profile === 'sim';
+  const labels = (role: Role) => ({ [LABEL_WORKFLOW_ID]: plan.workflowId, [LABEL_ROLE]: role });
+  const gpusOf = (index: number | undefined) => (sim || index === undefined ? [] : [index]);
+  const vllmEnv: Record<string, string> = {
+    VLLM_ENABLE_V1_MULTIPROCESSING: '0',
+    VLLM_BATCH_INVARIANT: '1',
+    PYTHONHASHSEED: '0',
+  };
+  // The sim servers read their defect and load time from the environment, so their argv stays the reference's.
+  const simEnv: Record<string, string> = sim
+    ? { SIM_DEFECT: config.simDefect, SIM_STARTUP_SECONDS: String(config.simStartupSeconds) }
+    : {};
+  const vllmEntrypoint = sim ? [SIM_NODE, `${SIM_APP}/vllm-server.js`] : undefined;
+  const hfBind = `${plan.hfCacheDir}:/root/.cache/huggingface`;
+
+  return [
+    {
+      role: 'lmcache',
+      name: containerName('lmcache', plan.workflowId),
+      image: config.image,
+      entrypoint: sim ? [SIM_NODE, `${SIM_APP}/lmcache-server.js`] : [LMCACHE_PYTHON],
+      cmd: [
+        ...(sim ? [] : ['-m', 'lmcache.v1.multiprocess.server']),
+        '--l1-size-gb',
+        String(config.cpuBufferSize),
+        '--eviction-policy',
+        'LRU',
+        '--max-workers',
+        String(config.maxWorkers),
+        '--port',
+        String(config.lmcachePort),
+      ],
+      env: simEnv,
+      labels: labels('lmcache'),
+      port: config.lmcachePort,
+      binds: [],
+      gpus: gpusOf(plan.gpus?.withLmcache),
+    },
+    {
+      role: 'vllm',
+      name: containerName('vllm', plan.workflowId),
+      image: config.image,
+      entrypoint: vllmEntrypoint,
+      cmd: vllmArgs(config, config.vllmPort, plan, true),
+      env: { ...vllmEnv, ...simEnv },
+      labels: labels('vllm'),
+      port: config.vllmPort,
+      binds: [hfBind],
+      gpus: gpusOf(plan.gpus?.withLmcache),
+    },
+    {
+      role: 'baseline',
+      name: containerName('baseline', plan.workflowId),
+      image: config.image,
+      entrypoint: vllmEntrypoint,
+      cmd: vllmArgs(config, config.vllmBaselinePort, plan, false),
+      env: { ...vllmEnv, ...simEnv },
+      labels: labels('baseline'),
+      port: config.vllmBaselinePort,
+      binds: [hfBind],
+      gpus: gpusOf(plan.gpus?.baseline),
+    },
+  ];
+}

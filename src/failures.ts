@@ -1,0 +1,41 @@
+/**
+ * Named failure types of the pipeline. Activities throw ApplicationFailure with these types; the workflow
+ * tells a failed check from a broken stage by them. Pure: imported by the workflow bundle.
+ */
+export const FailureType = {
+  /** The input broke the schema: nothing started. */
+  InvalidConfig: 'InvalidConfig',
+  BuildFailed: 'BuildFailed',
+  NoGpusAvailable: 'NoGpusAvailable',
+  /** A container with our name belongs to another run. */
+  ContainerNameConflict: 'ContainerNameConflict',
+  /** A server container stopped while the pipeline needed it; the message names it and carries its log tail. */
+  ContainerExited: 'ContainerExited',
+  ServersNotHealthy: 'ServersNotHealthy',
+  /** A benchmark tool is not installed on the worker's node. */
+  ToolMissing: 'ToolMissing',
+  /** A benchmark tool exited non-zero while the servers were up: retried. */
+  ToolFailed: 'ToolFailed',
+  /** A tool's output could not be read as the suite expects. */
+  OutputParseError: 'OutputParseError',
+  /** A benchmark ran and one of its checks failed; details carry the checks. */
+  BenchmarkCheckFailed: 'BenchmarkCheckFailed',
+  /** The workflow's own failure after cleanup: at least one check failed. Details carry the report. */
+  ChecksFailed: 'ChecksFailed',
+  /** The workflow's own failure after cleanup: a stage could not complete. Details carry the report. */
+  StageFailed: 'StageFailed',
+} as const;
+export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
+
+/** Failures that mean "the same call would fail again": never retried. */
+export const NON_RETRYABLE_TYPES: FailureTypeName[] = [
+  FailureType.InvalidConfig,
+  FailureType.BuildFailed,
+  FailureType.NoGpusAvailable,
+  FailureType.ContainerNameConflict,
+  FailureType.ContainerExited,
+  FailureType.ServersNotHealthy,
+  FailureType.ToolMissing,
+  FailureType.OutputParseError,
+  FailureType.BenchmarkCheckFailed,
+];

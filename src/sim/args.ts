@@ -1,0 +1,163 @@
+/**
+ * Command lines of the two sim programs. They take the same argv as `vllm serve` and
+ * `python3 -m lmcache.v1.multiprocess.server` in the real suite, so the launch stage builds one argv for
+ * both profiles. Anything else is refused: a flag the sim silently ignored would hide a launch bug.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { DEFAULT_GPU_MEMORY_UTILIZATION } from './cost-model.js';
+
+/** A bad command line or environment: the program prints the message and exits with code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const VLLM_USAGE = `usage: vllm-server.js MODEL [--kv-transfer-config JSON] [--attention-backend NAME] [--port P]
+                      [--host H] [--gpu-memory-utilization F] [--no-async-scheduling]`;
+
+export const LMCACHE_USAGE = `usage: lmcache-server.js --l1-size-gb N --eviction-policy LRU --max-workers N --port P [--host H]`;
+
+const DEFAULT_HOST = '127.0.0.1';
+const DEFAULT_VLLM_PORT = 8000;
+/** LMCache's own default for `lmcache.mp.port`. */
+const DEFAULT_LMCACHE_MP_PORT = 5555;
+
+export interface VllmArgs {
+  model: string;
+  host: string;
+  port: number;
+  gpuMemoryUtilization: number;
+  attentionBackend: string | null;
+  asyncScheduling: boolean;
+  /** The LMCache server's port when --kv-transfer-config names LMCacheMPConnector; null for a baseline server. */
+  lmcachePort: number | null;
+}
+
+export interface LmcacheArgs {
+  host: string;
+  port: number;
+  l1SizeGb: number;
+  evictionPolicy: 'LRU';
+  maxWorkers: number;
+}
+
+function parse(argv: string[], options: ParseArgsConfig['options'], usage: string) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n${usage}`);
+  }
+}
+
+/** Port 0 asks the OS for a free port (handy for tests); the startup log line names the one it got. */
+function portValue(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`${flag} must be an integer port between 0 and 65535, got ${JSON.stringify(text)}`);
+  }
+  return port;
+}
+
+function positiveNumber(flag: string, text: string | undefined, max = Infinity): number {
+  const value = Number(text);
+  if (text === undefined || text.trim() === '' || !Number.isFinite(value) || value <= 0 || value > max) {
+    throw new UsageError(`${flag} must be a number > 0${max < Infinity ? ` and <= ${max}` : ''}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+/** Reads the LMCache port out of --kv-transfer-config; only the connector the suite uses is simulated. */
+function lmcachePortFrom(json: string): number {
+  let config: unknown;
+  try {
+    config = JSON.parse(json);
+  } catch (error) {
+    throw new UsageError(`--kv-transfer-config is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw new UsageError('--kv-transfer-config must be a JSON object');
+  }
+  const { kv_connector: connector, kv_role: role, kv_connector_extra_config: extra } = config as Record<string, unknown>;
+  if (connector !== 'LMCacheMPConnector') {
+    throw new UsageError(`--kv-transfer-config: kv_connector ${JSON.stringify(connector)} is not simulated; use "LMCacheMPConnector"`);
+  }
+  if (role !== undefined && role !== 'kv_both') {
+    throw new UsageError(`--kv-transfer-config: kv_role ${JSON.stringify(role)} is not simulated; use "kv_both"`);
+  }
+  if (extra !== undefined && (typeof extra !== 'object' || extra === null || Array.isArray(extra))) {
+    throw new UsageError('--kv-transfer-config: kv_connector_extra_config must be a JSON object');
+  }
+  const port = (extra as Record<string, unknown> | undefined)?.['lmcache.mp.port'] ?? DEFAULT_LMCACHE_MP_PORT;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new UsageError(`--kv-transfer-config: lmcache.mp.port must be an integer port, got ${JSON.stringify(port)}`);
+  }
+  return port;
+}
+
+export function parseVllmArgs(argv: string[]): VllmArgs {
+  const { values, positionals } = parse(
+    argv,
+    {
+      'kv-transfer-config': { type: 'string' },
+      'attention-backend': { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'gpu-memory-utilization': { type: 'string' },
+      'no-async-scheduling': { type: 'boolean' },
+    },
+    VLLM_USAGE,
+  );
+  if (positionals.length !== 1) {
+    throw new UsageError(`expected exactly one MODEL argument, got ${positionals.length}: ${positionals.join(' ')}\n${VLLM_USAGE}`);
+  }
+  const str = (name: string) => values[name] as string | undefined;
+  const utilization = str('gpu-memory-utilization');
+  return {
+    model: positionals[0],
+    host: str('host') ?? DEFAULT_HOST,
+    port: portValue('--port', str('port'), DEFAULT_VLLM_PORT),
+    gpuMemoryUtilization:
+      utilization === undefined ? DEFAULT_GPU_MEMORY_UTILIZATION : positiveNumber('--gpu-memory-utilization', utilization, 1),
+    attentionBackend: str('attention-backend') ?? null,
+    asyncScheduling: values['no-async-scheduling'] !== true,
+    lmcachePort: str('kv-transfer-config') === undefined ? null : lmcachePortFrom(str('kv-transfer-config')!),
+  };
+}
+
+export function parseLmcacheArgs(argv: string[]): LmcacheArgs {
+  const { values, positionals } = parse(
+    argv,
+    {
+      'l1-size-gb': { type: 'string' },
+      'eviction-policy': { type: 'string' },
+      'max-workers': { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+    },
+    LMCACHE_USAGE,
+  );
+  if (positionals.length > 0) {
+    throw new UsageError(`unexpected argument(s): ${positionals.join(' ')}\n${LMCACHE_USAGE}`);
+  }
+  const str = (name: string) => values[name] as string | undefined;
+  for (const required of ['l1-size-gb', 'eviction-policy', 'max-workers', 'port']) {
+    if (str(required) === undefined) throw new UsageError(`--${required} is required\n${LMCACHE_USAGE}`);
+  }
+  if (str('eviction-policy') !== 'LRU') {
+    throw new UsageError(`--eviction-policy ${JSON.stringify(str('eviction-policy'))} is not simulated; only LRU is`);
+  }
+  const maxWorkers = Number(str('max-workers'));
+  if (!Number.isInteger(maxWorkers) || maxWorkers < 1) {
+    throw new UsageError(`--max-workers must be an integer >= 1, got ${JSON.stringify(str('max-workers'))}`);
+  }
+  return {
+    host: str('host') ?? DEFAULT_HOST,
+    port: portValue('--port', str('port'), 0),
+    l1SizeGb: positiveNumber('--l1-size-gb', str('l1-size-gb')),
+    evictionPolicy: 'LRU',
+    maxWorkers,
+  };
+}

@@ -1,0 +1,45 @@
+/**
+ * SIM_DEFECT: faults that can be switched on so that the pipeline's checks are shown to fail.
+ * They act only where LMCache is involved; src/sim/README.md says which program each one acts in.
+ */
+import { UsageError } from './args.js';
+
+export type Defect =
+  | { kind: 'none' }
+  | { kind: 'corrupt-on-hit' }
+  | { kind: 'never-hit' }
+  | { kind: 'slow-load' }
+  | { kind: 'slow-store' }
+  | { kind: 'never-healthy' }
+  | { kind: 'crash-after'; requests: number };
+
+const SIMPLE_KINDS = ['none', 'corrupt-on-hit', 'never-hit', 'slow-load', 'slow-store', 'never-healthy'] as const;
+
+export const NO_DEFECT: Defect = { kind: 'none' };
+
+/** Parses SIM_DEFECT; unset or empty means `none`. Throws UsageError naming the allowed values. */
+export function parseDefect(value: string | undefined): Defect {
+  const text = (value ?? '').trim() || 'none';
+  const simple = SIMPLE_KINDS.find((kind) => kind === text);
+  if (simple) return { kind: simple };
+  const crash = /^crash-after:([1-9][0-9]*)$/.exec(text);
+  if (crash) return { kind: 'crash-after', requests: Number(crash[1]) };
+  throw new UsageError(
+    `SIM_DEFECT=${JSON.stringify(text)} is not a known defect; allowed: ${SIMPLE_KINDS.join(', ')}, crash-after:N (N >= 1)`,
+  );
+}
+
+export function describeDefect(defect: Defect): string {
+  return defect.kind === 'crash-after' ? `crash-after:${defect.requests}` : defect.kind;
+}
+
+/** Parses SIM_STARTUP_SECONDS; unset or empty means 0. */
+export function parseStartupSeconds(value: string | undefined): number {
+  const text = (value ?? '').trim();
+  if (text === '') return 0;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    throw new UsageError(`SIM_STARTUP_SECONDS=${JSON.stringify(text)} must be a number of seconds >= 0`);
+  }
+  return seconds;
+}

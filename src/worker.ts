@@ -1,0 +1,40 @@
+/**
+ * A worker for one GPU node (or a sim machine): registers `lmcacheMpTest` and the stage activities on the
+ * task queue (default `lmcache-mp`, or TASK_QUEUE). Connects with TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE and,
+ * when given, TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA or TEMPORAL_API_KEY. SIGINT and SIGTERM
+ * stop it gracefully: it stops polling and lets running activities finish within the grace time.
+ */
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { fileURLToPath } from 'node:url';
+import { activities } from './activities/index.js';
+import { connectionSettings } from './connection.js';
+import { DEFAULT_TASK_QUEUE } from './constants.js';
+
+const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.js', import.meta.url));
+
+async function main(): Promise<void> {
+  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  const settings = connectionSettings(process.env);
+  const connection = await NativeConnection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey });
+  const taskQueue = process.env.TASK_QUEUE || DEFAULT_TASK_QUEUE;
+  const worker = await Worker.create({
+    connection,
+    namespace: settings.namespace,
+    taskQueue,
+    workflowsPath: WORKFLOWS_PATH,
+    activities,
+    shutdownGraceTime: '30s',
+  });
+  console.log(`worker polling task queue ${taskQueue} on ${settings.address} (namespace ${settings.namespace})`);
+  try {
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+  console.log('worker stopped');
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
