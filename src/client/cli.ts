@@ -2,6 +2,7 @@
  * The thin client used by scripts/run-mp-test.sh around the `temporal` CLI:
  *   cli.js input --workflow-id ID   validate the environment (the reference's variable names) and print the
  *                                   workflow input as JSON; bad input exits 2 naming each bad variable/field
+ *   cli.js results-dir --workflow-id ID   print where that run's results will be
  *   cli.js summary REPORT_JSON      print a run's report as a table for a terminal
  */
 import { readFileSync } from 'node:fs';
@@ -14,12 +15,10 @@ import type { RunReport } from '../verification/types.js';
 function main(argv: string[]): number {
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { 'workflow-id': { type: 'string' } } });
   const [command, file] = positionals;
-  if (command === 'input') {
-    const workflowId = values['workflow-id'];
-    if (!workflowId) throw new Error('input needs --workflow-id');
+  const workflowId = values['workflow-id'];
+  if ((command === 'input' || command === 'results-dir') && workflowId) {
     const { input, config } = loadConfigFromEnv(process.env, workflowId);
-    process.stderr.write(`profile ${config.profile}, stages ${config.stages.join(',')}, results in ${config.resultsDir}\n`);
-    process.stdout.write(`${JSON.stringify(input)}\n`);
+    process.stdout.write(`${command === 'input' ? JSON.stringify(input) : config.resultsDir}\n`);
     return 0;
   }
   if (command === 'summary' && file) {
@@ -27,7 +26,7 @@ function main(argv: string[]): number {
     process.stdout.write(`${renderSummaryTable(report)}\n`);
     return report.passed ? 0 : 1;
   }
-  process.stderr.write('usage: cli.js input --workflow-id ID | cli.js summary REPORT_JSON\n');
+  process.stderr.write('usage: cli.js input|results-dir --workflow-id ID | cli.js summary REPORT_JSON\n');
   return 2;
 }
 

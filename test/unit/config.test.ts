@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ENV_VARIABLES, inputFromEnv, loadConfigFromEnv } from '../../src/config/env.js';
+import { InvalidConfigError, resolveConfig, SIM_DEFAULTS, STAGES } from '../../src/config/schema.js';
+
+const identity = { workflowId: 'wf-1' };
+
+function problemsOf(run: () => unknown): string[] {
+  try {
+    run();
+  } catch (error) {
+    assert.ok(error instanceof InvalidConfigError, `expected InvalidConfigError, got ${error}`);
+    return error.problems;
+  }
+  assert.fail('expected the input to be refused');
+}
+
+describe('configuration defaults', () => {
+  it('equal the reference suite for the gpu profile', () => {
+    const config = resolveConfig({}, identity);
+    assert.equal(config.profile, 'gpu');
+    assert.equal(config.model, 'Qwen/Qwen3-14B');
+    assert.equal(config.vllmPort, 8000);
+    assert.equal(config.vllmBaselinePort, 9000);
+    assert.equal(config.lmcachePort, 6555);
+    assert.equal(config.maxWaitSeconds, 300);
+    assert.equal(config.cpuBufferSize, 80);
+    assert.equal(config.maxWorkers, 4);
+    assert.equal(config.numConcurrent, 50);
+    assert.equal(config.limit, 300);
+    assert.equal(config.numPrompts, 50);
+    assert.equal(config.randomInputLen, 10000);
+    assert.equal(config.randomOutputLen, 1);
+    assert.equal(config.documentLength, 10000);
+    assert.equal(config.numDocuments, 30);
+    assert.equal(config.outputLen, 200);
+    assert.equal(config.repeatCount, 2);
+    assert.equal(config.repeatMode, 'tile');
+    assert.equal(config.shuffleSeed, 0);
+    assert.equal(config.maxInflightRequests, 5);
+    assert.equal(config.maxLmcacheTtft, 0.22);
+    assert.equal(config.maxLmcacheQueryRoundTime, 0.58);
+    assert.equal(config.maxThroughputSlowdownPercent, 5);
+    assert.equal(config.image, 'lmcache/vllm-openai:test');
+    assert.equal(config.dockerfile, 'docker/Dockerfile');
+    assert.equal(config.buildTarget, 'image-build');
+    assert.deepEqual(config.buildArgs, { CUDA_VERSION: '12.8', UBUNTU_VERSION: '24.04', VLLM_VERSION: 'nightly' });
+    assert.equal(config.venvDir, '.venv');
+    assert.deepEqual(config.stages, [...STAGES]);
+  });
+
+  it('derive BUILD_ID, RESULTS_DIR and the seed from the workflow id, the same way every time', () => {
+    const first = resolveConfig({}, { workflowId: 'ci/run 42' });
+    const again = resolveConfig({}, { workflowId: 'ci/run 42' });
+    assert.equal(first.buildId, 'ci_run_42');
+    assert.equal(first.resultsDir, '/tmp/lmcache_ci_results_ci_run_42');
+    assert.equal(first.randomSeed, again.randomSeed);
+    assert.notEqual(first.randomSeed, resolveConfig({}, { workflowId: 'ci/run 43' }).randomSeed);
+  });
+
+  it('take the sim defaults for the sim profile, and any knob still overrides them', () => {
+    const config = resolveConfig({ profile: 'sim', numPrompts: 7 }, identity);
+    assert.equal(config.image, SIM_DEFAULTS.image);
+    assert.equal(config.benchmarkDriver, 'builtin');
+    assert.equal(config.numPrompts, 7);
+  });
+
+  it('keep the other build arguments when one is given', () => {
+    const config = resolveConfig({ buildArgs: { VLLM_VERSION: 'v0.11.0' } }, identity);
+    assert.deepEqual(config.buildArgs, { CUDA_VERSION: '12.8', UBUNTU_VERSION: '24.04', VLLM_VERSION: 'v0.11.0' });
+  });
+});
+
+describe('bad input is refused with the field and what is allowed', () => {
+  const cases: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['port out of range', { vllmPort: 70000 }, /^vllmPort: .*65535/],
+    ['port shared by two servers', { vllmBaselinePort: 8000 }, /^vllmBaselinePort: port 8000 is already used by vllmPort/],
+    ['LMCache port shared', { lmcachePort: 9000 }, /^lmcachePort: port 9000 is already used by vllmBaselinePort/],
+    ['negative count', { numPrompts: -1 }, /^numPrompts: .*>=1/],
+    ['zero limit', { limit: 0 }, /^limit: /],
+    ['non-numeric threshold', { maxLmcacheTtft: 'fast' }, /^maxLmcacheTtft: .*number/],
+    ['unknown stage', { stages: ['build', 'deploy'] }, /^stages\.1: .*build.*launch/],
+    ['stage listed twice', { stages: ['build', 'build'] }, /^stages: lists a stage twice/],
+    ['model with shell metacharacters', { model: 'Qwen/Qwen3; rm -rf /' }, /^model: must look like "org\/name"/],
+    ['model with a path trick', { model: '../etc' }, /^model: /],
+    ['model with dot-dot segment', { model: 'org/..' }, /^model: must not contain ".."/],
+    ['image tag with metacharacters', { image: 'lmcache/vllm:$(id)' }, /^image: must be a Docker image reference/],
+    ['Dockerfile outside the repository', { dockerfile: '../Dockerfile' }, /^dockerfile: must be a path inside the repository/],
+    ['unknown profile', { profile: 'tpu' }, /^profile: got "tpu"; allowed: gpu, sim/],
+    ['unknown defect', { profile: 'sim', simDefect: 'explode' }, /^simDefect: must be one of none, corrupt-on-hit/],
+    ['crash-after without a count', { profile: 'sim', simDefect: 'crash-after:' }, /^simDefect: /],
+    ['unknown field', { modle: 'x' }, /^modle: unknown field/],
+    ['relative results dir', { resultsDir: 'results' }, /^resultsDir: must be an absolute path/],
+    ['unknown repeat mode', { repeatMode: 'zigzag' }, /^repeatMode: /],
+  ];
+  for (const [what, input, expected] of cases) {
+    it(what, () => {
+      const problems = problemsOf(() => resolveConfig(input, identity));
+      assert.ok(problems.some((problem) => expected.test(problem)), `problems were: ${problems.join(' | ')}`);
+    });
+  }
+
+  it('accepts crash-after:N with a count', () => {
+    assert.equal(resolveConfig({ profile: 'sim', simDefect: 'crash-after:5' }, identity).simDefect, 'crash-after:5');
+  });
+
+  it('names every bad field at once', () => {
+    const problems = problemsOf(() => resolveConfig({ vllmPort: 0, limit: -3 }, identity));
+    assert.equal(problems.length, 2);
+  });
+
+  it('refuses input that is not an object', () => {
+    assert.match(problemsOf(() => resolveConfig('MODEL=x', identity))[0], /must be a JSON object/);
+  });
+});
+
+describe('environment loader', () => {
+  it('maps the reference variable names onto the input', () => {
+    const input = inputFromEnv({ MODEL: 'org/model', VLLM_PORT: '8100', MAX_LMCACHE_TTFT: '0.3', STAGES: 'build, launch', VLLM_VERSION: 'v1' }, new Date(0));
+    assert.equal(input.model, 'org/model');
+    assert.equal(input.vllmPort, 8100);
+    assert.equal(input.maxLmcacheTtft, 0.3);
+    assert.deepEqual(input.stages, ['build', 'launch']);
+    assert.deepEqual(input.buildArgs, { VLLM_VERSION: 'v1' });
+  });
+
+  it('defaults BUILD_ID and RANDOM_SEED to the start timestamp like the reference', () => {
+    const input = inputFromEnv({}, new Date(1_700_000_000_000));
+    assert.equal(input.buildId, 'local_1700000000');
+    assert.equal(input.randomSeed, 1700000000);
+    const { config } = loadConfigFromEnv({}, 'wf', new Date(1_700_000_000_000));
+    assert.equal(config.resultsDir, '/tmp/lmcache_ci_results_local_1700000000');
+  });
+
+  it('names the variable when a number does not parse', () => {
+    const problems = problemsOf(() => inputFromEnv({ NUM_PROMPTS: 'fifty', MAX_LMCACHE_TTFT: '0.2s' }));
+    assert.deepEqual(problems, ['NUM_PROMPTS: expected an integer, got "fifty"', 'MAX_LMCACHE_TTFT: expected a number, got "0.2s"']);
+  });
+
+  it('refuses a fractional count', () => {
+    assert.match(problemsOf(() => inputFromEnv({ LIMIT: '2.5' }))[0], /^LIMIT: expected an integer/);
+  });
+
+  it('covers every configuration field that has no derived default', () => {
+    const mapped = new Set(ENV_VARIABLES.map((variable) => variable.field));
+    for (const field of Object.keys(resolveConfig({}, identity))) {
+      assert.ok(mapped.has(field as never), `${field} has no environment variable`);
+    }
+  });
+});
