@@ -24,6 +24,8 @@ async function main(): Promise<void> {
     workflowsPath: WORKFLOWS_PATH,
     activities,
     shutdownGraceTime: '30s',
+    // Cancellation reaches an activity with a heartbeat reply: keep that under a few seconds.
+    maxHeartbeatThrottleInterval: '2s',
   });
   console.log(`worker polling task queue ${taskQueue} on ${settings.address} (namespace ${settings.namespace})`);
   try {

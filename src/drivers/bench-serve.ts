@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { countTokens } from '../sim/tokens.js';
 import { UsageError, type OptionTable, type ParsedArgs } from './args.js';
-import { reportProgress, runDriver, Semaphore } from './cli.js';
+import { describeError, reportProgress, runDriver, Semaphore } from './cli.js';
 import { streamChatCompletion } from './openai-stream.js';
 import { randomDataset, type RandomRequest } from './prompts.js';
 import { PyRandom } from './py-random.js';
@@ -30,7 +30,7 @@ const options: OptionTable = {
   endpoint: { help: 'API path, must end with chat/completions' },
   'max-concurrency': { help: 'most requests in flight at once (default unlimited)' },
   'request-rate': { help: 'requests per second as a Poisson process (default inf: all at once)' },
-  temperature: { help: 'sampling temperature to send (default: not sent, as in vllm)' },
+  temperature: { help: 'sampling temperature to send (default 0.0, greedy)' },
   'percentile-metrics': { help: 'comma list of ttft,tpot,itl,e2el (default ttft,tpot,itl)' },
   'metric-percentiles': { help: 'comma list of percentiles (default 99)' },
   'save-result': { flag: true, help: 'write the result JSON' },
@@ -62,7 +62,7 @@ interface Outcome {
 interface RequestTemplate {
   apiUrl: string;
   model: string;
-  temperature: number | undefined;
+  temperature: number;
 }
 
 function readSettings(args: ParsedArgs) {
@@ -89,7 +89,7 @@ function readSettings(args: ParsedArgs) {
   if (!(requestRate > 0)) throw new UsageError(`--request-rate must be positive, got ${requestRate}`);
   const host = args.string('host', '127.0.0.1');
   const hostPort = `${host.includes(':') ? `[${host}]` : host}:${args.int('port', 8000, 1)}`;
-  const temperature = args.optionalString('temperature') === undefined ? undefined : args.float('temperature', 0);
+  const temperature = args.float('temperature', 0.0);
   return {
     seed: args.int('seed', 0),
     baseUrl: `http://${hostPort}`,
@@ -138,16 +138,21 @@ function arrivalOffsetsMs(seed: number, count: number, rate: number): number[] {
   return cumulative.map((t) => t * scale * 1000);
 }
 
+/**
+ * One request as vllm bench serve sent it when the suite's checks were written: temperature 0 and the
+ * prompt counted as constructed. (Newer vllm sends no temperature unless asked and counts the server's
+ * usage.prompt_tokens, chat template included, which `total_input_tokens == N * input_len` cannot pass.)
+ */
 async function sendOne(template: RequestTemplate, request: RandomRequest, requestId: string): Promise<Outcome> {
-  const body: Record<string, unknown> = {
+  const body = {
     model: template.model,
     messages: [{ role: 'user', content: [{ type: 'text', text: request.prompt }] }],
+    temperature: template.temperature,
     max_completion_tokens: request.outputLen,
     stream: true,
     stream_options: { include_usage: true },
     ignore_eos: true,
   };
-  if (template.temperature !== undefined) body['temperature'] = template.temperature;
   const headers: Record<string, string> = { 'x-request-id': requestId };
   if (process.env['OPENAI_API_KEY']) headers['Authorization'] = `Bearer ${process.env['OPENAI_API_KEY']}`;
 
@@ -169,8 +174,6 @@ async function sendOne(template: RequestTemplate, request: RandomRequest, reques
     const times = stream.choiceChunkTimes;
     outcome.generatedText = stream.text;
     outcome.outputTokens = stream.usage?.completion_tokens ?? 0;
-    // vllm counts the prompt as the server reports it when the usage chunk says so.
-    if (typeof stream.usage?.prompt_tokens === 'number') outcome.promptLen = stream.usage.prompt_tokens;
     if (times.length === 0) {
       outcome.error = NO_CHUNK_ERROR;
       return outcome;
@@ -180,7 +183,7 @@ async function sendOne(template: RequestTemplate, request: RandomRequest, reques
     outcome.itl = times.slice(1).map((t, i) => (t - times[i]!) / 1000);
     outcome.latency = (times[times.length - 1]! - stream.sentAt) / 1000;
   } catch (error) {
-    outcome.error = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    outcome.error = describeError(error);
   }
   return outcome;
 }

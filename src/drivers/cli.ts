@@ -27,9 +27,16 @@ export async function runDriver(driver: Driver): Promise<void> {
       process.exitCode = 2;
       return;
     }
-    process.stderr.write(`${driver.program}: error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`${driver.program}: error: ${describeError(error)}\n`);
     process.exitCode = 1;
   }
+}
+
+/** fetch() reports a refused connection as "fetch failed" and puts the reason in `cause`; show both. */
+export function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? ` (${describeError(error.cause)})` : '';
+  return `${error.message}${cause}`;
 }
 
 /** The pipeline turns the latest of these stderr lines into Temporal heartbeat details. */

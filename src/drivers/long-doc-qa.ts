@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UsageError, type OptionTable, type ParsedArgs } from './args.js';
-import { reportProgress, runDriver, Semaphore } from './cli.js';
+import { describeError, reportProgress, runDriver, Semaphore } from './cli.js';
 import { streamChatCompletion } from './openai-stream.js';
 import { documentPrompts, preWarmupPrompts, REPEAT_MODES, repeatPrompts } from './prompts.js';
 import { PyRandom } from './py-random.js';
@@ -105,9 +105,7 @@ class RunContext {
             };
           } catch (error) {
             if (!this.abort.signal.aborted) this.abort.abort();
-            throw new Error(`${phase} request ${index} failed: ${error instanceof Error ? error.message : String(error)}`, {
-              cause: error,
-            });
+            throw new Error(`${phase} request ${index} failed: ${describeError(error)}`);
           }
         }),
       ),
@@ -144,10 +142,10 @@ function roundCsv(stats: readonly RequestStats[], columns: readonly string[], is
   return [columns.join(','), ...stats.map((s) => columns.map((c) => cells(s)[c]).join(','))].join('\n') + '\n';
 }
 
-/** Python's json.dumps separators, so the line reads as upstream's does. */
+/** Python's json.dumps, so the line reads as upstream's does: its separators, and NaN where a mean had no samples. */
 function pythonJsonLine(summary: Readonly<Record<string, number>>): string {
   return `{${Object.entries(summary)
-    .map(([key, value]) => `${JSON.stringify(key)}: ${JSON.stringify(value)}`)
+    .map(([key, value]) => `${JSON.stringify(key)}: ${Number.isNaN(value) ? 'NaN' : JSON.stringify(value)}`)
     .join(', ')}}`;
 }
 
@@ -201,25 +199,23 @@ async function main(args: ParsedArgs): Promise<number> {
 
   const warmupOk = warmup.stats.filter((s) => s.successful);
   const queryOk = query.stats.filter((s) => s.successful);
-  // Upstream's pandas mean of an empty selection is NaN; printed as such below, then refused.
-  const warmupMeanTtft = warmupOk.length === 0 ? Number.NaN : mean(warmupOk.map((s) => s.ttft));
-  const queryMeanTtft = queryOk.length === 0 ? Number.NaN : mean(queryOk.map((s) => s.ttft));
+  // Upstream's pandas mean over no successful request is NaN, and it prints it as such, JSON line included.
+  const meanTtft = (ok: readonly RequestStats[]) => (ok.length === 0 ? Number.NaN : mean(ok.map((s) => s.ttft)));
+  const warmupMeanTtft = meanTtft(warmupOk);
+  const queryMeanTtft = meanTtft(queryOk);
+  const seconds = (value: number) => (Number.isNaN(value) ? 'nan' : value.toFixed(3)); // Python's f"{x:.3f}"
   const CSI = '\x1b[';
   const RESET = `${CSI}0m`;
-  console.log(`Warmup round mean TTFT: ${warmupMeanTtft.toFixed(3)}s`);
-  console.log(`Warmup round time: ${warmup.duration.toFixed(3)}s`);
+  console.log(`Warmup round mean TTFT: ${seconds(warmupMeanTtft)}s`);
+  console.log(`Warmup round time: ${seconds(warmup.duration)}s`);
   console.log(`Warmup round prompt count: ${warmup.stats.length}`);
   console.log(`Warmup round successful prompt count: ${warmupOk.length}`);
   console.log(`${CSI}36;1m\n=== BENCHMARK RESULTS ===${RESET}`);
-  console.log(`${CSI}32mQuery round mean TTFT: ${queryMeanTtft.toFixed(3)}s${RESET}`);
-  console.log(`${CSI}33mQuery round time: ${query.duration.toFixed(3)}s${RESET}`);
+  console.log(`${CSI}32mQuery round mean TTFT: ${seconds(queryMeanTtft)}s${RESET}`);
+  console.log(`${CSI}33mQuery round time: ${seconds(query.duration)}s${RESET}`);
   console.log(`${CSI}35mQuery round prompt count: ${query.stats.length}${RESET}`);
   console.log(`${CSI}34mQuery round successful prompt count: ${queryOk.length}${RESET}`);
 
-  if (Number.isNaN(warmupMeanTtft) || Number.isNaN(queryMeanTtft)) {
-    // Upstream would print NaN into the JSON line, which no JSON parser accepts; fail plainly instead.
-    throw new Error('no request of the warm-up or query round produced any output, so there is no TTFT to report');
-  }
   if (jsonOutput) {
     console.log(
       pythonJsonLine({

@@ -43,9 +43,14 @@ export interface LmcacheArgs {
   maxWorkers: number;
 }
 
-function parse(argv: string[], options: ParseArgsConfig['options'], usage: string) {
+function parse(
+  argv: string[],
+  options: ParseArgsConfig['options'],
+  usage: string,
+): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: values as Record<string, string | boolean | undefined>, positionals };
   } catch (error) {
     throw new UsageError(`${(error as Error).message}\n${usage}`);
   }

@@ -9,8 +9,8 @@ export const BLOCK_TOKENS = 16;
 /** Seconds of "GPU" time to prefill one token that no cache holds. 2000 tokens take 0.4 s. */
 export const PREFILL_SECONDS_PER_TOKEN = 200e-6;
 
-/** Seconds to load one token's KV from the LMCache server: 20x cheaper than prefilling it. */
-export const LMCACHE_LOAD_SECONDS_PER_TOKEN = 10e-6;
+/** Seconds to load one token's KV from the LMCache server: 40x cheaper than prefilling it. */
+export const LMCACHE_LOAD_SECONDS_PER_TOKEN = 5e-6;
 
 /** Seconds per output token after the first (the first comes out of prefill). Decodes overlap each other. */
 export const DECODE_SECONDS_PER_TOKEN = 0.02;

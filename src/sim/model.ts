@@ -28,11 +28,11 @@ export interface Generation {
   stopReason: string | null;
 }
 
-const SUBJECTS = ['She', 'He', 'They', 'Natalia', 'James', 'Betty', 'Weng', 'Julie', 'The farmer', 'The store'];
+const SUBJECTS = ['She', 'He', 'Natalia', 'James', 'Betty', 'Weng', 'Julie', 'The farmer', 'The store'];
+const LATER_SUBJECTS = ['she', 'he', 'the farmer', 'the store', 'Natalia', 'James'];
 const VERBS = ['has', 'sells', 'earns', 'needs', 'reads', 'buys', 'gets', 'makes', 'spends', 'saves'];
 const NOUNS = ['apples', 'clips', 'dollars', 'pages', 'minutes', 'eggs', 'cookies', 'miles', 'books', 'tickets'];
 const CONNECTORS = ['So', 'Then', 'In total,', 'That means', 'After that,'];
-const FOLLOW_UPS = ['How many', 'What is the total', 'How much money', 'How long does it take'];
 
 const END_OF_SEQUENCE = Symbol('eos');
 type ModelToken = string | typeof END_OF_SEQUENCE;
@@ -71,7 +71,7 @@ function* modelTokens(seed: number): Generator<ModelToken> {
       const b = 2 + next(30);
       const op = pick(['+', '-', '*'] as const);
       result = op === '+' ? a + b : op === '-' ? a - b : a * b;
-      const lead = step === 0 ? pick(SUBJECTS) : `${pick(CONNECTORS)} ${pick(SUBJECTS).toLowerCase()}`;
+      const lead = step === 0 ? pick(SUBJECTS) : `${pick(CONNECTORS)} ${pick(LATER_SUBJECTS)}`;
       yield* words(`${lead} ${pick(VERBS)} ${a} ${op} ${b} = ${result} ${pick(NOUNS)}.`);
     }
     yield* words(`The answer is ${result}.`);
@@ -79,7 +79,7 @@ function* modelTokens(seed: number): Generator<ModelToken> {
     const ending = next(20);
     if (ending >= 8 && ending < 14) {
       yield '\n\nQuestion:';
-      yield* words(`${pick(FOLLOW_UPS)} ${pick(NOUNS)} does ${pick(SUBJECTS).toLowerCase()} have?`);
+      yield* words(`How many ${pick(NOUNS)} does ${pick(LATER_SUBJECTS)} have left?`);
     } else if (ending >= 14 && ending < 17) {
       yield ' </s>';
     } else if (ending >= 17) {

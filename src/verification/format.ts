@@ -1,13 +1,12 @@
 /** Number formatting shared by check details and reports, so both show a value the same way. */
 
-/** Integers as they are; other numbers with enough digits to compare against a limit by eye. */
+/**
+ * Integers as they are; others to four significant digits (two decimals from 1000 up), without
+ * trailing zeros, so a limit typed as 0.22 reads 0.22 and a measurement can be compared with it by eye.
+ */
 export function formatNumber(value: number): string {
-  if (!Number.isFinite(value)) return String(value);
-  if (Number.isInteger(value)) return String(value);
-  const abs = Math.abs(value);
-  if (abs >= 100) return value.toFixed(2);
-  if (abs >= 1) return value.toFixed(3);
-  return value.toPrecision(3);
+  if (!Number.isFinite(value) || Number.isInteger(value)) return String(value);
+  return String(Number(Math.abs(value) >= 1000 ? value.toFixed(2) : value.toPrecision(4)));
 }
 
 export function formatValue(value: number | string | null | undefined): string {

@@ -189,7 +189,7 @@ function describeDifference(a: Sample[] | undefined, b: Sample[] | undefined): s
   if (changed.length === 0) return 'whose lines differ only in formatting';
   const field = changed[0]!;
   const [ea, eb] = excerptPair(JSON.stringify(fa[field]) ?? 'missing', JSON.stringify(fb[field]) ?? 'missing');
-  return `where ${joinNames(changed)} differ; its ${field} in the first run reads ${ea} but in the second ${eb}`;
+  return `where ${joinNames(changed)} differ; its ${field} reads \`${ea}\` in the first run but \`${eb}\` in the second`;
 }
 
 function rank(field: string): number {

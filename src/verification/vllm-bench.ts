@@ -87,12 +87,17 @@ function runChecks(key: string, label: string, result: BenchResult | undefined, 
   ];
 }
 
-/** vllm bench saves each failed request's error text; the first one usually says why. */
+/**
+ * vllm bench saves each failed request's error text, often a Python traceback; its last line
+ * (the exception) of the first error usually says why.
+ */
 function failureHint(result: BenchResult): string {
   const failed = typeof result.failed === 'number' ? ` (${result.failed} failed)` : '';
   const errors = Array.isArray(result.errors) ? result.errors : [];
   const firstError = errors.find((e): e is string => typeof e === 'string' && e.trim() !== '');
-  return firstError ? `${failed}; first error: ${truncate(firstError.trim().replace(/\s+/g, ' '), 160)}` : failed;
+  if (!firstError) return failed;
+  const lastLine = firstError.trim().split('\n').pop()!.trim();
+  return `${failed}; first error: ${truncate(lastLine, 160)}`;
 }
 
 function throughputCheck(results: { baseline?: BenchResult; lmcache?: BenchResult }, limits: BenchLimits): Check {

