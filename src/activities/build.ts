@@ -30,7 +30,7 @@ interface BuildEvent {
  * A `.dockerignore` filter for tar-fs. A directory is skipped whole only when it is ignored and no `!`
  * pattern could bring something inside it back, so large ignored trees (node_modules, .git) are not walked.
  */
-export function contextFilter(contextDir: string): (absolutePath: string) => boolean {
+export function contextFilter(contextDir: string, dockerfile: string): (absolutePath: string) => boolean {
   const file = path.join(contextDir, '.dockerignore');
   if (!existsSync(file)) return () => false;
   const lines = readFileSync(file, 'utf8').split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
@@ -41,7 +41,8 @@ export function contextFilter(contextDir: string): (absolutePath: string) => boo
     .map((line) => line.slice(1).replace(/^\/+/, '').split(/[*?[]/)[0]);
   return (absolutePath) => {
     const relative = path.relative(contextDir, absolutePath);
-    if (relative === '' || relative === '.dockerignore') return false;
+    // Like the docker CLI, the Dockerfile and .dockerignore always go in, even when ignored.
+    if (relative === '' || relative === '.dockerignore' || relative === path.normalize(dockerfile)) return false;
     if (!matcher.ignores(relative)) return false;
     const directory = `${relative}/`;
     const mayHoldReincluded = reincludedPrefixes.some((prefix) => prefix.startsWith(directory) || directory.startsWith(prefix));
@@ -73,7 +74,7 @@ export async function buildImage(config: Config): Promise<BuildResult> {
     buildArgs.BASE_IMAGE = await ensureSimBaseImage((message) => heartbeat({ step: message }));
   }
 
-  const context = tarFs.pack(contextDir, { ignore: contextFilter(contextDir) }) as unknown as NodeJS.ReadableStream;
+  const context = tarFs.pack(contextDir, { ignore: contextFilter(contextDir, config.dockerfile) }) as unknown as NodeJS.ReadableStream;
   const stream = await docker().buildImage(context, {
     t: config.image,
     dockerfile: config.dockerfile,

@@ -79,10 +79,13 @@ async function ensureContainer(spec: ContainerSpec, workflowId: string, gpuProfi
   return { role: spec.role, name: spec.name, id: container.id, reused: false };
 }
 
-/** Waits for the LMCache server's port, failing at once if its container stops. */
+/**
+ * Waits for the LMCache server's port, failing at once if its container stops. The container's state is read
+ * before the port, so a port held by some other process cannot pass for a server that died on startup.
+ */
 async function waitForLmcache(launched: LaunchedContainer, port: number): Promise<void> {
   const deadline = Date.now() + LMCACHE_START_TIMEOUT_MS;
-  while (!(await portAccepts(port))) {
+  for (;;) {
     const state = (await docker().getContainer(launched.id).inspect()).State;
     if (!state.Running) {
       throw ApplicationFailure.create({
@@ -90,6 +93,7 @@ async function waitForLmcache(launched: LaunchedContainer, port: number): Promis
         message: `container ${launched.name} (lmcache) exited with code ${state.ExitCode} before listening on port ${port}\n${await logTail(launched.id)}`,
       });
     }
+    if (await portAccepts(port)) return;
     if (Date.now() > deadline) {
       throw new Error(`LMCache server ${launched.name} is not listening on port ${port} after ${LMCACHE_START_TIMEOUT_MS / 1000} s`);
     }

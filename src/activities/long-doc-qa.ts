@@ -3,7 +3,7 @@
  * LMCache; the LMCache run's query TTFT and round time are held to their limits, and a side-by-side table
  * against the baseline is kept for people.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { longDocQaCommand } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
@@ -17,10 +17,16 @@ export async function runLongDocQa(input: { config: Config; workflowId: string }
   await mkdir(stageDir, { recursive: true });
   const results: { baseline?: LongDocQaResult; lmcache?: LongDocQaResult } = {};
   for (const [run, port] of [['baseline', config.vllmBaselinePort], ['lmcache', config.vllmPort]] as const) {
-    const { stdout, logFile } = await runTool(
-      longDocQaCommand(config, toolPaths(config), { port, outputFile: path.join(stageDir, `${run}_output.txt`) }),
-      { label: `long_doc_qa ${run}`, logFile: path.join(stageDir, `${run}.log`), workflowId },
-    );
+    const outputFile = path.join(stageDir, `${run}_output.txt`);
+    // long_doc_qa.py appends to its output file: a retried attempt must not inherit the last one's.
+    await rm(outputFile, { force: true });
+    const { stdout, logFile } = await runTool(longDocQaCommand(config, toolPaths(config), { port, outputFile }), {
+      label: `long_doc_qa ${run}`,
+      logFile: path.join(stageDir, `${run}.log`),
+      workflowId,
+      // It writes its per-round CSV files into the working directory.
+      cwd: stageDir,
+    });
     const result = parseLongDocQaStdout(stdout, logFile);
     await writeFile(path.join(stageDir, `${run}_result.json`), `${JSON.stringify(result, null, 2)}\n`);
     results[run] = result;

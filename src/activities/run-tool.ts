@@ -47,7 +47,10 @@ export interface ToolRun {
  * Runs `command`, writing stdout and stderr to `logFile`. `label` names the run in heartbeats
  * ("lm_eval first_run"). Non-zero exit: ContainerExited if a server died, else ToolFailed (retried).
  */
-export async function runTool(command: Command, options: { label: string; logFile: string; workflowId: string }): Promise<ToolRun> {
+export async function runTool(
+  command: Command,
+  options: { label: string; logFile: string; workflowId: string; cwd?: string },
+): Promise<ToolRun> {
   if (!existsSync(command.file)) {
     throw ApplicationFailure.create({
       type: FailureType.ToolMissing,
@@ -62,7 +65,7 @@ export async function runTool(command: Command, options: { label: string; logFil
     cancelSignal: cancellationSignal(),
     reject: false,
     all: true,
-    cwd: PROJECT_ROOT,
+    cwd: options.cwd ?? PROJECT_ROOT,
     maxBuffer: 256 * 1024 * 1024,
   });
   const tail: string[] = [];

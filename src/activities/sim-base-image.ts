@@ -6,6 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { realpathSync, statSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { execa } from 'execa';
 import tarFs from 'tar-fs';
 import { docker, followProgress, isNotFound } from './docker.js';
@@ -51,22 +54,24 @@ export async function ensureSimBaseImage(onProgress: (message: string) => void =
     if (!isNotFound(error)) throw error;
   }
   onProgress(`importing ${reference} from ${files.length} runtime files`);
-  const [node, ...libraries] = files;
-  // Libraries keep their paths (the loader finds them there); node goes where the image expects it.
-  const entries = [...libraries.map((file) => file.slice(1)), node.slice(1)];
-  const rootfs = tarFs.pack('/', {
-    entries,
-    dereference: true,
-    map: (header) => {
-      if (header.name === node.slice(1)) header.name = NODE_IN_IMAGE;
-      header.uid = 0;
-      header.gid = 0;
-      return header;
-    },
-  });
-  const [repo, tag] = reference.split(':');
-  const events = await followProgress(await docker().importImage(rootfs as unknown as NodeJS.ReadableStream, { repo, tag }));
-  const failed = events.find((event) => event.error);
-  if (failed) throw new Error(`docker import of ${reference} failed: ${failed.error}`);
+  // Staged in a directory of its own: libraries keep their paths (the loader finds them there), node goes
+  // where the image expects it; copies dereference the symlinks of a merged /usr.
+  const staging = await mkdtemp(path.join(tmpdir(), 'sim-rootfs-'));
+  try {
+    const [node, ...libraries] = files;
+    const placements: Array<[string, string]> = [[node, NODE_IN_IMAGE], ...libraries.map((file): [string, string] => [file, file.slice(1)])];
+    for (const [source, target] of placements) {
+      await mkdir(path.dirname(path.join(staging, target)), { recursive: true });
+      await copyFile(source, path.join(staging, target));
+    }
+    await mkdir(path.join(staging, 'tmp'), { mode: 0o1777 });
+    const rootfs = tarFs.pack(staging, { map: (header) => ({ ...header, uid: 0, gid: 0 }) }) as unknown as NodeJS.ReadableStream;
+    const [repo, tag] = reference.split(':');
+    const events = await followProgress(await docker().importImage(rootfs, { repo, tag }));
+    const failed = events.find((event) => event.error);
+    if (failed) throw new Error(`docker import of ${reference} failed: ${failed.error}`);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
   return reference;
 }

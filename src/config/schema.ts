@@ -189,8 +189,9 @@ export const SIM_DEFAULTS: typeof GPU_DEFAULTS = {
   profile: 'sim',
   model: 'sim/greedy-echo',
   image: 'lmcache-mp-sim:test',
-  lmcacheRepoDir: 'sim/image',
-  dockerfile: 'Dockerfile',
+  // The build context is this project: its .dockerignore lets only the compiled sim servers in.
+  lmcacheRepoDir: '.',
+  dockerfile: 'sim/image/Dockerfile',
   buildTarget: 'sim',
   buildArgs: {},
   cpuBufferSize: 1,

@@ -61,9 +61,21 @@ const STAGE_ICONS: Record<StageStatus, string> = {
   cancelled: '⛔',
 };
 
-/** One table cell: pipes would end the cell and newlines the row. */
+/**
+ * Text from tools on one Markdown line: outside code spans, `<` and `>` are escaped so that output
+ * such as `<think>` shows instead of vanishing as an HTML tag; newlines would end the line.
+ */
+function mdText(text: string): string {
+  return text
+    .replace(/\r?\n/g, ' ')
+    .split(/(`[^`]*`)/)
+    .map((part, i) => (i % 2 === 1 ? part : part.replace(/</g, '&lt;').replace(/>/g, '&gt;')))
+    .join('');
+}
+
+/** One table cell: a pipe would end the cell. */
 function mdCell(text: string): string {
-  return text.replace(/\r?\n/g, ' ').replace(/\|/g, '\\|');
+  return mdText(text).replace(/\|/g, '\\|');
 }
 
 function mdCode(text: string): string {
@@ -82,7 +94,7 @@ function barChart(title: string, yAxis: string, bars: [string, number][]): strin
     `    title ${mermaidLabel(title)}`,
     `    x-axis [${bars.map(([label]) => mermaidLabel(label)).join(', ')}]`,
     `    y-axis ${mermaidLabel(yAxis)}`,
-    `    bar [${bars.map(([, value]) => Number(value.toFixed(3))).join(', ')}]`,
+    `    bar [${bars.map(([, value]) => Number(value.toPrecision(4))).join(', ')}]`,
     '```',
   ];
 }
@@ -108,11 +120,11 @@ export function renderMarkdown(report: RunReport): string {
   if (failedStages.length > 0 || failedChecks.length > 0) {
     out.push('## What failed', '');
     for (const stage of failedStages) {
-      const why = stage.error ? `: ${stage.errorType ? `${stage.errorType}: ` : ''}${stage.error.replace(/\r?\n/g, ' ')}` : '';
-      out.push(`- ${STAGE_ICONS[stage.status]} stage **${stage.name}** ${stage.status}${why}`);
+      const why = stage.error ? `: ${stage.errorType ? `${stage.errorType}: ` : ''}${stage.error}` : '';
+      out.push(`- ${STAGE_ICONS[stage.status]} stage **${mdText(stage.name)}** ${stage.status}${mdText(why)}`);
     }
     for (const check of failedChecks) {
-      out.push(`- ❌ **${check.name}**: ${check.detail ?? `value ${formatValue(check.value)}, limit ${formatValue(check.limit)}`}`);
+      out.push(`- ❌ **${check.name}**: ${mdText(check.detail ?? `value ${formatValue(check.value)}, limit ${formatValue(check.limit)}`)}`);
     }
     out.push('');
   }
@@ -226,7 +238,8 @@ function stageCase(stage: StageReport): Case {
   if (stage.status === 'skipped') return { ...base, skipped: 'stage skipped' };
   if (stage.status === 'passed') return base;
   // A cancelled stage did not do its work either, so CI must see it red.
-  const message = stage.error ?? `stage ${stage.status}`;
+  // CI shows the message on one line; the body keeps the whole error.
+  const message = stage.error?.trim().split('\n')[0] ?? `stage ${stage.status}`;
   const body = [`status: ${stage.status}`, stage.attempts !== undefined ? `attempts: ${stage.attempts}` : '', stage.error ? `error: ${stage.error}` : '']
     .filter(Boolean)
     .join('\n');

@@ -87,7 +87,9 @@ function lmcachePortFrom(json: string): number {
   }
   const { kv_connector: connector, kv_role: role, kv_connector_extra_config: extra } = config as Record<string, unknown>;
   if (connector !== 'LMCacheMPConnector') {
-    throw new UsageError(`--kv-transfer-config: kv_connector ${JSON.stringify(connector)} is not simulated; use "LMCacheMPConnector"`);
+    throw new UsageError(
+      `--kv-transfer-config: kv_connector ${JSON.stringify(connector)} is not simulated; use "LMCacheMPConnector"`,
+    );
   }
   if (role !== undefined && role !== 'kv_both') {
     throw new UsageError(`--kv-transfer-config: kv_role ${JSON.stringify(role)} is not simulated; use "kv_both"`);
@@ -116,7 +118,9 @@ export function parseVllmArgs(argv: string[]): VllmArgs {
     VLLM_USAGE,
   );
   if (positionals.length !== 1) {
-    throw new UsageError(`expected exactly one MODEL argument, got ${positionals.length}: ${positionals.join(' ')}\n${VLLM_USAGE}`);
+    throw new UsageError(
+      `expected exactly one MODEL argument, got ${positionals.length}: ${positionals.join(' ')}\n${VLLM_USAGE}`,
+    );
   }
   const str = (name: string) => values[name] as string | undefined;
   const utilization = str('gpu-memory-utilization');

@@ -54,6 +54,8 @@ export function costModelSummary(): Record<string, number> {
     decodeSecondsPerToken: DECODE_SECONDS_PER_TOKEN,
     slowLoadSecondsPerToken: SLOW_LOAD_SECONDS_PER_TOKEN,
     slowStoreSecondsPerToken: SLOW_STORE_SECONDS_PER_TOKEN,
+    gpuCacheTokensAtFullUtilization: GPU_CACHE_TOKENS_AT_FULL_UTILIZATION,
+    lmcacheTokensPerGb: LMCACHE_TOKENS_PER_GB,
     maxModelLen: MAX_MODEL_LEN,
   };
 }

@@ -53,7 +53,14 @@ export class Engine {
   private gpuQueue: Promise<unknown> = Promise.resolve();
   private readonly totals = { sequences: 0, promptTokens: 0, gpuHitTokens: 0, lmcacheHitTokens: 0, prefillTokens: 0 };
   private readonly modelled = { prefill: 0, load: 0, store: 0 };
-  private readonly lmcacheTotals = { lookups: 0, lookupErrors: 0, storeRequests: 0, storedTokens: 0, storeErrors: 0, pendingStores: 0 };
+  private readonly lmcacheTotals = {
+    lookups: 0,
+    lookupErrors: 0,
+    storeRequests: 0,
+    storedTokens: 0,
+    storeErrors: 0,
+    pendingStores: 0,
+  };
 
   constructor(
     gpuCacheTokens: number,

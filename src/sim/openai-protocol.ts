@@ -15,7 +15,8 @@ export class ApiError extends Error {
   }
 
   get type(): string {
-    return this.status === 404 ? 'NotFoundError' : this.status === 503 ? 'ServiceUnavailableError' : 'BadRequestError';
+    const types: Record<number, string> = { 404: 'NotFoundError', 500: 'InternalServerError', 503: 'ServiceUnavailableError' };
+    return types[this.status] ?? 'BadRequestError';
   }
 
   body(): object {
@@ -74,15 +75,19 @@ function common(body: Body, servedModel: string, maxTokensFields: string[]) {
   optional(body, 'seed', isInteger, 'an integer');
   const n = optional(body, 'n', isInteger, 'an integer');
   if (n !== null && n !== 1) throw new ApiError(400, 'the sim model is greedy: only n = 1 is supported', 'n');
+  // Each field's value that asks for nothing (absent, null, false, best_of 1) is fine.
   for (const field of ['logprobs', 'top_logprobs', 'echo', 'best_of', 'prompt_logprobs'] as const) {
-    if (body[field] !== undefined && body[field] !== null && body[field] !== false && !(field === 'best_of' && body[field] === 1)) {
+    const value = body[field];
+    if (value !== undefined && value !== null && value !== false && !(field === 'best_of' && value === 1)) {
       throw new ApiError(400, `${field} is not supported by the sim server`, field);
     }
   }
   const stop = optional(body, 'stop', isStop, 'a string or an array of strings');
   const stream = optional(body, 'stream', isBoolean, 'a boolean') ?? false;
   const streamOptions = optional(body, 'stream_options', isObject, 'an object');
-  if (streamOptions !== null && !stream) throw new ApiError(400, 'Stream options can only be defined when `stream=True`.', 'stream_options');
+  if (streamOptions !== null && !stream) {
+    throw new ApiError(400, 'Stream options can only be defined when `stream=True`.', 'stream_options');
+  }
   const includeUsage = streamOptions?.include_usage;
   if (includeUsage !== undefined && includeUsage !== null && !isBoolean(includeUsage)) {
     throw new ApiError(400, 'stream_options.include_usage must be a boolean', 'stream_options');
@@ -111,7 +116,8 @@ export function parseChatRequest(raw: unknown, servedModel: string): Job {
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
     throw new ApiError(400, 'messages must be a non-empty array', 'messages');
   }
-  return { kind: 'chat', prompts: [flattenChat(body.messages)], ...common(body, servedModel, ['max_completion_tokens', 'max_tokens']) };
+  const prompts = [flattenChat(body.messages)];
+  return { kind: 'chat', prompts, ...common(body, servedModel, ['max_completion_tokens', 'max_tokens']) };
 }
 
 /**

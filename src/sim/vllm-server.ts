@@ -42,7 +42,8 @@ const counters = { requests: 0, served: 0, failed: 0 };
 log(
   `sim vLLM server for model ${args.model}: ` +
     (lmcache ? `LMCacheMPConnector -> ${LMCACHE_HOST}:${lmcache.port}` : 'no KV connector (baseline)') +
-    `, GPU prefix cache ${engine.stats().gpuCache.capacityTokens} tokens (--gpu-memory-utilization ${args.gpuMemoryUtilization})` +
+    `, GPU prefix cache ${engine.stats().gpuCache.capacityTokens} tokens` +
+    ` (--gpu-memory-utilization ${args.gpuMemoryUtilization})` +
     `, attention backend ${args.attentionBackend ?? 'default'}, async scheduling ${args.asyncScheduling ? 'on' : 'off'}`,
 );
 log(`cost model: ${JSON.stringify(costModelSummary())}`);
@@ -134,8 +135,8 @@ async function runSequence(
   }
   const seconds = (performance.now() - started) / 1000;
   log(
-    `${requestId}: prompt ${prefill.promptTokens} tokens (cached: GPU ${prefill.gpuHitTokens}, LMCache ${prefill.lmcacheHitTokens}; ` +
-      `prefilled ${prefill.prefillTokens}), output ${countTokens(generation.text)} tokens, finish ${generation.finishReason}` +
+    `${requestId}: prompt ${prefill.promptTokens} tokens ` +
+      `(cached: GPU ${prefill.gpuHitTokens}, LMCache ${prefill.lmcacheHitTokens}; prefilled ${prefill.prefillTokens}), output ${countTokens(generation.text)} tokens, finish ${generation.finishReason}` +
       `${generation.stopReason === null ? '' : ` at ${JSON.stringify(generation.stopReason)}`}, ` +
       `queue ${ms(prefill.queueSeconds)}, TTFT ${ms(ttft)}, total ${ms(seconds)}` +
       (prefill.corruption ? ` [SIM_DEFECT=corrupt-on-hit changed the output]` : ''),
@@ -229,7 +230,17 @@ const ROUTES: Record<string, { method: string; handle: (req: IncomingMessage, re
     handle: (_req, res) =>
       sendJson(res, 200, {
         object: 'list',
-        data: [{ id: args.model, object: 'model', created: startedAt, owned_by: 'vllm', root: args.model, parent: null, max_model_len: MAX_MODEL_LEN }],
+        data: [
+          {
+            id: args.model,
+            object: 'model',
+            created: startedAt,
+            owned_by: 'vllm',
+            root: args.model,
+            parent: null,
+            max_model_len: MAX_MODEL_LEN,
+          },
+        ],
       }),
   },
   '/v1/completions': { method: 'POST', handle: (req, res) => completion(req, res, parseCompletionRequest) },
@@ -237,7 +248,11 @@ const ROUTES: Record<string, { method: string; handle: (req: IncomingMessage, re
   '/sim/stats': { method: 'GET', handle: (_req, res) => sendJson(res, 200, statsBody()) },
 };
 
-async function completion(req: IncomingMessage, res: ServerResponse, parse: (body: unknown, model: string) => Job): Promise<void> {
+async function completion(
+  req: IncomingMessage,
+  res: ServerResponse,
+  parse: (body: unknown, model: string) => Job,
+): Promise<void> {
   counters.requests++;
   const job = parse(await readJson(req), args.model);
   const sequences = sequencesOf(job);

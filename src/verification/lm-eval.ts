@@ -83,16 +83,16 @@ function identicalCheck(files: (SamplesFile | undefined)[], runs: (string[] | un
     };
   }
   const [a, b] = runs as [string[], string[]];
-  const identical = sameSortedLines(a, b);
+  if (sameSortedLines(a, b)) {
+    return { name, passed: true, value: 0, limit: 0, detail: `All ${a.length} sample lines are identical after sorting.` };
+  }
+  // Sorted lines differ, so at least one sample's lines differ between the runs.
   const byKey = [groupByKey(a), groupByKey(b)] as const;
   const keys = [...new Set([...byKey[0].keys(), ...byKey[1].keys()])];
   const differing = keys
     .filter((key) => !sameSortedLines(lines(byKey[0].get(key)), lines(byKey[1].get(key))))
     .map((key) => (byKey[0].get(key) ?? byKey[1].get(key))![0]!)
     .sort(compareSamples);
-  if (identical) {
-    return { name, passed: true, value: 0, limit: 0, detail: `All ${a.length} sample lines are identical after sorting.` };
-  }
   const firstDiff = differing[0]!;
   return {
     name,
@@ -179,9 +179,9 @@ function describeDifference(a: Sample[] | undefined, b: Sample[] | undefined): s
   if (a.length !== 1 || b.length !== 1) {
     return `which is logged ${a.length} time(s) in the first run and ${b.length} in the second`;
   }
-  const fa = a[0]!.fields;
-  const fb = b[0]!.fields;
-  if (!fa || !fb) return 'whose lines differ';
+  // One line per run under the same key means both parsed as samples (a text line is its own key).
+  const fa = a[0]!.fields ?? {};
+  const fb = b[0]!.fields ?? {};
   const names = [...new Set([...Object.keys(fa), ...Object.keys(fb)])];
   const changed = names
     .filter((field) => JSON.stringify(fa[field]) !== JSON.stringify(fb[field]))

@@ -143,9 +143,9 @@ describe('renderMarkdown', () => {
     const md = renderMarkdown(failingReport());
     assert.match(md, /^# ❌ LMCache multiprocessing test failed/);
     const failed = md.slice(md.indexOf('## What failed'), md.indexOf('## Stages'));
-    assert.match(failed, /stage \*\*long_doc_qa\*\* failed: OutputParseError: long_doc_qa output lmcache: the last line is not JSON Traceback/);
+    assert.match(failed, /stage \*\*long_doc_qa\*\* failed: OutputParseError: long_doc_qa output lmcache: the last line is not JSON Traceback &lt;module&gt; & more/);
     assert.match(failed, /stage \*\*cleanup\*\* cancelled/);
-    assert.match(failed, /\*\*lm_eval\.samples_identical\*\*: Outputs differ/);
+    assert.match(failed, /\*\*lm_eval\.samples_identical\*\*: Outputs differ: &lt;resps&gt; & "filtered_resps"/);
     assert.match(md, /\| `lm_eval\.samples_identical` \| ❌ fail \| 3 \| 0 \|/);
     assert.match(md, /\| report \| ⏭️ skipped \|/);
     assert.match(md, /### Long document QA \(latency\)\n\nNo checks: this benchmark did not run\./);
@@ -154,6 +154,8 @@ describe('renderMarkdown', () => {
     const withPipe = failingReport();
     withPipe.checks[0]!.detail = 'a | b\nc';
     assert.ok(renderMarkdown(withPipe).includes('| a \\| b c |'));
+    withPipe.checks[0]!.detail = 'reads `<think>` but <b>';
+    assert.ok(renderMarkdown(withPipe).includes('| reads `<think>` but &lt;b&gt; |'));
   });
 });
 
@@ -188,7 +190,7 @@ describe('renderJUnit', () => {
   it('marks a failed or cancelled stage as a failure and a skipped one as skipped', () => {
     const xml = renderJUnit(failingReport());
     assert.match(xml, /<testsuite name="stages" tests="8" failures="2" errors="0" skipped="1"/);
-    assert.match(xml, /<testcase name="long_doc_qa" classname="stages" time="12\.000">\n\s*<failure message="long_doc_qa output lmcache: the last line is not JSON\nTraceback &lt;module&gt; &amp; more" type="OutputParseError">status: failed\nattempts: 3\nerror: /);
+    assert.match(xml, /<testcase name="long_doc_qa" classname="stages" time="12\.000">\n\s*<failure message="long_doc_qa output lmcache: the last line is not JSON" type="OutputParseError">status: failed\nattempts: 3\nerror: /);
     assert.match(xml, /<testcase name="cleanup" classname="stages" time="0\.000">\n\s*<failure message="stage cancelled" type="cancelled">/);
     assert.match(xml, /<testcase name="report" classname="stages" time="0\.000">\n\s*<skipped message="stage skipped"\/>/);
     assert.match(xml, /<testsuite name="long_doc_qa" tests="0" failures="0"/);

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
@@ -30,7 +31,9 @@ export class SimProcess {
     for (;;) {
       const match = this.output.match(pattern);
       if (match) return match;
-      if (this.child.exitCode !== null) throw new Error(`process exited (${this.child.exitCode}) before ${pattern}:\n${this.output}`);
+      if (this.child.exitCode !== null) {
+        throw new Error(`process exited (${this.child.exitCode}) before ${pattern}:\n${this.output}`);
+      }
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${pattern}:\n${this.output}`);
       await sleep(20);
     }
@@ -52,6 +55,15 @@ function launch(script: string, argv: string[], env: Record<string, string>): Si
   const proc = new SimProcess(child);
   running.add(proc);
   return proc;
+}
+
+/** A port that was free a moment ago, for a test that must know the port before the server listens. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** Stops every process the harness started; call from `after()`. */
@@ -112,27 +124,45 @@ export interface SimStats {
   prefillTokens: number;
   modelledSeconds: { prefill: number; load: number; store: number };
   gpuCache: { capacityTokens: number; usedTokens: number; evictedTokens: number };
-  lmcache: null | { lookups: number; storeRequests: number; storedTokens: number; pendingStores: number };
+  lmcache: null | {
+    lookups: number;
+    lookupErrors: number;
+    storeRequests: number;
+    storedTokens: number;
+    storeErrors: number;
+    pendingStores: number;
+  };
   costModel: Record<string, number>;
 }
 
-export async function startVllm(
-  options: { lmcachePort?: number; gpuMemoryUtilization?: number; env?: Record<string, string>; waitHealthy?: boolean } = {},
-): Promise<VllmServer> {
+export interface VllmOptions {
+  lmcachePort?: number;
+  gpuMemoryUtilization?: number;
+  env?: Record<string, string>;
+  /** Default 0: any free port. */
+  port?: number;
+}
+
+/** Starts the vLLM-like server without waiting for it, for tests that watch it before it listens. */
+export function launchVllm(options: VllmOptions = {}): SimProcess {
   const argv = [
     MODEL,
     ...(options.lmcachePort === undefined ? [] : ['--kv-transfer-config', kvTransferConfig(options.lmcachePort)]),
     '--attention-backend',
     'FLASH_ATTN',
     '--port',
-    '0',
+    String(options.port ?? 0),
     '--no-async-scheduling',
     ...(options.gpuMemoryUtilization === undefined ? [] : ['--gpu-memory-utilization', String(options.gpuMemoryUtilization)]),
   ];
-  const proc = launch(VLLM_SCRIPT, argv, options.env ?? {});
+  return launch(VLLM_SCRIPT, argv, options.env ?? {});
+}
+
+/** Waits until a launched server listens (and, unless told otherwise, is healthy). */
+export async function connectVllm(proc: SimProcess, waitUntilHealthy = true): Promise<VllmServer> {
   const port = Number((await proc.waitFor(/Uvicorn running on http:\/\/127\.0\.0\.1:(\d+)/))[1]);
   const url = `http://127.0.0.1:${port}`;
-  if (options.waitHealthy ?? true) await waitHealthy(url);
+  if (waitUntilHealthy) await waitHealthy(url);
   const stats = async () => (await (await fetch(`${url}/sim/stats`)).json()) as SimStats;
   return {
     proc,
@@ -144,6 +174,10 @@ export async function startVllm(
       while ((await stats()).lmcache?.pendingStores) await sleep(10);
     },
   };
+}
+
+export function startVllm(options: VllmOptions = {}): Promise<VllmServer> {
+  return connectVllm(launchVllm(options));
 }
 
 export async function waitHealthy(url: string, timeoutMs = 10_000): Promise<void> {

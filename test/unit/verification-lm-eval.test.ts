@@ -142,6 +142,18 @@ describe('verifyLmEvalSamples', () => {
     assert.match(identical.detail!, /doc_id 3 \(filter flexible-extract\), which appears only in the first run/);
   });
 
+  it('fails on lines that hold the same sample written differently, and says so', () => {
+    const second = run('second_run');
+    const reordered = lines(second.text).map((line, i) => {
+      if (i !== 0) return line;
+      const { doc_id, ...rest } = JSON.parse(line);
+      return JSON.stringify({ ...rest, doc_id });
+    });
+    const identical = byName(verifyLmEvalSamples(run('first_run'), { ...second, text: reordered.join('\n') }), 'lm_eval.samples_identical');
+    assert.equal(identical.passed, false);
+    assert.match(identical.detail!, /doc_id 0 \(filter strict-match\), whose lines differ only in formatting/);
+  });
+
   it('fails both checks when a run wrote no samples file, naming the run', () => {
     const checks = verifyLmEvalSamples(run('first_run'), undefined);
     assert.ok(checks.every((c) => !c.passed));

@@ -1,0 +1,218 @@
+/** The vLLM-like server as the benchmark tools see it: the OpenAI API through the official client, and its CLI. */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import OpenAI from 'openai';
+import { countTokens } from '../../src/sim/tokens.js';
+import {
+  MODEL,
+  connectVllm,
+  freePort,
+  kvTransferConfig,
+  launchVllm,
+  runToExit,
+  startLmcache,
+  startVllm,
+  stopAll,
+  type VllmServer,
+} from './sim-harness.js';
+
+const QUESTION = 'Question: Natalia sold clips to 48 of her friends in April. How many clips did she sell?\nAnswer:';
+
+describe('sim vLLM server API', () => {
+  let baseline: VllmServer;
+  let withLmcache: VllmServer;
+
+  before(async () => {
+    const lmcache = await startLmcache();
+    [baseline, withLmcache] = await Promise.all([startVllm(), startVllm({ lmcachePort: lmcache.port })]);
+  });
+  after(stopAll);
+
+  it('lists the served model, named as given on the command line', async () => {
+    const models = await baseline.openai.models.list();
+    assert.deepEqual(
+      models.data.map((m) => m.id),
+      [MODEL],
+    );
+  });
+
+  it('answers completions with usage counted by the token rule', async () => {
+    const completion = await baseline.openai.completions.create({ model: MODEL, prompt: QUESTION, max_tokens: 200, temperature: 0 });
+    const [choice] = completion.choices;
+    assert.equal(completion.object, 'text_completion');
+    assert.match(choice.text, /The answer is -?\d+\./);
+    assert.equal(choice.finish_reason, 'stop');
+    assert.deepEqual(
+      { prompt: completion.usage!.prompt_tokens, completion: completion.usage!.completion_tokens },
+      { prompt: countTokens(QUESTION), completion: countTokens(choice.text) },
+    );
+    assert.equal(completion.usage!.total_tokens, completion.usage!.prompt_tokens + completion.usage!.completion_tokens);
+  });
+
+  it('gives the same text for the same request, across server instances and streaming or not', async () => {
+    const request = { model: MODEL, prompt: QUESTION, max_tokens: 12, temperature: 0, seed: 0 };
+    const a = await baseline.openai.completions.create(request);
+    const b = await withLmcache.openai.completions.create(request);
+    const c = await baseline.openai.completions.create({ ...request, temperature: 0.7, seed: 1234 });
+    let streamed = '';
+    for await (const chunk of await withLmcache.openai.completions.create({ ...request, stream: true })) {
+      streamed += chunk.choices[0]?.text ?? '';
+    }
+    assert.equal(b.choices[0].text, a.choices[0].text);
+    assert.equal(c.choices[0].text, a.choices[0].text, 'the model is greedy whatever the temperature');
+    assert.equal(streamed, a.choices[0].text);
+  });
+
+  it('streams completions token by token, with a final usage chunk when asked', async () => {
+    const stream = await baseline.openai.completions.create({
+      model: MODEL,
+      prompt: QUESTION,
+      max_tokens: 6,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    const usageChunk = chunks.at(-1)!;
+    assert.deepEqual(usageChunk.choices, []);
+    assert.deepEqual(
+      { prompt: usageChunk.usage!.prompt_tokens, completion: usageChunk.usage!.completion_tokens },
+      { prompt: countTokens(QUESTION), completion: 6 },
+    );
+    const textChunks = chunks.filter((c) => c.choices[0]?.text);
+    assert.equal(textChunks.length, 6, 'one chunk per token');
+    assert.equal(chunks.at(-2)!.choices[0].finish_reason, 'length');
+  });
+
+  it('answers chat completions, streaming and not, counting the chat template in prompt tokens', async () => {
+    const messages = [
+      { role: 'system' as const, content: 'You are a helpful assistant.' },
+      { role: 'user' as const, content: 'What is two plus two?' },
+    ];
+    const templateTokens = 2 * messages.length + 1;
+    const reply = await withLmcache.openai.chat.completions.create({ model: MODEL, messages, max_completion_tokens: 8 });
+    assert.equal(reply.object, 'chat.completion');
+    assert.equal(reply.choices[0].message.role, 'assistant');
+    assert.equal(reply.usage!.prompt_tokens, countTokens('You are a helpful assistant. What is two plus two?') + templateTokens);
+    assert.equal(reply.usage!.completion_tokens, 8);
+
+    const stream = await withLmcache.openai.chat.completions.create({
+      model: MODEL,
+      messages,
+      max_completion_tokens: 8,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let content = '';
+    let role: string | undefined;
+    let finish: string | null = null;
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const chunk of stream) {
+      role ??= chunk.choices[0]?.delta.role;
+      content += chunk.choices[0]?.delta.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      usage = chunk.usage ?? usage;
+    }
+    assert.equal(role, 'assistant');
+    assert.equal(content, reply.choices[0].message.content);
+    assert.equal(finish, 'length');
+    assert.equal(usage!.completion_tokens, 8);
+  });
+
+  it('stops before a stop string, and generates exactly max_tokens with ignore_eos', async () => {
+    const free = await baseline.openai.completions.create({ model: MODEL, prompt: QUESTION, max_tokens: 200 });
+    const stopped = await baseline.openai.completions.create({
+      model: MODEL,
+      prompt: QUESTION,
+      max_tokens: 200,
+      stop: ['answer', 'never there'],
+    });
+    assert.equal(stopped.choices[0].finish_reason, 'stop');
+    assert.equal(stopped.choices[0].text, free.choices[0].text.slice(0, free.choices[0].text.indexOf('answer')));
+
+    const forced = await baseline.openai.completions.create({
+      model: MODEL,
+      prompt: QUESTION,
+      max_tokens: free.usage!.completion_tokens + 10,
+      ignore_eos: true,
+    } as OpenAI.CompletionCreateParamsNonStreaming);
+    assert.equal(forced.usage!.completion_tokens, free.usage!.completion_tokens + 10, 'ignore_eos runs past the end of sequence');
+    assert.equal(forced.choices[0].finish_reason, 'length');
+  });
+
+  it('answers an array of prompts (lm_eval batching) with one indexed choice each', async () => {
+    const prompts = [QUESTION, 'Question: another one?\nAnswer:', 'Question: a third?\nAnswer:'];
+    const batch = await withLmcache.openai.completions.create({ model: MODEL, prompt: prompts, max_tokens: 5 });
+    assert.deepEqual(
+      batch.choices.map((c) => c.index),
+      [0, 1, 2],
+    );
+    const single = await withLmcache.openai.completions.create({ model: MODEL, prompt: prompts[1], max_tokens: 5 });
+    assert.equal(batch.choices[1].text, single.choices[0].text);
+    assert.equal(batch.usage!.prompt_tokens, prompts.reduce((sum, p) => sum + countTokens(p), 0));
+    assert.equal(batch.usage!.completion_tokens, 15);
+  });
+
+  it('refuses bad requests with OpenAI-style errors, and unknown paths with 404', async () => {
+    await assert.rejects(
+      baseline.openai.completions.create({ model: MODEL, prompt: QUESTION, max_tokens: -1 }),
+      (error: unknown) => error instanceof OpenAI.BadRequestError && /max_tokens/.test(error.message),
+    );
+    await assert.rejects(
+      baseline.openai.completions.create({ model: 'other/model', prompt: QUESTION }),
+      (error: unknown) => error instanceof OpenAI.NotFoundError,
+    );
+    await assert.rejects(
+      baseline.openai.completions.create({ model: MODEL, prompt: 'x', max_tokens: 50_000 }),
+      (error: unknown) => error instanceof OpenAI.BadRequestError && /maximum context length/.test(error.message),
+    );
+    const notJson = await fetch(`${baseline.url}/v1/completions`, { method: 'POST', body: '{not json' });
+    assert.equal(notJson.status, 400);
+    assert.equal(typeof ((await notJson.json()) as { error: { message: string } }).error.message, 'string');
+    assert.equal((await fetch(`${baseline.url}/v1/embeddings`, { method: 'POST', body: '{}' })).status, 404);
+    assert.equal((await fetch(`${baseline.url}/v1/completions`)).status, 405);
+    assert.ok((await baseline.stats()).requests.failed >= 4);
+  });
+});
+
+describe('sim vLLM server command line', () => {
+  after(stopAll);
+
+  it('refuses an unknown flag with exit code 2 and says which', async () => {
+    const { code, output } = await runToExit('vllm', [MODEL, '--port', '0', '--enable-chunked-prefill']);
+    assert.equal(code, 2);
+    assert.match(output, /enable-chunked-prefill/);
+    assert.match(output, /usage: vllm-server\.js MODEL/);
+  });
+
+  it('refuses an unknown LMCache server flag and an unknown SIM_DEFECT with exit code 2', async () => {
+    const lmcacheArgv = ['--l1-size-gb', '1', '--eviction-policy', 'LRU', '--max-workers', '4', '--port', '0', '--gpu', '0'];
+    const lmcache = await runToExit('lmcache', lmcacheArgv);
+    assert.equal(lmcache.code, 2);
+    const vllmArgv = [MODEL, '--kv-transfer-config', kvTransferConfig(6555), '--port', '0'];
+    const vllm = await runToExit('vllm', vllmArgv, { SIM_DEFECT: 'explode' });
+    assert.equal(vllm.code, 2);
+    assert.match(vllm.output, /SIM_DEFECT="explode" is not a known defect/);
+  });
+
+  it('refuses /health until SIM_STARTUP_SECONDS have passed, then answers 200', async () => {
+    const port = await freePort();
+    const proc = launchVllm({ port, env: { SIM_STARTUP_SECONDS: '1.5' } });
+    await proc.waitFor(/loading model/);
+    // Nothing listens while the model "loads", so a probe gets "connection refused" as with real vLLM.
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/health`));
+    const started = await connectVllm(proc);
+    const loading = Date.parse(started.proc.output.match(/^(\S+) INFO \[sim-vllm\] loading model/m)![1]);
+    const listening = Date.parse(started.proc.output.match(/^(\S+) INFO \[sim-vllm\] Uvicorn running/m)![1]);
+    assert.ok(listening - loading >= 1450, `listened ${listening - loading} ms after the loading line`);
+    assert.equal((await fetch(`${started.url}/health`)).status, 200);
+  });
+
+  it('logs one line per request and exits 0 on SIGTERM', async () => {
+    const server = await startVllm();
+    await server.openai.completions.create({ model: MODEL, prompt: QUESTION, max_tokens: 3 });
+    assert.match(server.proc.output, /Application startup complete\./);
+    assert.match(server.proc.output, /cmpl-\w+: prompt \d+ tokens \(cached: GPU 0, LMCache 0; prefilled \d+\), output 3 tokens/);
+    assert.deepEqual(await server.proc.stop(), { code: 0, signal: null });
+  });
+});
