@@ -18,14 +18,16 @@ export async function runLongDocQa(input: { config: Config; workflowId: string }
   const results: { baseline?: LongDocQaResult; lmcache?: LongDocQaResult } = {};
   for (const [run, port] of [['baseline', config.vllmBaselinePort], ['lmcache', config.vllmPort]] as const) {
     const outputFile = path.join(stageDir, `${run}_output.txt`);
+    // It writes its per-round CSV files into the working directory: one per run, so neither overwrites the other.
+    const workDir = path.join(stageDir, run);
+    await mkdir(workDir, { recursive: true });
     // long_doc_qa.py appends to its output file: a retried attempt must not inherit the last one's.
     await rm(outputFile, { force: true });
     const { stdout, logFile } = await runTool(longDocQaCommand(config, toolPaths(config), { port, outputFile }), {
       label: `long_doc_qa ${run}`,
       logFile: path.join(stageDir, `${run}.log`),
       workflowId,
-      // It writes its per-round CSV files into the working directory.
-      cwd: stageDir,
+      cwd: workDir,
     });
     const result = parseLongDocQaStdout(stdout, logFile);
     await writeFile(path.join(stageDir, `${run}_result.json`), `${JSON.stringify(result, null, 2)}\n`);

@@ -1,7 +1,8 @@
 /**
  * Runs one benchmark tool through execa (argument array, never a shell), keeps its whole output in a log
  * file of the results directory, turns its latest output line into heartbeat details, and explains a failure:
- * a server container that stopped is named (not retried); otherwise the tool's failure is retried.
+ * a server container that stopped is named (not retried), even when the tool itself exited 0; otherwise
+ * the tool's failure is retried.
  */
 import { ApplicationFailure, cancellationSignal, heartbeat } from '@temporalio/activity';
 import { execa } from 'execa';
@@ -15,6 +16,7 @@ import { containersOf, logTail } from './docker.js';
 import { PROJECT_ROOT, resolveNodePath } from './stage.js';
 
 const OUTPUT_TAIL_LINES = 30;
+const HEARTBEAT_INTERVAL_MS = 5000;
 
 export function toolPaths(config: Config): ToolPaths {
   return {
@@ -69,6 +71,7 @@ export async function runTool(
     maxBuffer: 256 * 1024 * 1024,
   });
   const tail: string[] = [];
+  const report = () => heartbeat({ run: options.label, progress: tail[tail.length - 1]?.slice(0, 300) ?? 'starting' });
   subprocess.all?.on('data', (chunk: Buffer) => {
     log.write(chunk);
     // Progress bars redraw with carriage returns: the last segment is the current state.
@@ -76,13 +79,16 @@ export async function runTool(
     if (lines.length === 0) return;
     tail.push(...lines);
     tail.splice(0, Math.max(0, tail.length - OUTPUT_TAIL_LINES));
-    heartbeat({ run: options.label, progress: lines[lines.length - 1].slice(0, 300) });
+    report();
   });
-  const result = await subprocess;
+  // A tool may stay quiet for minutes (model warm-up); the heartbeat says the worker is alive meanwhile.
+  const keepAlive = setInterval(report, HEARTBEAT_INTERVAL_MS);
+  const result = await subprocess.finally(() => clearInterval(keepAlive));
   await new Promise((resolve) => log.end(resolve));
   if (result.isCanceled) throw cancellationSignal().reason ?? new Error(`${options.label} cancelled`);
+  // A server that died mid-run explains any failure, and makes a "successful" run's numbers meaningless.
+  await assertServersRunning(options.workflowId);
   if (result.exitCode !== 0) {
-    await assertServersRunning(options.workflowId);
     throw ApplicationFailure.create({
       type: FailureType.ToolFailed,
       message: `${options.label} exited with ${result.exitCode ?? result.signal}; full output in ${options.logFile}\n--- last lines ---\n${tail.join('\n')}`,

@@ -45,7 +45,7 @@ function retryPolicy(maximumAttempts: number) {
  */
 function stageOptions(config: Config): Record<ReportedStage | 'report', ActivityOptions> {
   const waitForStop = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
-  const benchmark: ActivityOptions = { startToCloseTimeout: '3h', heartbeatTimeout: '1m', retry: retryPolicy(3), ...waitForStop };
+  const benchmark: ActivityOptions = { startToCloseTimeout: '3h', heartbeatTimeout: '30s', retry: retryPolicy(3), ...waitForStop };
   return {
     build: { startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: retryPolicy(3), ...waitForStop },
     select_gpus: { startToCloseTimeout: `${config.gpuWaitSeconds + 300}s`, heartbeatTimeout: '1m', retry: retryPolicy(3), ...waitForStop },
