@@ -4,7 +4,9 @@
  * once with the log tail when a container stops, and after MAX_WAIT_SECONDS otherwise.
  */
 import { ApplicationFailure, heartbeat, sleep } from '@temporalio/activity';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
+import path from 'node:path';
 import type { Role } from '../commands/containers.js';
 import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
@@ -97,7 +99,13 @@ export async function waitForHealth(input: { config: Config; workflowId: string 
       pending.delete(target.role);
       healthy.push({ role: target.role, port: target.port, healthyAt: Date.now() });
     }
-    if (pending.size === 0) return { servers: healthy, finishedAt: Date.now() };
+    if (pending.size === 0) {
+      const result = { servers: healthy, finishedAt: Date.now() };
+      // Kept for people and for scripts/bench-sim.sh: when each server was first seen healthy.
+      await mkdir(config.resultsDir, { recursive: true });
+      await writeFile(path.join(config.resultsDir, 'health.json'), `${JSON.stringify(result, null, 2)}\n`);
+      return result;
+    }
     const waitedSeconds = Math.round((Date.now() - started) / 1000);
     if (Date.now() >= deadline) {
       const unhealthy = [...pending.keys()].map((role) => byRole.get(role)!);

@@ -4,8 +4,12 @@
  *                                   workflow input as JSON; bad input exits 2 naming each bad variable/field
  *   cli.js results-dir --workflow-id ID   print where that run's results will be
  *   cli.js summary REPORT_JSON      print a run's report as a table for a terminal
+ *   cli.js timings RESULTS_DIR HISTORY_JSON   stage durations and health-wait lag of one run
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { HealthResult } from '../activities/health.js';
+import { renderTimings } from './timings.js';
 import { parseArgs } from 'node:util';
 import { loadConfigFromEnv } from '../config/env.js';
 import { InvalidConfigError } from '../config/schema.js';
@@ -26,7 +30,15 @@ function main(argv: string[]): number {
     process.stdout.write(`${renderSummaryTable(report)}\n`);
     return report.passed ? 0 : 1;
   }
-  process.stderr.write('usage: cli.js input|results-dir --workflow-id ID | cli.js summary REPORT_JSON\n');
+  if (command === 'timings' && file && positionals[2]) {
+    const report = JSON.parse(readFileSync(path.join(file, 'report.json'), 'utf8')) as RunReport;
+    const healthFile = path.join(file, 'health.json');
+    const health = existsSync(healthFile) ? (JSON.parse(readFileSync(healthFile, 'utf8')) as HealthResult) : undefined;
+    const history = JSON.parse(readFileSync(positionals[2], 'utf8')) as { events: Parameters<typeof renderTimings>[2] };
+    process.stdout.write(`${renderTimings(report, health, history.events)}\n`);
+    return 0;
+  }
+  process.stderr.write('usage: cli.js input|results-dir --workflow-id ID | cli.js summary REPORT_JSON | cli.js timings RESULTS_DIR HISTORY_JSON\n');
   return 2;
 }
 

@@ -75,7 +75,7 @@ function* modelTokens(seed: number): Generator<ModelToken> {
       yield* words(`${lead} ${pick(VERBS)} ${a} ${op} ${b} = ${result} ${pick(NOUNS)}.`);
     }
     yield* words(`The answer is ${result}.`);
-    // Most answers end cleanly; the rest run on the way real base models do, into what stop strings cut.
+    // 40 % of answers end here; the rest run on, as base models do, into text that stop strings cut.
     const ending = next(20);
     if (ending >= 8 && ending < 14) {
       yield '\n\nQuestion:';

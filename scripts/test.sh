@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test: unit, workflow (real local Temporal server), integration (real Docker engine) and end to
+# end (whole sim pipeline through the temporal CLI). Installs what it needs first; starts dockerd if none
+# answers (as root). Pass suite names to run only those: scripts/test.sh unit workflow
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+cd "$PROJECT_ROOT"
+
+ensure_node_project
+ensure_python_tools
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(unit workflow integration e2e)
+for suite in "${suites[@]}"; do
+  case "$suite" in
+    unit|workflow) ;;
+    integration|e2e) ensure_docker ;;
+    *) die "unknown suite $suite (unit, workflow, integration, e2e)" ;;
+  esac
+done
+
+paths=()
+for suite in "${suites[@]}"; do paths+=("dist/test/$suite"); done
+# One file at a time: the latency and throughput checks of the sim runs need the machine's two cores.
+node --test --test-concurrency=1 "${paths[@]}"

@@ -1,0 +1,40 @@
+/**
+ * Figures of one run for scripts/bench-sim.sh: each stage's duration (from the report) and, per server, the
+ * time from being seen healthy to the workflow leaving the health wait (from health.json and the history).
+ */
+import type { HealthResult } from '../activities/health.js';
+import type { RunReport } from '../verification/types.js';
+
+interface HistoryEvent {
+  eventId: string | number;
+  eventTime: string;
+  eventType: string;
+  activityTaskScheduledEventAttributes?: { activityType?: { name?: string } };
+  activityTaskCompletedEventAttributes?: { scheduledEventId?: string | number };
+}
+
+/** When the workflow acted on the health stage's result: the first workflow task completed after it. */
+export function healthWaitLeftAt(events: HistoryEvent[]): number | undefined {
+  const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'waitForHealth');
+  if (!scheduled) return undefined;
+  const completedIndex = events.findIndex(
+    (e) => String(e.activityTaskCompletedEventAttributes?.scheduledEventId ?? '') === String(scheduled.eventId),
+  );
+  if (completedIndex < 0) return undefined;
+  const next = events.slice(completedIndex).find((e) => e.eventType.endsWith('WORKFLOW_TASK_COMPLETED'));
+  return next ? Date.parse(next.eventTime) : undefined;
+}
+
+export function renderTimings(report: RunReport, health: HealthResult | undefined, events: HistoryEvent[]): string {
+  const lines = ['stage          seconds'];
+  for (const stage of report.stages) lines.push(`${stage.name.padEnd(14)} ${(stage.durationMs / 1000).toFixed(3).padStart(8)}  ${stage.status}`);
+  const total = report.stages.reduce((sum, stage) => sum + stage.durationMs, 0);
+  lines.push(`${'total'.padEnd(14)} ${(total / 1000).toFixed(3).padStart(8)}`);
+  const leftAt = healthWaitLeftAt(events);
+  if (health && leftAt !== undefined) {
+    lines.push('', 'server     healthy -> workflow left the health wait (ms)');
+    for (const server of health.servers) lines.push(`${server.role.padEnd(10)} ${String(leftAt - server.healthyAt).padStart(8)}`);
+    lines.push(`(the last server seen healthy bounds the wait; probes run every 250 ms, so readiness is seen at most that late)`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,189 @@
+/**
+ * The whole pipeline in the sim profile, started with the `temporal` CLI (and the README's run command),
+ * checked from the results directory, the report and the Docker engine. Fault runs prove each check can fail
+ * and that no container outlives a run.
+ */
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { containerName } from '../../src/commands/containers.js';
+import type { ConfigInput } from '../../src/config/schema.js';
+import { pickSamplesFile } from '../../src/verification/lm-eval.js';
+import { parseBenchResult } from '../../src/verification/vllm-bench.js';
+import type { RunReport } from '../../src/verification/types.js';
+import { PROJECT_ROOT } from '../helpers/temporal.js';
+import { DevServer, exists, leftoverContainers, readReport, resultsDirOf, WorkerProcess } from './harness.js';
+
+const TASK_QUEUE = `e2e-${process.pid}`;
+
+describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
+  let server: DevServer;
+  let worker: WorkerProcess;
+
+  before(async () => {
+    server = await DevServer.start();
+    worker = WorkerProcess.start(server.address, TASK_QUEUE);
+    await worker.waitUntilPolling();
+  });
+  after(async () => {
+    await worker?.stop();
+    await server?.stop();
+  });
+
+  /** `temporal workflow execute` with a JSON input, as a CI job would. */
+  async function execute(buildId: string, input: ConfigInput) {
+    const workflowId = `e2e-${buildId}`;
+    const result = await server.cli([
+      'workflow', 'execute', '--type', 'lmcacheMpTest', '--task-queue', TASK_QUEUE, '--workflow-id', workflowId,
+      '--input', JSON.stringify({ profile: 'sim', buildId, ...input }),
+    ]);
+    return { workflowId, exitCode: result.exitCode, output: result.all ?? '', report: await readReport(resultsDirOf(buildId)) };
+  }
+
+  const failedChecks = (report: RunReport) => report.checks.filter((c) => !c.passed).map((c) => c.name);
+  const stage = (report: RunReport, name: string) => report.stages.find((s) => s.name === name)!;
+
+  it('passes with the README run command, with every reference result file present and parsed', async () => {
+    const buildId = `pass-${process.pid}`;
+    const run = await execa('bash', ['scripts/run-mp-test.sh'], {
+      cwd: PROJECT_ROOT,
+      env: { TEMPORAL_ADDRESS: server.address, WORKER_RUNNING: '1', TASK_QUEUE, BUILD_ID: buildId, PROFILE: '' },
+      reject: false,
+      all: true,
+    });
+    assert.equal(run.exitCode, 0, run.all);
+    assert.match(run.all, /PROFILE=sim: nvidia-smi (is not installed|lists no GPU)/);
+    assert.match(run.all, /Verdict: PASSED/);
+
+    const dir = resultsDirOf(buildId);
+    const report = await readReport(dir);
+    assert.equal(report.passed, true);
+    assert.deepEqual(report.stages.map((s) => [s.name, s.status]), [
+      ['build', 'passed'], ['launch', 'passed'], ['health', 'passed'], ['lm_eval', 'passed'],
+      ['vllm_bench', 'passed'], ['long_doc_qa', 'passed'], ['cleanup', 'passed'],
+    ]);
+    assert.ok(report.checks.length >= 9 && report.checks.every((c) => c.passed));
+    for (const prefix of ['lm_eval.', 'vllm_bench.', 'long_doc_qa.']) {
+      assert.ok(report.checks.some((c) => c.name.startsWith(prefix)), `a ${prefix} check is reported`);
+    }
+
+    for (const run of ['first_run', 'second_run']) {
+      const files = (await readdir(path.join(dir, 'lm_eval', run), { recursive: true })).map(String);
+      const samples = pickSamplesFile(files, 'gsm8k_sim');
+      assert.ok(samples, `lm_eval/${run} has a samples file`);
+      const lines = (await readFile(path.join(dir, 'lm_eval', run, samples), 'utf8')).trim().split('\n');
+      assert.ok(lines.length > 0 && lines.every((line) => typeof JSON.parse(line).doc_id === 'number'));
+    }
+    for (const name of ['baseline', 'lmcache']) {
+      const file = path.join(dir, 'vllm_bench', `${name}.json`);
+      const bench = parseBenchResult(await readFile(file, 'utf8'), file);
+      assert.equal(bench.completed, 20);
+      const qa = JSON.parse(await readFile(path.join(dir, 'long_doc_qa', `${name}_result.json`), 'utf8'));
+      assert.ok(qa.query_ttft_per_prompt > 0 && qa.query_round_time_per_prompt > 0 && qa.warmup_round_time_per_prompt > 0);
+      assert.ok(exists(path.join(dir, 'long_doc_qa', `${name}_output.txt`)));
+    }
+    const baselineQa = JSON.parse(await readFile(path.join(dir, 'long_doc_qa', 'baseline_result.json'), 'utf8'));
+    assert.ok(baselineQa.query_ttft_per_prompt > report.checks.find((c) => c.name === 'long_doc_qa.query_ttft_per_prompt')!.limit!, 'the baseline would fail the TTFT limit: LMCache is what passes it');
+    for (const file of ['report.md', 'junit.xml']) assert.ok(exists(path.join(dir, file)), file);
+    assert.equal((await readdir(path.join(dir, 'container_logs'))).length, 3);
+    assert.deepEqual(await leftoverContainers(`lmcache-mp-test-${buildId}`), []);
+  });
+
+  it('corrupt-on-hit fails the lm_eval comparison', async () => {
+    const run = await execute(`corrupt-${process.pid}`, { simDefect: 'corrupt-on-hit', stages: ['build', 'launch', 'health', 'lm_eval'] });
+    assert.notEqual(run.exitCode, 0);
+    assert.match(run.output, /ChecksFailed|check\(s\) failed/);
+    assert.ok(failedChecks(run.report).includes('lm_eval.samples_identical'), JSON.stringify(run.report.checks));
+    assert.deepEqual(await leftoverContainers(run.workflowId), []);
+  });
+
+  it('never-hit and slow-load fail the long doc QA latency checks', async () => {
+    for (const defect of ['never-hit', 'slow-load']) {
+      const run = await execute(`${defect}-${process.pid}`, { simDefect: defect, stages: ['build', 'launch', 'health', 'long_doc_qa'] });
+      assert.notEqual(run.exitCode, 0, defect);
+      assert.ok(failedChecks(run.report).includes('long_doc_qa.query_ttft_per_prompt'), `${defect}: ${JSON.stringify(run.report.checks)}`);
+      assert.equal(stage(run.report, 'long_doc_qa').status, 'failed');
+      assert.deepEqual(await leftoverContainers(run.workflowId), []);
+    }
+  });
+
+  it('slow-store fails the throughput check', async () => {
+    const run = await execute(`slow-store-${process.pid}`, { simDefect: 'slow-store', stages: ['build', 'launch', 'health', 'vllm_bench'] });
+    assert.notEqual(run.exitCode, 0);
+    assert.deepEqual(failedChecks(run.report), ['vllm_bench.throughput']);
+    assert.deepEqual(await leftoverContainers(run.workflowId), []);
+  });
+
+  it('crash-after:N fails the stage and names the container that died', async () => {
+    const buildId = `crash-${process.pid}`;
+    const run = await execute(buildId, { simDefect: 'crash-after:3', stages: ['build', 'launch', 'health', 'lm_eval'] });
+    assert.notEqual(run.exitCode, 0);
+    const lmEval = stage(run.report, 'lm_eval');
+    assert.equal(lmEval.status, 'failed');
+    assert.equal(lmEval.errorType, 'ContainerExited');
+    assert.match(lmEval.error!, new RegExp(`container ${containerName('vllm', run.workflowId)} \\(vllm\\) is no longer running`));
+    assert.match(run.output, /StageFailed|stage lm_eval failed/);
+    assert.deepEqual(await leftoverContainers(run.workflowId), []);
+  });
+
+  it('never-healthy fails at the health wait within MAX_WAIT_SECONDS, with the log tail', async () => {
+    const run = await execute(`never-healthy-${process.pid}`, { simDefect: 'never-healthy', maxWaitSeconds: 5 });
+    assert.notEqual(run.exitCode, 0);
+    const health = stage(run.report, 'health');
+    assert.equal(health.errorType, 'ServersNotHealthy');
+    assert.match(health.error!, /not healthy after MAX_WAIT_SECONDS=5/);
+    assert.match(health.error!, /last 50 log lines/);
+    assert.ok(health.durationMs < 5000 + 3000, `gave up after ${health.durationMs} ms`);
+    assert.equal(stage(run.report, 'lm_eval').status, 'skipped');
+    assert.deepEqual(await leftoverContainers(run.workflowId), []);
+  });
+
+  it('a cancelled run cleans up and ends as cancelled', async () => {
+    const buildId = `cancel-${process.pid}`;
+    const workflowId = `e2e-${buildId}`;
+    const started = await server.cli([
+      'workflow', 'start', '--type', 'lmcacheMpTest', '--task-queue', TASK_QUEUE, '--workflow-id', workflowId,
+      '--input', JSON.stringify({ profile: 'sim', buildId, simStartupSeconds: 600, maxWaitSeconds: 900 }),
+    ]);
+    assert.equal(started.exitCode, 0, started.all);
+    // Wait until the servers are up and the run sits in the health wait.
+    for (let i = 0; i < 120 && (await leftoverContainers(workflowId)).length < 3; i++) await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await leftoverContainers(workflowId)).length, 3);
+    const cancelled = await server.cli(['workflow', 'cancel', '--workflow-id', workflowId]);
+    assert.equal(cancelled.exitCode, 0, cancelled.all);
+    await server.cli(['workflow', 'result', '--workflow-id', workflowId]);
+    const described = await server.cli(['workflow', 'describe', '--workflow-id', workflowId, '--output', 'json']);
+    assert.match(described.all ?? '', /WORKFLOW_EXECUTION_STATUS_CANCELED/);
+    const report = await readReport(resultsDirOf(buildId));
+    assert.equal(stage(report, 'health').status, 'cancelled');
+    assert.equal(stage(report, 'cleanup').status, 'passed');
+    assert.deepEqual(await leftoverContainers(workflowId), []);
+  });
+
+  it('resumes on a new worker when the worker dies mid-stage', async () => {
+    const buildId = `killed-${process.pid}`;
+    const workflowId = `e2e-${buildId}`;
+    const started = await server.cli([
+      'workflow', 'start', '--type', 'lmcacheMpTest', '--task-queue', TASK_QUEUE, '--workflow-id', workflowId,
+      '--input', JSON.stringify({ profile: 'sim', buildId, stages: ['build', 'launch', 'health', 'lm_eval'] }),
+    ]);
+    assert.equal(started.exitCode, 0, started.all);
+    const firstRunLog = path.join(resultsDirOf(buildId), 'lm_eval', 'first_run.log');
+    for (let i = 0; i < 240 && !exists(firstRunLog); i++) await new Promise((r) => setTimeout(r, 250));
+    assert.ok(exists(firstRunLog), 'lm_eval started');
+    await worker.kill();
+    worker = WorkerProcess.start(server.address, TASK_QUEUE);
+    await worker.waitUntilPolling();
+    const result = await server.cli(['workflow', 'result', '--workflow-id', workflowId]);
+    assert.equal(result.exitCode, 0, result.all);
+    const report = await readReport(resultsDirOf(buildId));
+    assert.equal(report.passed, true);
+    const history = await server.cli(['workflow', 'show', '--workflow-id', workflowId, '--output', 'json']);
+    const events = JSON.parse(history.all ?? '{}').events as Array<{ eventType: string; activityTaskStartedEventAttributes?: { attempt: number } }>;
+    const attempts = events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    assert.ok(attempts.some((attempt) => attempt >= 2), `a stage was retried after the worker died: ${attempts}`);
+    assert.deepEqual(await leftoverContainers(workflowId), []);
+  });
+});
