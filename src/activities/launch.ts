@@ -31,7 +31,8 @@ export interface LaunchedContainer {
   reused: boolean;
 }
 
-function createOptions(spec: ContainerSpec, gpuProfile: boolean) {
+/** The dockerode create options of a container: `docker run --network host --ipc host [--runtime nvidia --gpus …]`. */
+export function containerCreateOptions(spec: ContainerSpec) {
   return {
     name: spec.name,
     Image: spec.image,
@@ -44,7 +45,7 @@ function createOptions(spec: ContainerSpec, gpuProfile: boolean) {
       NetworkMode: 'host',
       IpcMode: 'host',
       Binds: spec.binds,
-      ...(gpuProfile
+      ...(spec.gpus.length > 0
         ? {
             Runtime: 'nvidia',
             DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: spec.gpus.map(String), Capabilities: [['gpu']] }],
@@ -55,8 +56,8 @@ function createOptions(spec: ContainerSpec, gpuProfile: boolean) {
 }
 
 /** Creates and starts the container, or reuses this run's identical running one. */
-async function ensureContainer(spec: ContainerSpec, workflowId: string, gpuProfile: boolean): Promise<LaunchedContainer> {
-  const options = createOptions(spec, gpuProfile);
+async function ensureContainer(spec: ContainerSpec, workflowId: string): Promise<LaunchedContainer> {
+  const options = containerCreateOptions(spec);
   const existing = docker().getContainer(spec.name);
   try {
     const info = await existing.inspect();
@@ -112,11 +113,10 @@ export async function launchContainers(input: LaunchInput): Promise<{ containers
     gpus: gpus && { withLmcache: gpus.withLmcache, baseline: gpus.baseline },
     gpuMemoryUtilization: gpus?.gpuMemoryUtilization,
   };
-  const gpuProfile = config.profile === 'gpu';
   const [lmcacheSpec, ...vllmSpecs] = containerSpecs(config, plan);
-  const lmcache = await ensureContainer(lmcacheSpec, workflowId, gpuProfile);
+  const lmcache = await ensureContainer(lmcacheSpec, workflowId);
   heartbeat({ started: lmcache.name });
   await waitForLmcache(lmcache, lmcacheSpec.port);
-  const servers = await Promise.all(vllmSpecs.map((spec) => ensureContainer(spec, workflowId, gpuProfile)));
+  const servers = await Promise.all(vllmSpecs.map((spec) => ensureContainer(spec, workflowId)));
   return { containers: [lmcache, ...servers] };
 }

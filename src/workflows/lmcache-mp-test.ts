@@ -45,17 +45,36 @@ function retryPolicy(maximumAttempts: number) {
  */
 function stageOptions(config: Config): Record<ReportedStage | 'report', ActivityOptions> {
   const waitForStop = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
-  const benchmark: ActivityOptions = { startToCloseTimeout: '3h', heartbeatTimeout: '30s', retry: retryPolicy(3), ...waitForStop };
+  const benchmark = (summary: string): ActivityOptions => ({
+    startToCloseTimeout: '3h',
+    heartbeatTimeout: '30s',
+    retry: retryPolicy(3),
+    summary,
+    ...waitForStop,
+  });
+  // Summaries name what each stage does with this run's settings, for the Temporal UI's timeline.
   return {
-    build: { startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: retryPolicy(3), ...waitForStop },
-    select_gpus: { startToCloseTimeout: `${config.gpuWaitSeconds + 300}s`, heartbeatTimeout: '1m', retry: retryPolicy(3), ...waitForStop },
-    launch: { startToCloseTimeout: '10m', heartbeatTimeout: '1m', retry: retryPolicy(3), ...waitForStop },
-    health: { startToCloseTimeout: `${config.maxWaitSeconds + 120}s`, heartbeatTimeout: '30s', retry: retryPolicy(3), ...waitForStop },
-    lm_eval: benchmark,
-    vllm_bench: benchmark,
-    long_doc_qa: benchmark,
-    cleanup: { startToCloseTimeout: '10m', heartbeatTimeout: '1m', retry: retryPolicy(10) },
-    report: { startToCloseTimeout: '1m', retry: retryPolicy(5) },
+    build: { startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: retryPolicy(3), summary: `build ${config.image}`, ...waitForStop },
+    select_gpus: {
+      startToCloseTimeout: `${config.gpuWaitSeconds + 300}s`,
+      heartbeatTimeout: '1m',
+      retry: retryPolicy(3),
+      summary: `select 2 GPUs with >= ${config.gpuMinFreeMemoryMib} MiB free`,
+      ...waitForStop,
+    },
+    launch: { startToCloseTimeout: '10m', heartbeatTimeout: '1m', retry: retryPolicy(3), summary: `launch LMCache, vLLM and baseline (${config.profile})`, ...waitForStop },
+    health: {
+      startToCloseTimeout: `${config.maxWaitSeconds + 120}s`,
+      heartbeatTimeout: '30s',
+      retry: retryPolicy(3),
+      summary: `wait for ports ${config.vllmPort}, ${config.vllmBaselinePort}, ${config.lmcachePort} (at most ${config.maxWaitSeconds} s)`,
+      ...waitForStop,
+    },
+    lm_eval: benchmark(`lm_eval ${config.lmEvalTask} twice, ${config.limit} samples`),
+    vllm_bench: benchmark(`vllm bench serve ${config.numPrompts} x ${config.randomInputLen} tokens, baseline then LMCache`),
+    long_doc_qa: benchmark(`long doc QA ${config.numDocuments} x ${config.documentLength} tokens, baseline then LMCache`),
+    cleanup: { startToCloseTimeout: '10m', heartbeatTimeout: '1m', retry: retryPolicy(10), summary: 'save log tails, stop and remove containers' },
+    report: { startToCloseTimeout: '1m', retry: retryPolicy(5), summary: 'write report.json, report.md, junit.xml' },
   };
 }
 

@@ -5,23 +5,11 @@
 import { execa, type ResultPromise } from 'execa';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { containersOf } from '../../src/activities/docker.js';
-import { docker } from '../../src/activities/docker.js';
+import { containersOf, docker } from '../../src/activities/docker.js';
 import { LABEL_WORKFLOW_ID } from '../../src/commands/containers.js';
 import type { RunReport } from '../../src/verification/types.js';
+import { freePort } from '../helpers/ports.js';
 import { PROJECT_ROOT, temporalBinary } from '../helpers/temporal.js';
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
-}
 
 export class DevServer {
   private constructor(

@@ -2,8 +2,8 @@
  * The builtin drivers as the pipeline runs them: real child processes against a fake OpenAI-compatible
  * SSE server (in this process) that records every request it receives.
  */
+import { execa } from 'execa';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -107,16 +107,9 @@ interface Run {
   stderr: string;
 }
 
-function run(script: string, args: readonly string[], cwd?: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+async function run(script: string, args: readonly string[], cwd?: string): Promise<Run> {
+  const result = await execa(process.execPath, [script, ...args], { cwd, stdin: 'ignore', reject: false });
+  return { code: result.exitCode ?? null, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
 async function withServer<T>(options: FakeOptions, body: (server: FakeServer) => Promise<T>): Promise<T> {

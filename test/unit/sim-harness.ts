@@ -2,11 +2,11 @@
  * Starts the sim programs as child processes through their real command lines (port 0, read back from the
  * startup log line) and stops them after the tests. Shared by the sim-*.test.ts files.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import OpenAI from 'openai';
 import { LmcacheClient } from '../../src/sim/lmcache-client.js';
 import type { LmcacheStats } from '../../src/sim/lmcache-protocol.js';
@@ -48,23 +48,18 @@ export class SimProcess {
 const running = new Set<SimProcess>();
 
 function launch(script: string, argv: string[], env: Record<string, string>): SimProcess {
-  const child = spawn(process.execPath, [script, ...argv], {
-    env: { ...process.env, SIM_DEFECT: 'none', SIM_STARTUP_SECONDS: '0', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const child = execa(process.execPath, [script, ...argv], {
+    env: { SIM_DEFECT: 'none', SIM_STARTUP_SECONDS: '0', ...env },
+    stdin: 'ignore',
+    buffer: false,
+    reject: false,
   });
   const proc = new SimProcess(child);
   running.add(proc);
   return proc;
 }
 
-/** A port that was free a moment ago, for a test that must know the port before the server listens. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from '../helpers/ports.js';
 
 /** Stops every process the harness started; call from `after()`. */
 export async function stopAll(): Promise<void> {
