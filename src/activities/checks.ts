@@ -1,5 +1,6 @@
 /** How a benchmark stage ends: its checks returned when all pass, a named non-retried failure otherwise. */
 import { ApplicationFailure } from '@temporalio/activity';
+import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
 import type { Check } from '../verification/types.js';
 
@@ -16,4 +17,12 @@ export function concludeBenchmark(stage: string, outcome: BenchmarkOutcome): Ben
     message: `${stage}: ${failed.map((check) => `${check.name} failed${check.detail ? ` (${check.detail})` : ''}`).join('; ')}`,
     details: [outcome],
   });
+}
+
+/** The comparison benchmarks' order: baseline first, so warm-up effects never favour LMCache. */
+export function baselineThenLmcache(config: Config): ReadonlyArray<readonly ['baseline' | 'lmcache', number]> {
+  return [
+    ['baseline', config.vllmBaselinePort],
+    ['lmcache', config.vllmPort],
+  ];
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { longDocQaCommand } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
 import { comparisonTable, parseLongDocQaStdout, verifyLongDocQa, type LongDocQaResult } from '../verification/long-doc-qa.js';
-import { concludeBenchmark, type BenchmarkOutcome } from './checks.js';
+import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './checks.js';
 import { runTool, toolPaths } from './run-tool.js';
 
 export async function runLongDocQa(input: { config: Config; workflowId: string }): Promise<BenchmarkOutcome> {
@@ -16,7 +16,7 @@ export async function runLongDocQa(input: { config: Config; workflowId: string }
   const stageDir = path.join(config.resultsDir, 'long_doc_qa');
   await mkdir(stageDir, { recursive: true });
   const results: { baseline?: LongDocQaResult; lmcache?: LongDocQaResult } = {};
-  for (const [run, port] of [['baseline', config.vllmBaselinePort], ['lmcache', config.vllmPort]] as const) {
+  for (const [run, port] of baselineThenLmcache(config)) {
     const outputFile = path.join(stageDir, `${run}_output.txt`);
     // It writes its per-round CSV files into the working directory: one per run, so neither overwrites the other.
     const workDir = path.join(stageDir, run);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { benchServeCommand } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
 import { parseBenchResult, verifyBench, type BenchResult } from '../verification/vllm-bench.js';
-import { concludeBenchmark, type BenchmarkOutcome } from './checks.js';
+import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './checks.js';
 import { runTool, toolPaths } from './run-tool.js';
 
 export async function runVllmBench(input: { config: Config; workflowId: string }): Promise<BenchmarkOutcome> {
@@ -15,7 +15,7 @@ export async function runVllmBench(input: { config: Config; workflowId: string }
   const resultDir = path.join(config.resultsDir, 'vllm_bench');
   await mkdir(resultDir, { recursive: true });
   const results: { baseline?: BenchResult; lmcache?: BenchResult } = {};
-  for (const [run, port] of [['baseline', config.vllmBaselinePort], ['lmcache', config.vllmPort]] as const) {
+  for (const [run, port] of baselineThenLmcache(config)) {
     const resultFilename = `${run}.json`;
     await runTool(benchServeCommand(config, toolPaths(config), { port, resultDir, resultFilename }), {
       label: `vllm bench serve ${run}`,

@@ -6,7 +6,7 @@ import { createServer, type Socket } from 'node:net';
 import { UsageError, parseLmcacheArgs, type LmcacheArgs } from './args.js';
 import { BLOCK_TOKENS, LMCACHE_TOKENS_PER_GB, lmcacheCapacityTokens } from './cost-model.js';
 import { describeDefect, parseDefect, type Defect } from './defects.js';
-import { createLogger, exitOnSignals } from './log.js';
+import { createLogger, exitOnSignals, listenOrExit } from './log.js';
 import { readLines, type LmcacheReply, type LmcacheStats } from './lmcache-protocol.js';
 import { BlockLru } from './prefix-cache.js';
 
@@ -95,14 +95,7 @@ const server = createServer((socket) => {
   socket.on('close', () => sockets.delete(socket));
 });
 
-server.on('error', (error) => {
-  log(`cannot listen on ${args.host}:${args.port}: ${error.message}`, 'ERROR');
-  process.exit(1);
-});
-
-server.listen(args.port, args.host, () => {
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : args.port;
+listenOrExit(server, args.host, args.port, log, (port) => {
   log(
     `LMCache sim server listening on ${args.host}:${port}: L1 ${args.l1SizeGb} GB = ${capacityTokens} tokens ` +
       `(${LMCACHE_TOKENS_PER_GB} tokens/GB, ${BLOCK_TOKENS}-token blocks), eviction ${args.evictionPolicy}, ` +

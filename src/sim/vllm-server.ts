@@ -11,7 +11,7 @@ import { DECODE_SECONDS_PER_TOKEN, MAX_MODEL_LEN, costModelSummary, gpuCacheToke
 import { NO_DEFECT, describeDefect, parseDefect, parseStartupSeconds, type Defect } from './defects.js';
 import { Engine, type PrefillResult } from './engine.js';
 import { LmcacheClient } from './lmcache-client.js';
-import { createLogger, exitOnSignals } from './log.js';
+import { createLogger, exitOnSignals, listenOrExit } from './log.js';
 import { generate, type Generation } from './model.js';
 import { ApiError, parseChatRequest, parseCompletionRequest, usage, type Job } from './openai-protocol.js';
 import { countTokens, tokenize } from './tokens.js';
@@ -202,6 +202,9 @@ async function serveJob(res: ServerResponse, job: Job, sequences: Sequence[]): P
   if (!closed) res.end('data: [DONE]\n\n');
 }
 
+/** The body of `GET /sim/stats`. */
+export type SimStatsBody = ReturnType<typeof statsBody>;
+
 function statsBody() {
   return {
     model: args.model,
@@ -293,13 +296,7 @@ exitOnSignals(log, () => {
 // Like vLLM, nothing listens until the model is loaded: health probes before then get "connection refused".
 log(`loading model ${args.model} (SIM_STARTUP_SECONDS=${startupSeconds})`);
 await sleep(startupSeconds * 1000);
-server.on('error', (error) => {
-  log(`cannot listen on ${args.host}:${args.port}: ${error.message}`, 'ERROR');
-  process.exit(1);
-});
-server.listen(args.port, args.host, () => {
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : args.port;
+listenOrExit(server, args.host, args.port, log, (port) => {
   log(`Uvicorn running on http://${args.host}:${port}`);
   if (defect.kind === 'never-healthy') {
     log('SIM_DEFECT=never-healthy: every request, /health included, will get 503', 'WARNING');

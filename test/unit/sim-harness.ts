@@ -10,6 +10,7 @@ import { execa } from 'execa';
 import OpenAI from 'openai';
 import { LmcacheClient } from '../../src/sim/lmcache-client.js';
 import type { LmcacheStats } from '../../src/sim/lmcache-protocol.js';
+import type { SimStatsBody } from '../../src/sim/vllm-server.js';
 
 export const MODEL = 'sim/greedy-echo';
 const VLLM_SCRIPT = fileURLToPath(new URL('../../src/sim/vllm-server.js', import.meta.url));
@@ -108,27 +109,8 @@ export interface VllmServer {
   storesSettled(): Promise<void>;
 }
 
-/** The parts of GET /sim/stats the tests read. */
-export interface SimStats {
-  lmcacheEnabled: boolean;
-  defect: string;
-  requests: { requests: number; served: number; failed: number };
-  promptTokens: number;
-  gpuHitTokens: number;
-  lmcacheHitTokens: number;
-  prefillTokens: number;
-  modelledSeconds: { prefill: number; load: number; store: number };
-  gpuCache: { capacityTokens: number; usedTokens: number; evictedTokens: number };
-  lmcache: null | {
-    lookups: number;
-    lookupErrors: number;
-    storeRequests: number;
-    storedTokens: number;
-    storeErrors: number;
-    pendingStores: number;
-  };
-  costModel: Record<string, number>;
-}
+/** What GET /sim/stats answers (a type-only import: the server module runs when imported). */
+export type SimStats = SimStatsBody;
 
 export interface VllmOptions {
   lmcachePort?: number;
