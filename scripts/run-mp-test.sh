@@ -26,6 +26,7 @@ else
   say "PROFILE=$PROFILE (given)"
 fi
 export PROFILE
+ensure_gpu_tools
 export BUILD_ID="${BUILD_ID:-local_$(date +%s)}"
 WORKFLOW_ID="${WORKFLOW_ID:-lmcache-mp-test-$BUILD_ID}"
 TASK_QUEUE="${TASK_QUEUE:-lmcache-mp}"

@@ -45,6 +45,19 @@ ensure_python_tools() {
   export TEMPORAL_BIN
 }
 
+# The upstream benchmark tools, on GPU nodes that use them (the sim profile uses the builtin drivers).
+ensure_gpu_tools() {
+  [ "${PROFILE:-}" = gpu ] && [ "${BENCHMARK_DRIVER:-upstream}" = upstream ] || return 0
+  local venv; venv="$(venv_dir)"
+  local stamp="$venv/.installed-gpu-requirements"
+  if [ ! -f "$stamp" ] || ! cmp -s "$PROJECT_ROOT/scripts/requirements-gpu.txt" "$stamp"; then
+    say "installing the upstream benchmark tools into $venv (vllm, openai)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$PROJECT_ROOT/scripts/requirements-gpu.txt" \
+      >"$RUN_DIR/pip-gpu.log" 2>&1 || { tail -30 "$RUN_DIR/pip-gpu.log" >&2; die "pip install of the gpu tools failed"; }
+    cp "$PROJECT_ROOT/scripts/requirements-gpu.txt" "$stamp"
+  fi
+}
+
 # A Docker engine that answers; started here (Debian's docker.io) when none does and we are root.
 ensure_docker() {
   if docker info >/dev/null 2>&1; then return 0; fi

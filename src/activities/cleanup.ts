@@ -6,7 +6,7 @@
 import { heartbeat } from '@temporalio/activity';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { docker, containersOf, isNotFound, logTail } from './docker.js';
+import { docker, containersOf, isNotFound, logTail, type OwnedContainer } from './docker.js';
 
 const STOP_TIMEOUT_SECONDS = 10;
 const LOG_TAIL_LINES = 50;
@@ -17,13 +17,21 @@ export interface CleanupResult {
 }
 
 export async function cleanupContainers(input: { workflowId: string; resultsDir: string }): Promise<CleanupResult> {
-  const containers = await containersOf(input.workflowId);
-  const logDir = path.join(input.resultsDir, 'container_logs');
+  return removeContainers(await containersOf(input.workflowId), input.resultsDir, (name) => heartbeat({ cleaning: name }));
+}
+
+/** Saves each container's log tail into `<resultsDir>/container_logs`, then stops and removes it. */
+export async function removeContainers(
+  containers: OwnedContainer[],
+  resultsDir: string,
+  onProgress: (containerName: string) => void,
+): Promise<CleanupResult> {
+  const logDir = path.join(resultsDir, 'container_logs');
   await mkdir(logDir, { recursive: true });
   const removed: string[] = [];
   const logFiles: string[] = [];
   for (const container of containers) {
-    heartbeat({ cleaning: container.name });
+    onProgress(container.name);
     const logFile = path.join(logDir, `${container.role ?? 'unknown'}-${container.name}.log`);
     await writeFile(logFile, await logTail(container.id, LOG_TAIL_LINES));
     logFiles.push(logFile);

@@ -1,6 +1,6 @@
 /** The Docker engine as the activities see it: one dockerode client and the helpers every stage shares. */
 import Docker from 'dockerode';
-import { LABEL_ROLE, LABEL_WORKFLOW_ID, type Role } from '../commands/containers.js';
+import { LABEL_RESULTS_DIR, LABEL_ROLE, LABEL_WORKFLOW_ID, type Role } from '../commands/containers.js';
 
 let client: Docker | undefined;
 
@@ -13,17 +13,22 @@ export function docker(): Docker {
 export interface OwnedContainer {
   id: string;
   name: string;
+  workflowId: string;
   role: Role | undefined;
+  resultsDir: string | undefined;
   state: string;
 }
 
-/** Every container, running or not, that carries this workflow's label. */
-export async function containersOf(workflowId: string): Promise<OwnedContainer[]> {
-  const found = await docker().listContainers({ all: true, filters: { label: [`${LABEL_WORKFLOW_ID}=${workflowId}`] } });
+/** Every pipeline container, running or not; only this workflow's when `workflowId` is given. */
+export async function containersOf(workflowId?: string): Promise<OwnedContainer[]> {
+  const label = workflowId === undefined ? LABEL_WORKFLOW_ID : `${LABEL_WORKFLOW_ID}=${workflowId}`;
+  const found = await docker().listContainers({ all: true, filters: { label: [label] } });
   return found.map((info) => ({
     id: info.Id,
     name: (info.Names[0] ?? info.Id).replace(/^\//, ''),
+    workflowId: info.Labels[LABEL_WORKFLOW_ID],
     role: info.Labels[LABEL_ROLE] as Role | undefined,
+    resultsDir: info.Labels[LABEL_RESULTS_DIR],
     state: info.State,
   }));
 }

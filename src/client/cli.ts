@@ -5,19 +5,24 @@
  *   cli.js results-dir --workflow-id ID   print where that run's results will be
  *   cli.js summary REPORT_JSON      print a run's report as a table for a terminal
  *   cli.js timings RESULTS_DIR HISTORY_JSON   stage durations and health-wait lag of one run
+ *   cli.js janitor [--dry-run]      remove the containers of runs that are no longer running (see janitor.ts)
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { HealthResult } from '../activities/health.js';
-import { renderTimings } from './timings.js';
 import { parseArgs } from 'node:util';
+import type { HealthResult } from '../activities/health.js';
 import { loadConfigFromEnv } from '../config/env.js';
 import { InvalidConfigError } from '../config/schema.js';
 import { renderSummaryTable } from '../report/render.js';
 import type { RunReport } from '../verification/types.js';
+import { renderTimings } from './timings.js';
 
-function main(argv: string[]): number {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { 'workflow-id': { type: 'string' } } });
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { 'workflow-id': { type: 'string' }, 'dry-run': { type: 'boolean' } },
+  });
   const [command, file] = positionals;
   const workflowId = values['workflow-id'];
   if ((command === 'input' || command === 'results-dir') && workflowId) {
@@ -38,12 +43,18 @@ function main(argv: string[]): number {
     process.stdout.write(`${renderTimings(report, health, history.events)}\n`);
     return 0;
   }
-  process.stderr.write('usage: cli.js input|results-dir --workflow-id ID | cli.js summary REPORT_JSON | cli.js timings RESULTS_DIR HISTORY_JSON\n');
+  if (command === 'janitor') {
+    // Loaded on demand: the Temporal client and Docker modules would only slow the other commands down.
+    const { runJanitor } = await import('./janitor.js');
+    await runJanitor(process.env, { dryRun: values['dry-run'] ?? false, log: (line) => process.stdout.write(`${line}\n`) });
+    return 0;
+  }
+  process.stderr.write('usage: cli.js input|results-dir --workflow-id ID | summary REPORT_JSON | timings RESULTS_DIR HISTORY_JSON | janitor [--dry-run]\n');
   return 2;
 }
 
 try {
-  process.exitCode = main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
   if (error instanceof InvalidConfigError) {
     process.stderr.write(`${error.message}\n`);

@@ -7,6 +7,8 @@ import { fnv1a32 } from '../util/hash.js';
 
 export const LABEL_WORKFLOW_ID = 'org.lmcache.mp-test.workflow-id';
 export const LABEL_ROLE = 'org.lmcache.mp-test.role';
+/** Where the run keeps its results, so a janitor can save the log tails of a run that never cleaned up. */
+export const LABEL_RESULTS_DIR = 'org.lmcache.mp-test.results-dir';
 
 export const ROLES = ['lmcache', 'vllm', 'baseline'] as const;
 export type Role = (typeof ROLES)[number];
@@ -79,7 +81,7 @@ function vllmArgs(config: Config, port: number, plan: LaunchPlan, withLmcache: b
 
 export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[] {
   const sim = config.profile === 'sim';
-  const labels = (role: Role) => ({ [LABEL_WORKFLOW_ID]: plan.workflowId, [LABEL_ROLE]: role });
+  const labels = (role: Role) => ({ [LABEL_WORKFLOW_ID]: plan.workflowId, [LABEL_ROLE]: role, [LABEL_RESULTS_DIR]: config.resultsDir });
   const gpusOf = (index: number | undefined) => (sim || index === undefined ? [] : [index]);
   const vllmEnv: Record<string, string> = {
     VLLM_ENABLE_V1_MULTIPROCESSING: '0',

@@ -162,6 +162,38 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
     assert.deepEqual(await leftoverContainers(workflowId), []);
   });
 
+  it('the janitor removes the containers of a terminated run and keeps those of a running one', async () => {
+    const start = async (buildId: string, ports: object) => {
+      const workflowId = `e2e-${buildId}`;
+      const started = await server.cli([
+        'workflow', 'start', '--type', 'lmcacheMpTest', '--task-queue', TASK_QUEUE, '--workflow-id', workflowId,
+        '--input', JSON.stringify({ profile: 'sim', buildId, simStartupSeconds: 600, maxWaitSeconds: 900, ...ports }),
+      ]);
+      assert.equal(started.exitCode, 0, started.all);
+      for (let i = 0; i < 120 && (await leftoverContainers(workflowId)).length < 3; i++) await new Promise((r) => setTimeout(r, 500));
+      assert.equal((await leftoverContainers(workflowId)).length, 3);
+      return workflowId;
+    };
+    const terminatedBuild = `terminated-${process.pid}`;
+    const terminated = await start(terminatedBuild, {});
+    const running = await start(`running-${process.pid}`, { vllmPort: 28000, vllmBaselinePort: 29000, lmcachePort: 26555 });
+    // Terminating skips the workflow's own cleanup: that is what the janitor is for.
+    assert.equal((await server.cli(['workflow', 'terminate', '--workflow-id', terminated, '--reason', 'e2e'])).exitCode, 0);
+    assert.equal((await leftoverContainers(terminated)).length, 3, 'a terminated run leaves its containers');
+
+    const janitor = await execa('bash', ['scripts/janitor.sh'], { cwd: PROJECT_ROOT, env: { TEMPORAL_ADDRESS: server.address }, reject: false, all: true });
+    assert.equal(janitor.exitCode, 0, janitor.all);
+    assert.match(janitor.all, new RegExp(`${terminated}: TERMINATED; removed`));
+    assert.match(janitor.all, new RegExp(`${running}: RUNNING; kept`));
+    assert.deepEqual(await leftoverContainers(terminated), []);
+    assert.equal((await leftoverContainers(running)).length, 3);
+    assert.equal((await readdir(path.join(resultsDirOf(terminatedBuild), 'container_logs'))).length, 3, 'log tails saved where the run keeps its results');
+
+    assert.equal((await server.cli(['workflow', 'cancel', '--workflow-id', running])).exitCode, 0);
+    await server.cli(['workflow', 'result', '--workflow-id', running]);
+    assert.deepEqual(await leftoverContainers(running), []);
+  });
+
   it('resumes on a new worker when the worker dies mid-stage', async () => {
     const buildId = `killed-${process.pid}`;
     const workflowId = `e2e-${buildId}`;

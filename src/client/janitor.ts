@@ -1,0 +1,60 @@
+/**
+ * The janitor: cleans up after runs that cannot clean up themselves — terminated, timed out, or whose
+ * history is gone — by removing the pipeline containers of every workflow that is no longer running.
+ * Containers of running workflows are left alone. Run it on each node (cron, or a CI step before a run):
+ *   node dist/src/client/cli.js janitor [--dry-run]
+ */
+import { Connection, WorkflowClient, WorkflowNotFoundError } from '@temporalio/client';
+import { removeContainers } from '../activities/cleanup.js';
+import { containersOf, type OwnedContainer } from '../activities/docker.js';
+import { connectionSettings } from '../connection.js';
+
+/** Where log tails go when a container does not say where its run kept its results. */
+const FALLBACK_RESULTS_DIR = '/tmp/lmcache_ci_results_janitor';
+
+export interface JanitorVerdict {
+  workflowId: string;
+  status: string;
+  containers: string[];
+  removed: boolean;
+}
+
+async function workflowStatus(client: WorkflowClient, workflowId: string): Promise<string> {
+  try {
+    return (await client.getHandle(workflowId).describe()).status.name;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return 'NOT_FOUND';
+    throw error;
+  }
+}
+
+export async function runJanitor(env: NodeJS.ProcessEnv, options: { dryRun: boolean; log: (line: string) => void }): Promise<JanitorVerdict[]> {
+  const byWorkflow = new Map<string, OwnedContainer[]>();
+  for (const container of await containersOf()) {
+    byWorkflow.set(container.workflowId, [...(byWorkflow.get(container.workflowId) ?? []), container]);
+  }
+  if (byWorkflow.size === 0) {
+    options.log('no pipeline containers on this node');
+    return [];
+  }
+  const settings = connectionSettings(env);
+  const connection = await Connection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey });
+  try {
+    const client = new WorkflowClient({ connection, namespace: settings.namespace });
+    const verdicts: JanitorVerdict[] = [];
+    for (const [workflowId, containers] of byWorkflow) {
+      const status = await workflowStatus(client, workflowId);
+      const orphaned = status !== 'RUNNING';
+      const names = containers.map((c) => c.name);
+      if (orphaned && !options.dryRun) {
+        const resultsDir = containers[0].resultsDir ?? FALLBACK_RESULTS_DIR;
+        await removeContainers(containers, resultsDir, (name) => options.log(`  removing ${name} (log tail saved in ${resultsDir}/container_logs)`));
+      }
+      options.log(`${workflowId}: ${status}; ${orphaned ? (options.dryRun ? 'would remove' : 'removed') : 'kept'} ${names.join(', ')}`);
+      verdicts.push({ workflowId, status, containers: names, removed: orphaned && !options.dryRun });
+    }
+    return verdicts;
+  } finally {
+    await connection.close();
+  }
+}
