@@ -1,5 +1,5 @@
 /** What every stage activity shares: its duration in the result or the failure, project paths, heartbeats. */
-import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
+import { activityInfo, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,18 +15,20 @@ export function resolveNodePath(value: string): string {
 
 export interface Timed {
   durationMs: number;
+  /** Which attempt this was: above 1 when the stage was retried. */
+  attempt: number;
 }
 
 /**
- * Wraps a stage activity so that its duration reaches the workflow whatever happens: in the result, or in
- * the failure's details. Workflows must not read clocks, so stages time themselves.
+ * Wraps a stage activity so that its duration and attempt number reach the workflow whatever happens: in
+ * the result, or in the failure's details. Workflows must not read clocks, so stages time themselves.
  */
 export function timed<A extends unknown[], R extends object>(fn: (...args: A) => Promise<R>) {
   return async (...args: A): Promise<R & Timed> => {
     const started = performance.now();
     try {
       const result = await fn(...args);
-      return { ...result, durationMs: Math.round(performance.now() - started) };
+      return { ...result, durationMs: Math.round(performance.now() - started), attempt: activityInfo().attempt };
     } catch (error) {
       if (error instanceof CancelledFailure) throw error;
       const durationMs = Math.round(performance.now() - started);
@@ -36,7 +38,7 @@ export function timed<A extends unknown[], R extends object>(fn: (...args: A) =>
         type: failure?.type ?? err.name ?? 'Error',
         message: err.message,
         nonRetryable: failure?.nonRetryable ?? false,
-        details: [{ ...((failure?.details?.[0] as object | undefined) ?? {}), durationMs }],
+        details: [{ ...((failure?.details?.[0] as object | undefined) ?? {}), durationMs, attempt: activityInfo().attempt }],
       });
     }
   };

@@ -17,7 +17,7 @@ export interface StageReport {
   name: string;
   status: StageStatus;
   durationMs: number;
-  /** Activity attempts used, where the stage is one activity. */
+  /** Attempts the stage's activity took (its last attempt's number). */
   attempts?: number;
   error?: string;
   errorType?: string;

@@ -112,11 +112,11 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     );
 
   /** Runs one stage, recording its status and duration; rethrows its failure. */
-  async function runStage<T extends { durationMs: number }>(name: ReportedStage, call: () => Promise<T>): Promise<T> {
+  async function runStage<T extends { durationMs: number; attempt?: number }>(name: ReportedStage, call: () => Promise<T>): Promise<T> {
     showProgress(`running ${name}`);
     try {
       const result = await call();
-      stages.push({ name, status: 'passed', durationMs: result.durationMs });
+      stages.push({ name, status: 'passed', durationMs: result.durationMs, attempts: result.attempt });
       return result;
     } catch (error) {
       const failure = failureOf(error);
@@ -124,6 +124,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
         name,
         status: isCancellation(error) ? 'cancelled' : 'failed',
         durationMs: Number(failure.details?.durationMs ?? 0),
+        attempts: failure.details?.attempt as number | undefined,
         error: failure.message,
         errorType: failure.type,
       });

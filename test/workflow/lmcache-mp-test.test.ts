@@ -162,12 +162,13 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     const activities = testActivities(calls, {
       waitForHealth: async () => {
         if (++attempts < 2) throw new Error('connect ECONNREFUSED /var/run/docker.sock');
-        return { servers: [], finishedAt: 0, durationMs: 7 };
+        return { servers: [], finishedAt: 0, durationMs: 7, attempt: Context.current().info.attempt };
       },
     });
     const { report } = await run(activities, {});
     assert.equal(attempts, 2);
     assert.equal(report!.passed, true);
+    assert.deepEqual(report!.stages.find((stage) => stage.name === 'health'), { name: 'health', status: 'passed', durationMs: 7, attempts: 2 });
   });
 
   it('after an activity error: stops the run, skips the rest, cleans up, and fails naming the stage', async () => {
