@@ -6,6 +6,7 @@
  * Pure and deterministic: it is imported by the workflow bundle.
  */
 import { z } from 'zod';
+import { DEFECT_CHOICES, parseDefect } from '../sim/defects.js';
 import { fnv1a32 } from '../util/hash.js';
 
 export const PROFILES = ['gpu', 'sim'] as const;
@@ -18,16 +19,15 @@ export type StageName = (typeof STAGES)[number];
 export const BENCHMARK_DRIVERS = ['upstream', 'builtin'] as const;
 export const REPEAT_MODES = ['tile', 'random', 'interleave'] as const;
 
-export const SIM_DEFECT_KINDS = [
-  'none',
-  'corrupt-on-hit',
-  'never-hit',
-  'slow-load',
-  'slow-store',
-  'never-healthy',
-] as const;
-/** `crash-after:N` carries its N, so it is matched by pattern rather than listed. */
-const SIM_DEFECT_PATTERN = /^(none|corrupt-on-hit|never-hit|slow-load|slow-store|never-healthy|crash-after:[1-9][0-9]{0,6})$/;
+/** SIM_DEFECT is checked by the sim servers' own parser, so the two can never disagree. */
+function isKnownDefect(value: string): boolean {
+  try {
+    parseDefect(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 // A model name is a Hugging Face repo id (`org/name`) or a plain name: it reaches container argv and
 // result paths, so shell metacharacters, whitespace and `..` are refused.
@@ -107,7 +107,7 @@ export const configSchema = z
     maxLmcacheTtft: positiveNumber,
     maxLmcacheQueryRoundTime: positiveNumber,
 
-    simDefect: z.string().regex(SIM_DEFECT_PATTERN, `must be one of ${SIM_DEFECT_KINDS.join(', ')} or crash-after:N`),
+    simDefect: z.string().refine(isKnownDefect, `must be one of ${DEFECT_CHOICES}`),
     simStartupSeconds: z.number().min(0),
   })
   .strict()

@@ -5,14 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_GPU_MEMORY_UTILIZATION } from './cost-model.js';
-
-/** A bad command line or environment: the program prints the message and exits with code 2. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+import { UsageError } from './usage-error.js';
 
 export const VLLM_USAGE = `usage: vllm-server.js MODEL [--kv-transfer-config JSON] [--attention-backend NAME] [--port P]
                       [--host H] [--gpu-memory-utilization F] [--no-async-scheduling]`;

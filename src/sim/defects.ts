@@ -1,8 +1,9 @@
 /**
  * SIM_DEFECT: faults that can be switched on so that the pipeline's checks are shown to fail.
  * They act only where LMCache is involved; src/sim/README.md says which program each one acts in.
+ * Pure: the configuration schema (and so the workflow bundle) validates SIM_DEFECT with parseDefect too.
  */
-import { UsageError } from './args.js';
+import { UsageError } from './usage-error.js';
 
 export type Defect =
   | { kind: 'none' }
@@ -14,6 +15,8 @@ export type Defect =
   | { kind: 'crash-after'; requests: number };
 
 const SIMPLE_KINDS = ['none', 'corrupt-on-hit', 'never-hit', 'slow-load', 'slow-store', 'never-healthy'] as const;
+/** The allowed values, as a person reads them. */
+export const DEFECT_CHOICES = `${SIMPLE_KINDS.join(', ')}, crash-after:N (N >= 1)`;
 
 export const NO_DEFECT: Defect = { kind: 'none' };
 
@@ -25,7 +28,7 @@ export function parseDefect(value: string | undefined): Defect {
   const crash = /^crash-after:([1-9][0-9]*)$/.exec(text);
   if (crash) return { kind: 'crash-after', requests: Number(crash[1]) };
   throw new UsageError(
-    `SIM_DEFECT=${JSON.stringify(text)} is not a known defect; allowed: ${SIMPLE_KINDS.join(', ')}, crash-after:N (N >= 1)`,
+    `SIM_DEFECT=${JSON.stringify(text)} is not a known defect; allowed: ${DEFECT_CHOICES}`,
   );
 }
 

@@ -3,7 +3,8 @@
  * reached over TCP (protocol in lmcache-protocol.ts). Same argv as `python3 -m lmcache.v1.multiprocess.server`.
  */
 import { createServer, type Socket } from 'node:net';
-import { UsageError, parseLmcacheArgs, type LmcacheArgs } from './args.js';
+import { parseLmcacheArgs, type LmcacheArgs } from './args.js';
+import { UsageError } from './usage-error.js';
 import { BLOCK_TOKENS, LMCACHE_TOKENS_PER_GB, lmcacheCapacityTokens } from './cost-model.js';
 import { describeDefect, parseDefect, type Defect } from './defects.js';
 import { createLogger, exitOnSignals, listenOrExit } from './log.js';

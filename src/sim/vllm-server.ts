@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UsageError, parseVllmArgs, type VllmArgs } from './args.js';
+import { parseVllmArgs, type VllmArgs } from './args.js';
+import { UsageError } from './usage-error.js';
 import { DECODE_SECONDS_PER_TOKEN, MAX_MODEL_LEN, costModelSummary, gpuCacheTokens } from './cost-model.js';
 import { NO_DEFECT, describeDefect, parseDefect, parseStartupSeconds, type Defect } from './defects.js';
 import { Engine, type PrefillResult } from './engine.js';

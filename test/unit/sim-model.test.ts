@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { UsageError, parseLmcacheArgs, parseVllmArgs } from '../../src/sim/args.js';
+import { parseLmcacheArgs, parseVllmArgs } from '../../src/sim/args.js';
+import { UsageError } from '../../src/sim/usage-error.js';
 import { BLOCK_TOKENS, DEFAULT_GPU_MEMORY_UTILIZATION } from '../../src/sim/cost-model.js';
 import { parseDefect, parseStartupSeconds } from '../../src/sim/defects.js';
 import { generate } from '../../src/sim/model.js';

@@ -1,0 +1,7 @@
+/** A bad command line or environment: the program prints the message and exits with code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
