@@ -1,4 +1,5 @@
 /** The Docker engine as the activities see it: one dockerode client and the helpers every stage shares. */
+import { ApplicationFailure } from '@temporalio/activity';
 import Docker from 'dockerode';
 import { LABEL_RESULTS_DIR, LABEL_ROLE, LABEL_WORKFLOW_ID, type Role } from '../commands/containers.js';
 
@@ -59,6 +60,16 @@ export function demuxDockerLogs(buffer: Buffer): string {
 export async function logTail(containerId: string, lines = 50): Promise<string> {
   const raw = await docker().getContainer(containerId).logs({ stdout: true, stderr: true, tail: lines, follow: false });
   return demuxDockerLogs(Buffer.isBuffer(raw) ? raw : Buffer.from(raw as unknown as string));
+}
+
+/** Fails the stage with `summary` followed by the last 50 log lines of each container, so the cause is in the UI. */
+export async function failWithLogTails(
+  type: string,
+  summary: string,
+  containers: Array<Pick<OwnedContainer, 'id' | 'name' | 'state'>>,
+): Promise<never> {
+  const tails = await Promise.all(containers.map(async (c) => `--- ${c.name} (${c.state}) last 50 log lines ---\n${await logTail(c.id)}`));
+  throw ApplicationFailure.create({ type, message: `${summary}\n${tails.join('\n')}` });
 }
 
 /** dockerode reports HTTP statuses on its errors; 404 means "no such object". */

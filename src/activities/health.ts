@@ -3,14 +3,14 @@
  * connections. Polled every POLL_INTERVAL_MS (the reference polled every 5 s, and only one server); fails at
  * once with the log tail when a container stops, and after MAX_WAIT_SECONDS otherwise.
  */
-import { ApplicationFailure, heartbeat, sleep } from '@temporalio/activity';
+import { heartbeat, sleep } from '@temporalio/activity';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import path from 'node:path';
 import type { Role } from '../commands/containers.js';
 import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
-import { containersOf, logTail, type OwnedContainer } from './docker.js';
+import { containersOf, failWithLogTails, type OwnedContainer } from './docker.js';
 
 const POLL_INTERVAL_MS = 250;
 const PROBE_TIMEOUT_MS = 2000;
@@ -68,11 +68,6 @@ export interface HealthResult {
   finishedAt: number;
 }
 
-async function failWithLogs(type: string, summary: string, containers: OwnedContainer[]): Promise<never> {
-  const tails = await Promise.all(containers.map(async (c) => `--- ${c.name} (${c.state}) last 50 log lines ---\n${await logTail(c.id)}`));
-  throw ApplicationFailure.create({ type, message: `${summary}\n${tails.join('\n')}` });
-}
-
 export async function waitForHealth(input: { config: Config; workflowId: string }): Promise<HealthResult> {
   const { config, workflowId } = input;
   const started = Date.now();
@@ -86,7 +81,7 @@ export async function waitForHealth(input: { config: Config; workflowId: string 
     if (missingOrStopped.length > 0) {
       const stopped = missingOrStopped.map((role) => byRole.get(role)).filter((c): c is OwnedContainer => c !== undefined);
       const names = missingOrStopped.map((role) => byRole.get(role)?.name ?? `${role} (no container)`);
-      await failWithLogs(FailureType.ContainerExited, `container ${names.join(', ')} stopped before becoming healthy`, stopped);
+      await failWithLogTails(FailureType.ContainerExited, `container ${names.join(', ')} stopped before becoming healthy`, stopped);
     }
     const probes = await Promise.all(
       [...pending.values()].map(async (target) => ({
@@ -109,7 +104,7 @@ export async function waitForHealth(input: { config: Config; workflowId: string 
     const waitedSeconds = Math.round((Date.now() - started) / 1000);
     if (Date.now() >= deadline) {
       const unhealthy = [...pending.keys()].map((role) => byRole.get(role)!);
-      await failWithLogs(
+      await failWithLogTails(
         FailureType.ServersNotHealthy,
         `not healthy after MAX_WAIT_SECONDS=${config.maxWaitSeconds}: ${unhealthy.map((c) => `${c.name} (${c.role}, port ${pending.get(c.role!)?.port})`).join(', ')}`,
         unhealthy,

@@ -10,7 +10,7 @@ import { LABEL_WORKFLOW_ID, containerSpecs, type ContainerSpec, type LaunchPlan 
 import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
 import type { GpuSelection } from './gpu.js';
-import { docker, isNotFound, logTail } from './docker.js';
+import { docker, failWithLogTails, isNotFound } from './docker.js';
 import { portAccepts } from './health.js';
 import { resolveNodePath } from './stage.js';
 
@@ -89,10 +89,11 @@ async function waitForLmcache(launched: LaunchedContainer, port: number): Promis
   for (;;) {
     const state = (await docker().getContainer(launched.id).inspect()).State;
     if (!state.Running) {
-      throw ApplicationFailure.create({
-        type: FailureType.ContainerExited,
-        message: `container ${launched.name} (lmcache) exited with code ${state.ExitCode} before listening on port ${port}\n${await logTail(launched.id)}`,
-      });
+      await failWithLogTails(
+        FailureType.ContainerExited,
+        `container ${launched.name} (lmcache) exited with code ${state.ExitCode} before listening on port ${port}`,
+        [{ id: launched.id, name: launched.name, state: state.Status }],
+      );
     }
     if (await portAccepts(port)) return;
     if (Date.now() > deadline) {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { Command, ToolPaths } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
-import { containersOf, logTail } from './docker.js';
+import { containersOf, failWithLogTails } from './docker.js';
 import { PROJECT_ROOT, resolveNodePath } from './stage.js';
 
 const OUTPUT_TAIL_LINES = 30;
@@ -31,13 +31,11 @@ export function toolPaths(config: Config): ToolPaths {
 export async function assertServersRunning(workflowId: string): Promise<void> {
   const stopped = (await containersOf(workflowId)).filter((container) => container.state !== 'running');
   if (stopped.length === 0) return;
-  const tails = await Promise.all(
-    stopped.map(async (container) => `--- ${container.name} (${container.state}) last 50 log lines ---\n${await logTail(container.id)}`),
+  await failWithLogTails(
+    FailureType.ContainerExited,
+    `container ${stopped.map((c) => `${c.name} (${c.role})`).join(', ')} is no longer running`,
+    stopped,
   );
-  throw ApplicationFailure.create({
-    type: FailureType.ContainerExited,
-    message: `container ${stopped.map((c) => `${c.name} (${c.role})`).join(', ')} is no longer running\n${tails.join('\n')}`,
-  });
 }
 
 export interface ToolRun {
