@@ -8,6 +8,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
+import { removeContainers } from '../../src/activities/cleanup.js';
+import { containersOf } from '../../src/activities/docker.js';
 import { containerName } from '../../src/commands/containers.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { pickSamplesFile } from '../../src/verification/lm-eval.js';
@@ -30,6 +32,10 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
   after(async () => {
     await worker?.stop();
     await server?.stop();
+    // A failed assertion can leave a run mid-flight; its containers must not hold the ports for later tests.
+    // Every run of this file has the test process's pid in its workflow id.
+    const strays = (await containersOf()).filter((c) => c.workflowId.endsWith(`-${process.pid}`));
+    if (strays.length > 0) await removeContainers(strays, '/tmp/lmcache_ci_results_e2e_strays', () => {});
   });
 
   /** `temporal workflow execute` with a JSON input, as a CI job would. */
@@ -152,8 +158,13 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
     // Wait until the servers are up and the run sits in the health wait.
     for (let i = 0; i < 120 && (await leftoverContainers(workflowId)).length < 3; i++) await new Promise((r) => setTimeout(r, 500));
     assert.equal((await leftoverContainers(workflowId)).length, 3);
-    // What the Temporal UI shows as the run's current details: the stage it is in and those done.
-    const metadata = await server.cli(['workflow', 'metadata', '--workflow-id', workflowId]);
+    // What the Temporal UI shows as the run's current details: the stage it is in and those done. The
+    // containers exist a moment before the workflow records that launch finished, so wait for the health stage.
+    let metadata = await server.cli(['workflow', 'metadata', '--workflow-id', workflowId]);
+    for (let i = 0; i < 40 && !/running health/.test(metadata.all ?? ''); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      metadata = await server.cli(['workflow', 'metadata', '--workflow-id', workflowId]);
+    }
     assert.match(metadata.all ?? '', /running health/, metadata.all);
     assert.match(metadata.all ?? '', /\| launch \| passed \|/, metadata.all);
     const cancelled = await server.cli(['workflow', 'cancel', '--workflow-id', workflowId]);
