@@ -57,8 +57,12 @@ export class ParsedArgs {
 
   /** Python's float(): accepts `inf` as well as decimal and exponent forms. */
   float(name: string, fallback: number): number {
+    return this.optionalFloat(name) ?? fallback;
+  }
+
+  optionalFloat(name: string): number | undefined {
     const raw = this.optionalString(name);
-    if (raw === undefined) return fallback;
+    if (raw === undefined) return undefined;
     if (INFINITY.test(raw)) return Number.POSITIVE_INFINITY;
     if (!FLOAT.test(raw)) throw new UsageError(`argument --${name}: invalid float value: '${raw}'`);
     return Number(raw);

@@ -30,7 +30,9 @@ const options: OptionTable = {
   endpoint: { help: 'API path, must end with chat/completions' },
   'max-concurrency': { help: 'most requests in flight at once (default unlimited)' },
   'request-rate': { help: 'requests per second as a Poisson process (default inf: all at once)' },
-  temperature: { help: 'sampling temperature to send (default 0.0, greedy)' },
+  temperature: { help: 'sampling temperature to send (default: none sent, the server decides)' },
+  tokenizer: { help: 'recorded as tokenizer_id; the builtin driver counts with the server\'s /tokenize' },
+  'ready-check-timeout-sec': { help: 'send one test request first, retrying up to this many seconds (default 0: skip)' },
   'percentile-metrics': { help: 'comma list of ttft,tpot,itl,e2el (default ttft,tpot,itl)' },
   'metric-percentiles': { help: 'comma list of percentiles (default 99)' },
   'save-result': { flag: true, help: 'write the result JSON' },
@@ -62,7 +64,7 @@ interface Outcome {
 interface RequestTemplate {
   apiUrl: string;
   model: string;
-  temperature: number;
+  temperature: number | undefined;
 }
 
 function readSettings(args: ParsedArgs) {
@@ -89,7 +91,7 @@ function readSettings(args: ParsedArgs) {
   if (!(requestRate > 0)) throw new UsageError(`--request-rate must be positive, got ${requestRate}`);
   const host = args.string('host', '127.0.0.1');
   const hostPort = `${host.includes(':') ? `[${host}]` : host}:${args.int('port', 8000, 1)}`;
-  const temperature = args.float('temperature', 0.0);
+  const temperature = args.optionalFloat('temperature');
   return {
     seed: args.int('seed', 0),
     baseUrl: `http://${hostPort}`,
@@ -108,6 +110,8 @@ function readSettings(args: ParsedArgs) {
     saveDetailed: args.flag('save-detailed'),
     resultDir: args.optionalString('result-dir'),
     resultFilename: args.optionalString('result-filename'),
+    tokenizer: args.optionalString('tokenizer'),
+    readyCheckTimeoutSec: args.float('ready-check-timeout-sec', 0),
   };
 }
 
@@ -139,15 +143,14 @@ function arrivalOffsetsMs(seed: number, count: number, rate: number): number[] {
 }
 
 /**
- * One request as vllm bench serve sent it when the suite's checks were written: temperature 0 and the
- * prompt counted as constructed. (Newer vllm sends no temperature unless asked and counts the server's
- * usage.prompt_tokens, chat template included, which `total_input_tokens == N * input_len` cannot pass.)
+ * One request as current `vllm bench serve` sends it: no temperature unless asked, and the prompt's length
+ * taken from the server's `usage.prompt_tokens` when it reports one (chat template included).
  */
 async function sendOne(template: RequestTemplate, request: RandomRequest, requestId: string): Promise<Outcome> {
   const body = {
     model: template.model,
     messages: [{ role: 'user', content: [{ type: 'text', text: request.prompt }] }],
-    temperature: template.temperature,
+    ...(template.temperature === undefined ? {} : { temperature: template.temperature }),
     max_completion_tokens: request.outputLen,
     stream: true,
     stream_options: { include_usage: true },
@@ -174,6 +177,7 @@ async function sendOne(template: RequestTemplate, request: RandomRequest, reques
     const times = stream.choiceChunkTimes;
     outcome.generatedText = stream.text;
     outcome.outputTokens = stream.usage?.completion_tokens ?? 0;
+    outcome.promptLen = stream.usage?.prompt_tokens ?? outcome.promptLen;
     if (times.length === 0) {
       outcome.error = NO_CHUNK_ERROR;
       return outcome;
@@ -297,14 +301,82 @@ function timestamp(now: Date): string {
   return `${now.getFullYear()}${two(now.getMonth() + 1)}${two(now.getDate())}-${two(now.getHours())}${two(now.getMinutes())}${two(now.getSeconds())}`;
 }
 
+/** POSTs JSON to one of vLLM's own routes; undefined when the server has no such route. */
+async function postJson(url: string, body: unknown): Promise<Record<string, unknown> | undefined> {
+  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (response.status === 404) return undefined;
+  if (!response.ok) throw new Error(`POST ${url} answered ${response.status} ${response.statusText}`);
+  return (await response.json()) as Record<string, unknown>;
+}
+
+/** What the model's tokenizer adds to a prompt (`num_special_tokens_to_add`), from the server's /tokenize; 0 without one. */
+async function specialTokensAdded(baseUrl: string, model: string): Promise<number> {
+  const count = async (addSpecialTokens: boolean) =>
+    (await postJson(`${baseUrl}/tokenize`, { model, prompt: 'x', add_special_tokens: addSpecialTokens }))?.count as number | undefined;
+  const [framed, plain] = [await count(true), await count(false)];
+  return framed === undefined || plain === undefined ? 0 : framed - plain;
+}
+
+/**
+ * The tool's `_align_prompts_to_server_tokenizer`: when the server counts the first prompt differently from
+ * its intended length, every prompt longer on the server is cut to that length through /detokenize.
+ */
+async function alignToServer(baseUrl: string, model: string, requests: RandomRequest[]): Promise<RandomRequest[]> {
+  const tokensOf = async (prompt: string) =>
+    (await postJson(`${baseUrl}/tokenize`, { model, prompt, add_special_tokens: false }))?.tokens as number[] | undefined;
+  const first = await tokensOf(requests[0]!.prompt);
+  if (first === undefined) {
+    console.log('WARNING: /tokenize unavailable (404 Not Found), skipping alignment.');
+    return requests;
+  }
+  if (first.length === requests[0]!.promptLen) return requests;
+  console.log(`WARNING: tokenizer mismatch (server=${first.length}, expected=${requests[0]!.promptLen}), re-aligning prompts.`);
+  return Promise.all(
+    requests.map(async (request) => {
+      const tokens = (await tokensOf(request.prompt))!;
+      if (tokens.length <= request.promptLen) return request;
+      const corrected = await postJson(`${baseUrl}/detokenize`, { model, tokens: tokens.slice(0, request.promptLen) });
+      return { ...request, prompt: String(corrected!.prompt) };
+    }),
+  );
+}
+
+/** The tool's endpoint ready check: the first request, retried until it succeeds or the timeout passes. */
+async function readyCheck(template: RequestTemplate, request: RandomRequest, timeoutSec: number): Promise<void> {
+  const deadline = performance.now() + timeoutSec * 1000;
+  for (;;) {
+    const outcome = await sendOne(template, request, `bench-ready-check`);
+    if (outcome.success) return;
+    if (performance.now() >= deadline) {
+      throw new Error(`Initial test run failed - Please make sure benchmark arguments are correctly specified. Error: ${outcome.error}`);
+    }
+    await sleep(1000);
+  }
+}
+
 async function main(args: ParsedArgs): Promise<number> {
   const s = readSettings(args);
   const served = s.model === undefined ? await firstModel(s.baseUrl) : { name: s.model, id: s.model };
   if (s.model === undefined) console.log(`First model name: ${served.name}, first model id: ${served.id}`);
   const template: RequestTemplate = { apiUrl: s.apiUrl, model: served.name, temperature: s.temperature };
-  console.log(`Builtin vllm bench serve driver: ${s.numPrompts} random prompts of ${s.inputLen} tokens, seed ${s.seed}, ${s.apiUrl}`);
-  const requests = randomDataset(s.seed, s.numPrompts, s.inputLen, s.outputLen);
+  // The tool subtracts the tokenizer's special tokens from the input length; without a tokenizer of its own
+  // this driver asks the server's tokenizer how many it adds.
+  const numSpecial = await specialTokensAdded(s.baseUrl, served.name);
+  const inputLen = s.inputLen - numSpecial;
+  if (inputLen < 1) throw new UsageError(`--random-input-len is too small: the tokenizer adds ${numSpecial} special tokens`);
+  console.log(`Builtin vllm bench serve driver: ${s.numPrompts} random prompts of ${inputLen} tokens (+${numSpecial} special), seed ${s.seed}, ${s.apiUrl}`);
+  if (s.temperature === undefined) {
+    console.log('WARNING: vllm bench serve no longer sets temperature==0 (greedy) in requests by default.');
+  }
+  const requests = await alignToServer(s.baseUrl, served.name, randomDataset(s.seed, s.numPrompts, inputLen, s.outputLen));
 
+  console.log('Starting initial single prompt test run...');
+  if (s.readyCheckTimeoutSec > 0) {
+    await readyCheck(template, requests[0]!, s.readyCheckTimeoutSec);
+    console.log('Initial test run completed.');
+  } else {
+    console.log('Skipping endpoint ready check.');
+  }
   console.log('Starting main benchmark run...');
   console.log(`Traffic request rate: ${pyFloat(s.requestRate)}`);
   console.log('Burstiness factor: 1.0 (Poisson process)');
@@ -341,7 +413,7 @@ async function main(args: ParsedArgs): Promise<number> {
     backend: s.backend,
     label: null,
     model_id: served.id,
-    tokenizer_id: served.id,
+    tokenizer_id: s.tokenizer ?? served.id,
     num_prompts: s.numPrompts,
     request_rate: s.requestRate === Number.POSITIVE_INFINITY ? 'inf' : s.requestRate,
     burstiness: 1.0,

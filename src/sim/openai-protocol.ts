@@ -34,6 +34,8 @@ export interface Job {
   ignoreEos: boolean;
   stream: boolean;
   includeUsage: boolean;
+  /** Completions only: frame the prompt with the tokenizer's special tokens (vLLM's default for completions). */
+  addSpecialTokens: boolean;
 }
 
 type Body = Record<string, unknown>;
@@ -108,7 +110,8 @@ export function parseCompletionRequest(raw: unknown, servedModel: string): Job {
   if (typeof prompt === 'string') prompts = [prompt];
   else if (Array.isArray(prompt) && prompt.length > 0 && prompt.every(isString)) prompts = prompt;
   else throw new ApiError(400, 'prompt must be a string or a non-empty array of strings (token ids are not supported)', 'prompt');
-  return { kind: 'completion', prompts, ...common(body, servedModel, ['max_tokens']) };
+  const addSpecialTokens = optional(body, 'add_special_tokens', isBoolean, 'a boolean') ?? true;
+  return { kind: 'completion', prompts, addSpecialTokens, ...common(body, servedModel, ['max_tokens']) };
 }
 
 export function parseChatRequest(raw: unknown, servedModel: string): Job {
@@ -117,7 +120,8 @@ export function parseChatRequest(raw: unknown, servedModel: string): Job {
     throw new ApiError(400, 'messages must be a non-empty array', 'messages');
   }
   const prompts = [flattenChat(body.messages)];
-  return { kind: 'chat', prompts, ...common(body, servedModel, ['max_completion_tokens', 'max_tokens']) };
+  const addSpecialTokens = false;
+  return { kind: 'chat', prompts, addSpecialTokens, ...common(body, servedModel, ['max_completion_tokens', 'max_tokens']) };
 }
 
 /**
@@ -127,14 +131,60 @@ export function parseChatRequest(raw: unknown, servedModel: string): Job {
  * A message therefore costs its content's tokens plus 2, and the generation prompt 1.
  * Content is a string or an array of {type:"text", text} parts, joined with "\n".
  */
-export function flattenChat(messages: unknown[]): string {
+export function flattenChat(messages: unknown[], addGenerationPrompt = true): string {
   const parts = messages.map((message, index) => {
     if (!isObject(message) || !isString(message.role)) {
       throw new ApiError(400, `messages[${index}] must be an object with a string role`, 'messages');
     }
     return `<|im_start|>${message.role}\n${messageContent(message.content, index)}\n<|im_end|>\n`;
   });
-  return `${parts.join('')}<|im_start|>assistant\n`;
+  return `${parts.join('')}${addGenerationPrompt ? '<|im_start|>assistant\n' : ''}`;
+}
+
+/**
+ * The tokens the template puts around one user message: what the sim tokenizer's special tokens add to a
+ * prompt, so a completion prompt with special tokens costs what the same text as one chat message costs.
+ */
+export const CHAT_FRAME = ['<|im_start|>user', '<|im_end|>', '<|im_start|>assistant'] as const;
+
+/** A prompt's tokens framed as one user turn, as the sim tokenizer's post-processor adds them. */
+export function withSpecialTokens(tokens: readonly string[]): string[] {
+  return [CHAT_FRAME[0], ...tokens, CHAT_FRAME[1], CHAT_FRAME[2]];
+}
+
+/** A `POST /tokenize` body, as vLLM's TokenizeCompletionRequest or TokenizeChatRequest. */
+export interface TokenizeJob {
+  /** The text to tokenize, chat already flattened. */
+  text: string;
+  addSpecialTokens: boolean;
+  returnTokenStrs: boolean;
+}
+
+export function parseTokenizeRequest(raw: unknown, servedModel: string): TokenizeJob {
+  const body = asBody(raw);
+  const model = optional(body, 'model', isString, 'a string');
+  if (model !== null && model !== servedModel) throw new ApiError(404, `The model \`${model}\` does not exist.`, 'model');
+  const returnTokenStrs = optional(body, 'return_token_strs', isBoolean, 'a boolean') ?? false;
+  if (Array.isArray(body.messages)) {
+    const addGenerationPrompt = optional(body, 'add_generation_prompt', isBoolean, 'a boolean') ?? true;
+    const text = flattenChat(body.messages, addGenerationPrompt);
+    // Chat: the template already holds the special tokens, so vLLM's default adds none.
+    return { text, addSpecialTokens: optional(body, 'add_special_tokens', isBoolean, 'a boolean') ?? false, returnTokenStrs };
+  }
+  const prompt = optional(body, 'prompt', isString, 'a string');
+  if (prompt === null) throw new ApiError(400, 'either prompt (a string) or messages (an array) is required', 'prompt');
+  return { text: prompt, addSpecialTokens: optional(body, 'add_special_tokens', isBoolean, 'a boolean') ?? true, returnTokenStrs };
+}
+
+/** A `POST /detokenize` body: the token ids to turn back into text. */
+export function parseDetokenizeRequest(raw: unknown, servedModel: string): number[] {
+  const body = asBody(raw);
+  const model = optional(body, 'model', isString, 'a string');
+  if (model !== null && model !== servedModel) throw new ApiError(404, `The model \`${model}\` does not exist.`, 'model');
+  if (!Array.isArray(body.tokens) || !body.tokens.every(isInteger)) {
+    throw new ApiError(400, 'tokens must be an array of integers', 'tokens');
+  }
+  return body.tokens as number[];
 }
 
 function messageContent(content: unknown, index: number): string {

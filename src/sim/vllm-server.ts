@@ -14,8 +14,18 @@ import { Engine, type PrefillResult } from './engine.js';
 import { LmcacheClient } from './lmcache-client.js';
 import { createLogger, exitOnSignals, listenOrExit } from './log.js';
 import { generate, type Generation } from './model.js';
-import { ApiError, parseChatRequest, parseCompletionRequest, usage, type Job } from './openai-protocol.js';
-import { countTokens, tokenize } from './tokens.js';
+import {
+  ApiError,
+  parseChatRequest,
+  parseCompletionRequest,
+  parseDetokenizeRequest,
+  parseTokenizeRequest,
+  usage,
+  withSpecialTokens,
+  type Job,
+} from './openai-protocol.js';
+import { countTokens, detokenize, tokenize } from './tokens.js';
+import { TokenIds } from './vocab.js';
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
 const LMCACHE_HOST = '127.0.0.1';
@@ -39,6 +49,9 @@ const defect = args.lmcachePort === null ? NO_DEFECT : requestedDefect;
 const lmcache = args.lmcachePort === null ? null : new LmcacheClient(LMCACHE_HOST, args.lmcachePort);
 const engine = new Engine(gpuCacheTokens(args.gpuMemoryUtilization), lmcache, defect, log);
 const counters = { requests: 0, served: 0, failed: 0 };
+const tokenIds = new TokenIds();
+/** What `GET /version` answers: the sim, shaped as vLLM's `{"version": …}`. */
+const SIM_VLLM_VERSION = '0.0.0+sim';
 
 log(
   `sim vLLM server for model ${args.model}: ` +
@@ -86,9 +99,10 @@ interface Sequence {
 
 function sequencesOf(job: Job): Sequence[] {
   return job.prompts.map((text, index) => {
-    const tokens = tokenize(text);
+    const words = tokenize(text);
     const where = job.prompts.length > 1 ? ` (prompt ${index})` : '';
-    if (tokens.length === 0) throw new ApiError(400, `the prompt is empty${where}`, 'prompt');
+    if (words.length === 0) throw new ApiError(400, `the prompt is empty${where}`, 'prompt');
+    const tokens = job.addSpecialTokens ? withSpecialTokens(words) : words;
     const maxTokens = job.maxTokens ?? MAX_MODEL_LEN - tokens.length;
     if (tokens.length + maxTokens > MAX_MODEL_LEN) {
       throw new ApiError(
@@ -114,8 +128,9 @@ async function runSequence(
   requestId: string,
   job: Job,
   sequence: Sequence,
-  emit: ((piece: string, first: boolean) => void) | null,
+  emit: ((piece: string, step: number) => void) | null,
   cancelled: () => boolean,
+  onGeneration: (generation: Generation) => void = () => {},
 ): Promise<Outcome> {
   const started = performance.now();
   const prefill = await engine.prefill(sequence.tokens);
@@ -125,11 +140,12 @@ async function runSequence(
     ignoreEos: job.ignoreEos,
     variant: prefill.corruption,
   });
+  onGeneration(generation);
   const ttft = (performance.now() - started) / 1000;
   if (emit) {
     for (let step = 0; step < generation.generatedTokens && !cancelled(); step++) {
       if (step > 0) await sleep(DECODE_SECONDS_PER_TOKEN * 1000);
-      emit(generation.pieces[step], step === 0);
+      emit(generation.pieces[step], step);
     }
   } else {
     await sleep(Math.max(0, generation.generatedTokens - 1) * DECODE_SECONDS_PER_TOKEN * 1000);
@@ -181,22 +197,22 @@ async function serveJob(res: ServerResponse, job: Job, sequences: Sequence[]): P
   const send = (body: object) => {
     if (!closed) res.write(`data: ${JSON.stringify(body)}\n\n`);
   };
-  const choice = (index: number, content: string | null, finish: Generation | null, first: boolean) => {
+  const choice = (index: number, content: string, finish: Generation | null, first: boolean) => {
     const end = { finish_reason: finish?.finishReason ?? null, stop_reason: finish?.stopReason ?? null };
-    if (!chat) return { index, text: content ?? '', logprobs: null, ...end };
-    // Like vLLM, the role arrives with the first token, so TTFT measured on any chunk is the same.
-    const delta = content === null ? {} : first ? { role: 'assistant', content } : { content };
-    return { index, delta, logprobs: null, ...end };
+    if (!chat) return { index, text: content, logprobs: null, ...end };
+    return { index, delta: first ? { role: 'assistant', content } : { content }, logprobs: null, ...end };
   };
   const outcomes = await Promise.all(
     sequences.map(async (sequence, index) => {
-      const emit = (piece: string, first: boolean) => {
-        if (chat && first) send({ ...head, choices: [choice(index, '', null, true)] });
-        if (piece !== '') send({ ...head, choices: [choice(index, piece, null, false)] });
+      // As vLLM streams: chat opens with the role and empty content; one chunk per token after that, and the
+      // last token's chunk carries finish_reason (its text may be empty when a stop string cut it).
+      let last: Generation | null = null;
+      const emit = (piece: string, step: number) => {
+        if (chat && step === 0) send({ ...head, choices: [choice(index, '', null, true)] });
+        const final = last !== null && step === last.generatedTokens - 1;
+        if (piece !== '' || final) send({ ...head, choices: [choice(index, piece, final ? last : null, false)] });
       };
-      const outcome = await runSequence(logId(index), job, sequence, emit, () => closed);
-      send({ ...head, choices: [choice(index, chat ? null : '', outcome.generation, false)] });
-      return outcome;
+      return runSequence(logId(index), job, sequence, emit, () => closed, (generation) => (last = generation));
     }),
   );
   if (job.includeUsage) send({ ...head, choices: [], usage: totalUsage(outcomes) });
@@ -249,8 +265,35 @@ const ROUTES: Record<string, { method: string; handle: (req: IncomingMessage, re
   },
   '/v1/completions': { method: 'POST', handle: (req, res) => completion(req, res, parseCompletionRequest) },
   '/v1/chat/completions': { method: 'POST', handle: (req, res) => completion(req, res, parseChatRequest) },
+  '/tokenize': { method: 'POST', handle: tokenizeRoute },
+  '/detokenize': { method: 'POST', handle: detokenizeRoute },
+  '/version': { method: 'GET', handle: (_req, res) => sendJson(res, 200, { version: SIM_VLLM_VERSION }) },
   '/sim/stats': { method: 'GET', handle: (_req, res) => sendJson(res, 200, statsBody()) },
 };
+
+/** vLLM's /tokenize: the prompt's (or the templated chat's) token ids, counted by the same rule as usage. */
+async function tokenizeRoute(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const job = parseTokenizeRequest(await readJson(req), args.model);
+  const words = tokenize(job.text);
+  const tokens = job.addSpecialTokens ? withSpecialTokens(words) : words;
+  sendJson(res, 200, {
+    count: tokens.length,
+    max_model_len: MAX_MODEL_LEN,
+    tokens: tokens.map((word) => tokenIds.idOf(word)),
+    token_strs: job.returnTokenStrs ? tokens : null,
+  });
+}
+
+/** vLLM's /detokenize: ids back to text that tokenizes to the same ids. */
+async function detokenizeRoute(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const ids = parseDetokenizeRequest(await readJson(req), args.model);
+  const words = ids.map((id) => {
+    const word = tokenIds.wordOf(id);
+    if (word === undefined) throw new ApiError(400, `token id ${id} is out of vocabulary`, 'tokens');
+    return word;
+  });
+  sendJson(res, 200, { prompt: detokenize(words) });
+}
 
 async function completion(
   req: IncomingMessage,

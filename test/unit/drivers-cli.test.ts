@@ -33,6 +33,11 @@ interface FakeOptions {
   reportUsage?: boolean;
   /** Stream only the role chunk and empty deltas: no content at all. */
   noContent?: boolean;
+  /**
+   * vLLM's /tokenize and /detokenize: `frame` special tokens added when asked (as the sim tokenizer adds 3),
+   * `extraPerWord` extra tokens counted per word (a tokenizer that disagrees with the client). No routes when absent.
+   */
+  tokenizer?: { frame: number; extraPerWord?: number };
 }
 
 class FakeServer {
@@ -58,9 +63,39 @@ class FakeServer {
       }
       let raw = '';
       req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-      req.on('end', () => void this.complete(req.headers, raw, res));
+      req.on('end', () => {
+        if (req.url === '/tokenize' || req.url === '/detokenize') this.tokenizerRoute(req.url, raw, res);
+        else void this.complete(req.headers, raw, res);
+      });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+  }
+
+  readonly tokenizerCalls: string[] = [];
+
+  /** Ids are word indexes into `words`; a word counted twice (extraPerWord) repeats its id. */
+  private readonly words: string[] = [];
+
+  private tokenizerRoute(url: string, raw: string, res: import('node:http').ServerResponse) {
+    const tokenizer = this.options.tokenizer;
+    if (!tokenizer) {
+      res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"detail":"Not Found"}');
+      return;
+    }
+    this.tokenizerCalls.push(url);
+    const body = JSON.parse(raw) as Record<string, any>;
+    res.setHeader('Content-Type', 'application/json');
+    if (url === '/detokenize') {
+      const unique = (body['tokens'] as number[]).filter((id, i, ids) => ids.indexOf(id) === i);
+      res.end(JSON.stringify({ prompt: unique.map((id) => this.words[id]).join(' ') }));
+      return;
+    }
+    const ids = tokenize(body['prompt']).flatMap((word) => {
+      if (!this.words.includes(word)) this.words.push(word);
+      return new Array<number>(1 + (tokenizer.extraPerWord ?? 0)).fill(this.words.indexOf(word));
+    });
+    const count = ids.length + (body['add_special_tokens'] === false ? 0 : tokenizer.frame);
+    res.end(JSON.stringify({ count, max_model_len: 40960, tokens: ids }));
   }
 
   private async complete(headers: IncomingHttpHeaders, raw: string, res: import('node:http').ServerResponse) {
@@ -162,13 +197,13 @@ function promptsByIndex(received: readonly Received[]): string[] {
 
 describe('bench-serve driver', () => {
   it('sends num_prompts streaming chat requests of exactly random-input-len tokens and writes the result JSON', async () => {
-    await withServer({}, async (server) => {
+    await withServer({ tokenizer: { frame: 3 } }, async (server) => {
       const result = await run(BENCH_SERVE, benchArgs(server.port, { seed: 7, prompts: 8, inputLen: 300, outputLen: 3, name: 'basic' }));
       assert.equal(result.code, 0, result.stderr);
 
-      assert.equal(server.received.length, 8);
+      assert.equal(server.received.length, 8, 'no ready-check request unless asked, as the tool');
       for (const { body, headers, prompt } of server.received) {
-        assert.equal(countTokens(prompt), 300);
+        assert.equal(countTokens(prompt), 297, "the input length less the tokenizer's 3 special tokens");
         assert.equal(body['model'], 'org/test-model');
         assert.deepEqual(body['messages'][0].content[0].type, 'text');
         assert.equal(body['messages'][0].role, 'user');
@@ -176,7 +211,7 @@ describe('bench-serve driver', () => {
         assert.equal(body['stream'], true);
         assert.deepEqual(body['stream_options'], { include_usage: true });
         assert.equal(body['ignore_eos'], true);
-        assert.equal(body['temperature'], 0);
+        assert.equal('temperature' in body, false, 'the server decides unless --temperature is given');
         assert.match(String(headers['x-request-id']), /^bench-[0-9a-f]{8}-\d+$/);
       }
       assert.equal(new Set(server.received.map((r) => r.prompt)).size, 8);
@@ -185,7 +220,7 @@ describe('bench-serve driver', () => {
       assert.equal(json['completed'], 8);
       assert.equal(json['failed'], 0);
       assert.equal(json['num_prompts'], 8);
-      assert.equal(json['total_input_tokens'], 8 * 300, 'the constructed lengths, not the usage with its chat template');
+      assert.equal(json['total_input_tokens'], 8 * 300, "the server's usage.prompt_tokens, chat template included");
       assert.equal(json['total_output_tokens'], 8 * 3);
       assert.equal(json['backend'], 'openai-chat');
       assert.equal(json['endpoint_type'], 'openai-chat');
@@ -232,7 +267,7 @@ describe('bench-serve driver', () => {
   });
 
   it('never exceeds --max-concurrency and records per-request data with --save-detailed', async () => {
-    await withServer({ roleChunkDelayMs: 150 }, async (server) => {
+    await withServer({ roleChunkDelayMs: 150, tokenizer: { frame: 3 } }, async (server) => {
       const args = [...benchArgs(server.port, { prompts: 6, inputLen: 20, outputLen: 2, name: 'limited' }), '--max-concurrency', '2', '--save-detailed', '--percentile-metrics', 'ttft,e2el'];
       const result = await run(BENCH_SERVE, args);
       assert.equal(result.code, 0, result.stderr);
@@ -254,7 +289,7 @@ describe('bench-serve driver', () => {
   it('counts failed requests apart from completed ones', async () => {
     const failOdd = (_arrival: number, request: Received) =>
       Number(/-(\d+)$/.exec(String(request.headers['x-request-id']))![1]) % 2 === 1 ? 500 : undefined;
-    await withServer({ failWith: failOdd }, async (server) => {
+    await withServer({ failWith: failOdd, tokenizer: { frame: 3 } }, async (server) => {
       const result = await run(BENCH_SERVE, [...benchArgs(server.port, { prompts: 8, inputLen: 40, name: 'partial' }), '--save-detailed']);
       assert.equal(result.code, 0, result.stderr);
       const json = await readResult('partial');
@@ -285,8 +320,27 @@ describe('bench-serve driver', () => {
       const result = await run(BENCH_SERVE, benchArgs(server.port, { prompts: 2, inputLen: 30, outputLen: 4, name: 'nousage' }));
       assert.equal(result.code, 0, result.stderr);
       const json = await readResult('nousage');
-      assert.equal(json['total_input_tokens'], 60);
+      assert.equal(json['total_input_tokens'], 60, 'the constructed lengths when the server reports no usage');
       assert.equal(json['total_output_tokens'], 8);
+    });
+  });
+
+  it('aligns prompts to the server tokenizer only when it disagrees, and sends a ready check when asked', async () => {
+    await withServer({ tokenizer: { frame: 0, extraPerWord: 1 } }, async (server) => {
+      const args = [...benchArgs(server.port, { prompts: 3, inputLen: 40, name: 'aligned' }), '--ready-check-timeout-sec', '5'];
+      const result = await run(BENCH_SERVE, args);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /tokenizer mismatch \(server=80, expected=40\), re-aligning prompts/);
+      assert.ok(server.tokenizerCalls.includes('/detokenize'));
+      assert.equal(server.received.length, 4, 'the ready check, then the 3 prompts');
+      assert.equal(server.received[0].headers['x-request-id'], 'bench-ready-check');
+      for (const { prompt } of server.received.slice(1)) assert.equal(countTokens(prompt), 20, 'cut to 40 server tokens');
+    });
+    await withServer({}, async (server) => {
+      const result = await run(BENCH_SERVE, benchArgs(server.port, { prompts: 2, inputLen: 40, name: 'unaligned' }));
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /\/tokenize unavailable \(404 Not Found\), skipping alignment/);
+      for (const { prompt } of server.received) assert.equal(countTokens(prompt), 40);
     });
   });
 

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
+import { CHAT_FRAME } from '../../src/sim/openai-protocol.js';
 import { countTokens } from '../../src/sim/tokens.js';
 import {
   MODEL,
@@ -17,6 +18,8 @@ import {
 } from './sim-harness.js';
 
 const QUESTION = 'Question: Natalia sold clips to 48 of her friends in April. How many clips did she sell?\nAnswer:';
+/** A completion prompt counts the special tokens the sim tokenizer adds (vLLM's add_special_tokens default). */
+const QUESTION_TOKENS = countTokens(QUESTION) + CHAT_FRAME.length;
 
 describe('sim vLLM server API', () => {
   let baseline: VllmServer;
@@ -44,7 +47,7 @@ describe('sim vLLM server API', () => {
     assert.equal(choice.finish_reason, 'stop');
     assert.deepEqual(
       { prompt: completion.usage!.prompt_tokens, completion: completion.usage!.completion_tokens },
-      { prompt: countTokens(QUESTION), completion: countTokens(choice.text) },
+      { prompt: QUESTION_TOKENS, completion: countTokens(choice.text) },
     );
     assert.equal(completion.usage!.total_tokens, completion.usage!.prompt_tokens + completion.usage!.completion_tokens);
   });
@@ -77,7 +80,7 @@ describe('sim vLLM server API', () => {
     assert.deepEqual(usageChunk.choices, []);
     assert.deepEqual(
       { prompt: usageChunk.usage!.prompt_tokens, completion: usageChunk.usage!.completion_tokens },
-      { prompt: countTokens(QUESTION), completion: 6 },
+      { prompt: QUESTION_TOKENS, completion: 6 },
     );
     const textChunks = chunks.filter((c) => c.choices[0]?.text);
     assert.equal(textChunks.length, 6, 'one chunk per token');
@@ -149,8 +152,86 @@ describe('sim vLLM server API', () => {
     );
     const single = await withLmcache.openai.completions.create({ model: MODEL, prompt: prompts[1], max_tokens: 5 });
     assert.equal(batch.choices[1].text, single.choices[0].text);
-    assert.equal(batch.usage!.prompt_tokens, prompts.reduce((sum, p) => sum + countTokens(p), 0));
+    assert.equal(batch.usage!.prompt_tokens, prompts.reduce((sum, p) => sum + countTokens(p) + CHAT_FRAME.length, 0));
     assert.equal(batch.usage!.completion_tokens, 15);
+  });
+
+  /** POSTs JSON to a route outside the OpenAI client (vLLM's own routes). */
+  async function post(server: VllmServer, path: string, body: unknown) {
+    const response = await fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  /** The parsed `data:` events of a raw SSE response, `[DONE]` last. */
+  async function rawStream(server: VllmServer, path: string, body: unknown): Promise<Array<Record<string, any>>> {
+    const response = await fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const events = (await response.text()).split('\n\n').filter((event) => event.startsWith('data: '));
+    assert.equal(events.at(-1), 'data: [DONE]');
+    return events.slice(0, -1).map((event) => JSON.parse(event.slice(6)));
+  }
+
+  it('tokenizes as vLLM does: count, max_model_len and ids consistent with usage, and round-trips ids and text', async () => {
+    const plain = await post(baseline, '/tokenize', { model: MODEL, prompt: QUESTION, add_special_tokens: false });
+    assert.equal(plain.status, 200);
+    assert.equal(plain.body.count, countTokens(QUESTION));
+    assert.equal((plain.body.tokens as number[]).length, plain.body.count);
+    assert.equal(plain.body.max_model_len, 40960);
+    assert.equal(plain.body.token_strs, null);
+
+    const framed = await post(baseline, '/tokenize', { prompt: QUESTION, return_token_strs: true });
+    const completion = await baseline.openai.completions.create({ model: MODEL, prompt: QUESTION, max_tokens: 1 });
+    assert.equal(framed.body.count, completion.usage!.prompt_tokens, 'the same count as the completion usage');
+    assert.deepEqual((framed.body.token_strs as string[]).slice(0, 1), [CHAT_FRAME[0]]);
+
+    const messages = [{ role: 'user', content: 'What is two plus two?' }];
+    const chat = await post(baseline, '/tokenize', { model: MODEL, messages });
+    const reply = await baseline.openai.chat.completions.create({ model: MODEL, messages: messages as never, max_tokens: 1 });
+    assert.equal(chat.body.count, reply.usage!.prompt_tokens, 'the same count as the chat usage');
+
+    const unusual = 'zq-unseen-word ok 42 zq-unseen-word';
+    const ids = (await post(baseline, '/tokenize', { prompt: unusual, add_special_tokens: false })).body.tokens as number[];
+    assert.equal(ids[0], ids[3], 'one word, one id');
+    const text = await post(baseline, '/detokenize', { model: MODEL, tokens: ids });
+    assert.equal(text.body.prompt, unusual);
+    assert.deepEqual((await post(baseline, '/tokenize', { prompt: text.body.prompt, add_special_tokens: false })).body.tokens, ids);
+
+    assert.equal((await post(baseline, '/detokenize', { tokens: [10_000_000] })).status, 400);
+    assert.equal((await post(baseline, '/tokenize', { model: 'other/model', prompt: 'x' })).status, 404);
+    const version = (await (await fetch(`${baseline.url}/version`)).json()) as { version: string };
+    assert.equal(typeof version.version, 'string');
+  });
+
+  it('streams chunks shaped as vLLM streams them: the last token carries finish_reason, usage comes last', async () => {
+    const chat = await rawStream(baseline, '/v1/chat/completions', {
+      model: MODEL,
+      messages: [{ role: 'user', content: QUESTION }],
+      max_tokens: 5,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    assert.deepEqual(chat[0].choices[0].delta, { role: 'assistant', content: '' });
+    const tokenChunks = chat.slice(1, -1);
+    assert.equal(tokenChunks.length, 5, 'one chunk per token, no empty-delta chunk');
+    for (const chunk of tokenChunks) assert.equal(typeof chunk.choices[0].delta.content, 'string');
+    assert.deepEqual(
+      tokenChunks.map((chunk) => chunk.choices[0].finish_reason),
+      [null, null, null, null, 'length'],
+    );
+    assert.deepEqual(chat.at(-1)!.choices, []);
+    assert.equal(chat.at(-1)!.usage.completion_tokens, 5);
+
+    const stopped = await rawStream(baseline, '/v1/completions', { model: MODEL, prompt: QUESTION, max_tokens: 200, stream: true });
+    assert.equal(stopped.at(-1)!.choices[0].finish_reason, 'stop');
+    assert.ok(stopped.every((chunk) => typeof chunk.choices[0].text === 'string'));
+    assert.ok(stopped.slice(0, -1).every((chunk) => chunk.choices[0].text !== '' && chunk.choices[0].finish_reason === null));
   });
 
   it('refuses bad requests with OpenAI-style errors, and unknown paths with 404', async () => {

@@ -4,6 +4,7 @@
  * cannot. Checked through the counters the servers expose, not through timing.
  */
 import assert from 'node:assert/strict';
+import type OpenAI from 'openai';
 import { after, before, describe, it } from 'node:test';
 import { BLOCK_TOKENS, LMCACHE_TOKENS_PER_GB, gpuCacheTokens } from '../../src/sim/cost-model.js';
 import { blockKeys } from '../../src/sim/prefix-cache.js';
@@ -26,7 +27,9 @@ const FULL_BLOCK_TOKENS = Math.floor(PROMPT_TOKENS / BLOCK_TOKENS) * BLOCK_TOKEN
 
 async function complete(server: VllmServer, prompt: string) {
   const before = await server.stats();
-  const reply = await server.openai.completions.create({ model: MODEL, prompt, max_tokens: 2 });
+  // Unframed (no special tokens), so the prompt is exactly PROMPT_TOKENS tokens.
+  const body = { model: MODEL, prompt, max_tokens: 2, add_special_tokens: false };
+  const reply = await server.openai.completions.create(body as OpenAI.CompletionCreateParamsNonStreaming);
   await server.storesSettled();
   const after = await server.stats();
   return {

@@ -34,6 +34,8 @@ async function ask(server: VllmServer, prompt: string, maxTokens = 8) {
     prompt,
     max_tokens: maxTokens,
     ignore_eos: true,
+    // Unframed, so the prompt is exactly PROMPT_TOKENS tokens.
+    add_special_tokens: false,
   } as OpenAI.CompletionCreateParamsNonStreaming);
   return { text: reply.choices[0].text, seconds: (performance.now() - started) / 1000 };
 }
