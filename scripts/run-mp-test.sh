@@ -10,23 +10,9 @@ cd "$PROJECT_ROOT"
 ensure_node_project
 ensure_python_tools
 
-if [ -z "${PROFILE:-}" ]; then
-  gpu_count=0
-  if command -v nvidia-smi >/dev/null 2>&1; then
-    gpu_count=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
-  fi
-  if [ "$gpu_count" -gt 0 ]; then
-    PROFILE=gpu; say "PROFILE=gpu: nvidia-smi lists $gpu_count GPU(s)"
-  elif command -v nvidia-smi >/dev/null 2>&1; then
-    PROFILE=sim; say "PROFILE=sim: nvidia-smi lists no GPU"
-  else
-    PROFILE=sim; say "PROFILE=sim: nvidia-smi is not installed, so no GPU"
-  fi
-else
-  say "PROFILE=$PROFILE (given)"
-fi
-export PROFILE
+detect_profile
 ensure_gpu_tools
+ensure_vllm
 export BUILD_ID="${BUILD_ID:-local_$(date +%s)}"
 WORKFLOW_ID="${WORKFLOW_ID:-lmcache-mp-test-$BUILD_ID}"
 TASK_QUEUE="${TASK_QUEUE:-lmcache-mp}"

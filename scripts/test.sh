@@ -13,7 +13,9 @@ suites=("$@")
 for suite in "${suites[@]}"; do
   case "$suite" in
     unit|workflow) ;;
-    integration|e2e) ensure_docker ;;
+    integration) ensure_docker ;;
+    # The end-to-end suite runs the real `vllm bench serve` against the sim.
+    e2e) ensure_docker; ensure_vllm force ;;
     *) die "unknown suite $suite (unit, workflow, integration, e2e)" ;;
   esac
 done

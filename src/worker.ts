@@ -7,6 +7,9 @@
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { activities } from './activities/index.js';
+import { resolveNodePath } from './activities/stage.js';
+import { loadConfigFromEnv } from './config/env.js';
+import { nodeProfile, renderDoctor, runDoctor } from './doctor/checks.js';
 import { connectionSettings } from './connection.js';
 import { DEFAULT_TASK_QUEUE } from './constants.js';
 
@@ -28,12 +31,27 @@ async function main(): Promise<void> {
     maxHeartbeatThrottleInterval: '2s',
   });
   console.log(`worker polling task queue ${taskQueue} on ${settings.address} (namespace ${settings.namespace})`);
+  // Not awaited: the checks take seconds (tool imports), and a run should not wait for them.
+  void logPreflight();
   try {
     await worker.run();
   } finally {
     await connection.close();
   }
   console.log('worker stopped');
+}
+
+/** The doctor's checks for this node's environment, logged so that an operator sees a broken node at once. */
+async function logPreflight(): Promise<void> {
+  try {
+    const env = { ...process.env, PROFILE: await nodeProfile(process.env) };
+    const { config } = loadConfigFromEnv(env, 'worker-preflight');
+    const checks = await runDoctor(config, { resolvePath: resolveNodePath });
+    const failed = checks.filter((check) => !check.ok);
+    console.log(`preflight (PROFILE=${config.profile}): ${failed.length === 0 ? 'all checks passed' : `${failed.length} check(s) failed`}\n${renderDoctor(checks)}`);
+  } catch (error) {
+    console.log(`preflight could not run: ${(error as Error).message}`);
+  }
 }
 
 main().catch((error) => {

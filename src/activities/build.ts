@@ -1,6 +1,7 @@
 /**
  * Stage "build": the image, with dockerode, from a build context directory, Dockerfile, target, build
- * arguments and tag — `docker build --build-arg … --target … -f … -t … <dir>` of the reference suite.
+ * arguments and tag — `docker build --build-arg … --target … -f … -t … <dir>` of the reference suite, with
+ * BuildKit as the docker CLI uses it. BuildKit's progress is decoded into plain lines for heartbeats and failures.
  */
 import { ApplicationFailure, cancellationSignal, heartbeat } from '@temporalio/activity';
 import dockerignoreModule from '@balena/dockerignore';
@@ -9,6 +10,7 @@ import path from 'node:path';
 import tarFs from 'tar-fs';
 import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
+import { BuildkitProgress, type StepState } from '../docker/buildkit-trace.js';
 import { docker, followProgress } from './docker.js';
 import { ensureSimBaseImage } from './sim-base-image.js';
 
@@ -19,11 +21,11 @@ import { resolveNodePath } from './stage.js';
 const BUILD_LOG_TAIL_LINES = 40;
 
 interface BuildEvent {
+  id?: string;
+  aux?: string | { ID?: string };
   stream?: string;
-  status?: string;
   error?: string;
   errorDetail?: { message?: string };
-  aux?: { ID?: string };
 }
 
 /**
@@ -57,7 +59,8 @@ function isDirectory(absolutePath: string): boolean {
 export interface BuildResult {
   image: string;
   imageId: string;
-  steps: number;
+  /** Build steps that ran; `cached` ones were reused from an earlier build. */
+  steps: StepState[];
 }
 
 export async function buildImage(config: Config): Promise<BuildResult> {
@@ -75,39 +78,52 @@ export async function buildImage(config: Config): Promise<BuildResult> {
   }
 
   const context = tarFs.pack(contextDir, { ignore: contextFilter(contextDir, config.dockerfile) }) as unknown as NodeJS.ReadableStream;
-  const stream = await docker().buildImage(context, {
-    t: config.image,
-    dockerfile: config.dockerfile,
-    target: config.buildTarget,
-    buildargs: buildArgs,
-    rm: true,
-    forcerm: true,
-    abortSignal: cancellationSignal(),
-  });
-
-  const log: string[] = [];
-  let steps = 0;
-  let imageId = '';
-  let lastStep = '';
-  await followProgress<BuildEvent>(stream, (event) => {
-    const text = event.stream ?? event.status ?? '';
-    for (const line of text.split('\n').filter((l) => l.trim() !== '')) log.push(line);
-    if (event.aux?.ID) imageId = event.aux.ID;
-    const step = /^Step (\d+)\/(\d+) : (.*)/.exec(text);
-    if (step) {
-      steps = Number(step[1]);
-      lastStep = `step ${step[1]}/${step[2]}: ${step[3].trim()}`;
-    }
-    if (event.error) log.push(`ERROR: ${event.errorDetail?.message ?? event.error}`);
-    heartbeat({ step: lastStep, lines: log.length });
-  });
-  const failure = log.find((line) => line.startsWith('ERROR: '));
-  if (failure) {
-    throw ApplicationFailure.create({
-      type: FailureType.BuildFailed,
-      message: `building ${config.image} failed: ${failure.slice(7)}\n--- last ${BUILD_LOG_TAIL_LINES} lines of the build log ---\n${log.slice(-BUILD_LOG_TAIL_LINES).join('\n')}`,
+  // version '2' is BuildKit, as `docker build` uses on any current engine: LMCache's Dockerfiles need its
+  // `RUN --mount=type=cache|bind` steps, which the legacy builder refuses.
+  const stream = await docker()
+    .buildImage(context, {
+      t: config.image,
+      dockerfile: config.dockerfile,
+      target: config.buildTarget,
+      buildargs: buildArgs,
+      version: '2',
+      abortSignal: cancellationSignal(),
+    })
+    .catch((error: Error) => {
+      throw noBuildkit(error) ?? error;
     });
+
+  const progress = new BuildkitProgress();
+  const errors: string[] = [];
+  let imageId = '';
+  await followProgress<BuildEvent>(stream, (event) => {
+    if (event.id === 'moby.buildkit.trace' && typeof event.aux === 'string') progress.add(event.aux);
+    else if (event.id === 'moby.image.id' && typeof event.aux === 'object') imageId = event.aux.ID ?? '';
+    else if (event.stream?.trim()) progress.lines.push(event.stream.trim());
+    if (event.error) errors.push(event.errorDetail?.message ?? event.error);
+    heartbeat({ step: progress.currentStep(), lines: progress.lines.length });
+  });
+  if (errors.length > 0) {
+    const tail = progress.lines.slice(-BUILD_LOG_TAIL_LINES).join('\n');
+    throw (
+      noBuildkit(new Error(errors[0])) ??
+      ApplicationFailure.create({
+        type: FailureType.BuildFailed,
+        message: `building ${config.image} failed: ${errors[0]}\n--- last ${BUILD_LOG_TAIL_LINES} lines of the build log ---\n${tail}`,
+      })
+    );
   }
   const inspected = await docker().getImage(config.image).inspect();
-  return { image: config.image, imageId: imageId || inspected.Id, steps };
+  return { image: config.image, imageId: imageId || inspected.Id, steps: progress.stepStates() };
+}
+
+/** The engine's refusal of a BuildKit build, said plainly; undefined for any other error. */
+function noBuildkit(error: Error): ApplicationFailure | undefined {
+  if (!/buildkit not supported|BuildKit is not supported|unsupported builder version/i.test(error.message)) return undefined;
+  return ApplicationFailure.create({
+    type: FailureType.BuildFailed,
+    message:
+      `the Docker engine has no BuildKit (${error.message}); LMCache's Dockerfiles need it for RUN --mount. ` +
+      'Use a Linux Docker engine 18.09 or newer (23.0+ has BuildKit on by default).',
+  });
 }

@@ -8,16 +8,36 @@ import { benchServeCommand } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
 import { parseBenchResult, verifyBench, type BenchResult } from '../verification/vllm-bench.js';
 import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './checks.js';
+import { writeTokenizer } from '../sim/write-tokenizer.js';
 import { runTool, toolPaths } from './run-tool.js';
+import { resolveNodePath } from './stage.js';
+
+/**
+ * TOKENIZER when given; in sim, the sim model's tokenizer files (written into the results, so the run shows
+ * what counted its tokens); on a GPU node, none: the tool loads the model's own.
+ */
+function benchTokenizer(config: Config, resultDir: string): string | undefined {
+  if (config.tokenizer !== '') return resolveTokenizer(config.tokenizer);
+  if (config.profile !== 'sim') return undefined;
+  const directory = path.join(resultDir, 'sim-tokenizer');
+  writeTokenizer(directory);
+  return directory;
+}
+
+/** A tokenizer knob is a hub name ("org/name") or a path on the worker's node. */
+function resolveTokenizer(value: string): string {
+  return value.startsWith('.') || value.startsWith('/') || value.startsWith('~') ? resolveNodePath(value) : value;
+}
 
 export async function runVllmBench(input: { config: Config; workflowId: string }): Promise<BenchmarkOutcome> {
   const { config, workflowId } = input;
   const resultDir = path.join(config.resultsDir, 'vllm_bench');
   await mkdir(resultDir, { recursive: true });
+  const tokenizer = benchTokenizer(config, resultDir);
   const results: { baseline?: BenchResult; lmcache?: BenchResult } = {};
   for (const [run, port] of baselineThenLmcache(config)) {
     const resultFilename = `${run}.json`;
-    await runTool(benchServeCommand(config, toolPaths(config), { port, resultDir, resultFilename }), {
+    await runTool(benchServeCommand(config, toolPaths(config), { port, resultDir, resultFilename, tokenizer }), {
       label: `vllm bench serve ${run}`,
       logFile: path.join(resultDir, `${run}.log`),
       workflowId,

@@ -6,6 +6,7 @@
  *   cli.js summary REPORT_JSON      print a run's report as a table for a terminal
  *   cli.js timings RESULTS_DIR HISTORY_JSON   stage durations and health-wait lag of one run
  *   cli.js janitor [--dry-run]      remove the containers of runs that are no longer running (see janitor.ts)
+ *   cli.js doctor                   check this node for what a run with this environment's configuration needs
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import { parseArgs } from 'node:util';
 import type { HealthResult } from '../activities/health.js';
 import { loadConfigFromEnv } from '../config/env.js';
 import { InvalidConfigError } from '../config/schema.js';
+import { resolveNodePath } from '../activities/stage.js';
 import { renderSummaryTable } from '../report/render.js';
 import type { RunReport } from '../verification/types.js';
 import { renderTimings } from './timings.js';
@@ -43,13 +45,22 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${renderTimings(report, health, history.events)}\n`);
     return 0;
   }
+  if (command === 'doctor') {
+    const { config } = loadConfigFromEnv(process.env, 'doctor');
+    const { renderDoctor, runDoctor } = await import('../doctor/checks.js');
+    const checks = await runDoctor(config, { resolvePath: resolveNodePath });
+    process.stdout.write(`preflight for PROFILE=${config.profile} BENCHMARK_DRIVER=${config.benchmarkDriver}\n${renderDoctor(checks)}\n`);
+    const failed = checks.filter((check) => !check.ok).length;
+    process.stdout.write(failed === 0 ? 'all checks passed\n' : `${failed} check(s) failed\n`);
+    return failed === 0 ? 0 : 1;
+  }
   if (command === 'janitor') {
     // Loaded on demand: the Temporal client and Docker modules would only slow the other commands down.
     const { runJanitor } = await import('./janitor.js');
     await runJanitor(process.env, { dryRun: values['dry-run'] ?? false, log: (line) => process.stdout.write(`${line}\n`) });
     return 0;
   }
-  process.stderr.write('usage: cli.js input|results-dir --workflow-id ID | summary REPORT_JSON | timings RESULTS_DIR HISTORY_JSON | janitor [--dry-run]\n');
+  process.stderr.write('usage: cli.js input|results-dir --workflow-id ID | summary REPORT_JSON | timings RESULTS_DIR HISTORY_JSON | janitor [--dry-run] | doctor\n');
   return 2;
 }
 

@@ -63,7 +63,7 @@ export function lmEvalCommand(config: Config, paths: ToolPaths, outputPath: stri
 export function benchServeCommand(
   config: Config,
   paths: ToolPaths,
-  run: { port: number; resultDir: string; resultFilename: string },
+  run: { port: number; resultDir: string; resultFilename: string; tokenizer?: string },
 ): Command {
   const args = [
     '--seed',
@@ -90,10 +90,20 @@ export function benchServeCommand(
     '--result-filename',
     run.resultFilename,
     '--save-result',
+    ...(run.tokenizer ? ['--tokenizer', run.tokenizer] : []),
   ];
+  // No hub is reachable in sim: the sim model's tokenizer files are local.
+  const env = config.profile === 'sim' ? { HF_HUB_OFFLINE: '1' } : undefined;
   return config.benchmarkDriver === 'upstream'
-    ? { file: `${paths.venvBin}/vllm`, args: ['bench', 'serve', ...args] }
+    ? { file: `${paths.venvBin}/vllm`, args: ['bench', 'serve', ...args], env }
     : { file: paths.nodeBin, args: [`${paths.projectRoot}/dist/src/drivers/bench-serve.js`, ...args] };
+}
+
+/** LMCache's long document QA benchmark, inside the LMCache repository. */
+export const LONG_DOC_QA_SCRIPT = 'benchmarks/long_doc_qa/long_doc_qa.py';
+
+export function usesUpstreamLongDocQa(config: Config): boolean {
+  return config.benchmarkDriver === 'upstream' && config.profile === 'gpu';
 }
 
 export function longDocQaCommand(config: Config, paths: ToolPaths, run: { port: number; outputFile: string }): Command {
@@ -120,8 +130,9 @@ export function longDocQaCommand(config: Config, paths: ToolPaths, run: { port: 
     run.outputFile,
     '--json-output',
   ];
-  return config.benchmarkDriver === 'upstream'
-    ? { file: `${paths.venvBin}/python`, args: [`${paths.lmcacheRepoDir}/benchmarks/long_doc_qa/long_doc_qa.py`, ...args] }
+  // In sim the builtin driver always runs: the upstream script lives in the LMCache repository, not here.
+  return usesUpstreamLongDocQa(config)
+    ? { file: `${paths.venvBin}/python`, args: [`${paths.lmcacheRepoDir}/${LONG_DOC_QA_SCRIPT}`, ...args] }
     : { file: paths.nodeBin, args: [`${paths.projectRoot}/dist/src/drivers/long-doc-qa.js`, ...args] };
 }
 

@@ -35,6 +35,7 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
   { env: 'LIMIT', field: 'limit', kind: 'integer', help: 'lm_eval samples' },
   { env: 'LM_EVAL_TASK', field: 'lmEvalTask', kind: 'string', help: 'lm_eval task' },
   { env: 'BENCHMARK_DRIVER', field: 'benchmarkDriver', kind: 'string', help: 'upstream tools or the builtin drivers' },
+  { env: 'TOKENIZER', field: 'tokenizer', kind: 'string', help: 'tokenizer for vllm bench serve (default: the model\'s)' },
   { env: 'NUM_PROMPTS', field: 'numPrompts', kind: 'integer', help: 'vllm bench prompts' },
   { env: 'RANDOM_INPUT_LEN', field: 'randomInputLen', kind: 'integer', help: 'vllm bench input tokens' },
   { env: 'RANDOM_OUTPUT_LEN', field: 'randomOutputLen', kind: 'integer', help: 'vllm bench output tokens' },

@@ -91,6 +91,8 @@ export const configSchema = z
     lmEvalTask: safeToken,
 
     benchmarkDriver: z.enum(BENCHMARK_DRIVERS),
+    /** '' means the model's own (gpu: the model name; sim: the sim model's tokenizer files). */
+    tokenizer: z.union([z.literal(''), modelName, pathValue.refine(noDotDot, 'must not contain ".."')]),
     numPrompts: positiveInt,
     randomInputLen: positiveInt,
     randomOutputLen: positiveInt,
@@ -163,6 +165,7 @@ export const GPU_DEFAULTS: Omit<Config, 'buildId' | 'resultsDir' | 'randomSeed'>
   limit: 300,
   lmEvalTask: 'gsm8k',
   benchmarkDriver: 'upstream',
+  tokenizer: '',
   numPrompts: 50,
   randomInputLen: 10000,
   randomOutputLen: 1,

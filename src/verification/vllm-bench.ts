@@ -82,9 +82,38 @@ function runChecks(key: string, label: string, result: BenchResult | undefined, 
       detail:
         result.total_input_tokens === expectedTokens
           ? `The ${label} run sent ${limits.numPrompts} × ${limits.randomInputLen} input tokens.`
-          : `The ${label} run sent ${result.total_input_tokens} input tokens, not ${limits.numPrompts} × ${limits.randomInputLen} = ${expectedTokens}.`,
+          : `The ${label} run sent ${result.total_input_tokens} input tokens, not ${limits.numPrompts} × ${limits.randomInputLen} = ${expectedTokens}.` +
+            nearMissHint(result, limits),
     },
   ];
+}
+
+/**
+ * Why the token count missed, when the miss is the same on every request: current `vllm bench serve` counts
+ * the server's `usage.prompt_tokens`, which include the chat template's tokens around each prompt. Per-request
+ * lengths (`input_lens`, with --save-detailed) prove it; otherwise an even split over the completed requests
+ * is only consistent with it, and the hint says so.
+ */
+export function nearMissHint(result: BenchResult, limits: BenchLimits): string {
+  const inputLens = Array.isArray(result.input_lens) ? (result.input_lens as unknown[]) : undefined;
+  const completedLens = inputLens?.filter((n): n is number => typeof n === 'number' && n > 0);
+  let perRequest: number | undefined;
+  let proven = false;
+  if (completedLens && completedLens.length > 0) {
+    const differences = new Set(completedLens.map((n) => n - limits.randomInputLen));
+    if (differences.size === 1) [perRequest, proven] = [[...differences][0], true];
+  } else if (result.completed > 0) {
+    const difference = result.total_input_tokens - result.completed * limits.randomInputLen;
+    if (difference % result.completed === 0) perRequest = difference / result.completed;
+  }
+  if (perRequest === undefined || perRequest === 0) return '';
+  const signed = `${perRequest > 0 ? '+' : ''}${perRequest}`;
+  const how = proven ? 'Every request was' : `That is consistent with every request being`;
+  const cause =
+    perRequest > 0
+      ? ' (as a chat template adds: vllm bench serve counts the server\'s usage.prompt_tokens, template included)'
+      : ' (the server counts fewer tokens than the client\'s tokenizer: is --tokenizer the served model\'s?)';
+  return ` ${how} ${signed} tokens against RANDOM_INPUT_LEN=${limits.randomInputLen}${cause}.`;
 }
 
 /**

@@ -62,16 +62,58 @@ describe('Docker stages with the sim image', { timeout: 300_000 }, () => {
     const image = await docker().getImage('lmcache-mp-sim:test').inspect();
     assert.equal(image.Id, result.imageId);
     assert.deepEqual(image.Config.Entrypoint, ['/usr/bin/node', '/app/sim/vllm-server.js']);
+    const mountStep = result.steps.find((step) => step.name.includes('RUN --mount=type=cache'));
+    assert.ok(mountStep, `the sim Dockerfile's RUN --mount step went through BuildKit: ${JSON.stringify(result.steps)}`);
+    assert.ok(mountStep.done || mountStep.cached);
+  });
+
+  it('builds a multi-stage Dockerfile with cache and bind mounts through BuildKit, running only the target\'s stages', async () => {
+    const context = await mkdtemp(path.join(tmpdir(), 'buildkit-'));
+    const node = (script: string) => JSON.stringify(['/usr/bin/node', '-e', script]);
+    await writeFile(
+      path.join(context, 'Dockerfile'),
+      [
+        'ARG BASE_IMAGE',
+        'FROM ${BASE_IMAGE} AS deps',
+        `RUN --mount=type=cache,target=/cache ${node("require('fs').writeFileSync('/dep.txt', 'from deps')")}`,
+        'FROM ${BASE_IMAGE} AS unused',
+        `RUN ${node("console.log('unused stage ran')")}`,
+        'FROM ${BASE_IMAGE} AS final',
+        `RUN --mount=type=bind,from=deps,source=/dep.txt,target=/mnt/dep.txt ${node("require('fs').copyFileSync('/mnt/dep.txt', '/copied.txt')")}`,
+        '',
+      ].join('\n'),
+    );
+    const config = simConfig('it-buildkit', { lmcacheRepoDir: context, dockerfile: 'Dockerfile', buildTarget: 'final', image: 'lmcache-mp-buildkit:test' });
+    try {
+      const result = await activity(buildImage, config);
+      const names = result.steps.map((step) => step.name);
+      assert.ok(names.some((name) => /\[deps .*RUN --mount=type=cache/.test(name)), names.join('\n'));
+      assert.ok(names.some((name) => /\[final .*RUN --mount=type=bind,from=deps/.test(name)), names.join('\n'));
+      assert.ok(!names.some((name) => name.includes('unused')), `a stage outside the target ran: ${names.join('\n')}`);
+      const container = await docker().createContainer({ Image: 'lmcache-mp-buildkit:test', Cmd: ['/usr/bin/node', '-e', "process.stdout.write(require('fs').readFileSync('/copied.txt', 'utf8'))"] });
+      await container.start();
+      await container.wait();
+      const logs = (await container.logs({ stdout: true })).toString('utf8');
+      await container.remove();
+      assert.match(logs, /from deps/);
+    } finally {
+      await docker().getImage('lmcache-mp-buildkit:test').remove().catch(() => undefined);
+      await rm(context, { recursive: true, force: true });
+    }
   });
 
   it('reports the tail of the build log when a build fails', async () => {
     const context = await mkdtemp(path.join(tmpdir(), 'bad-build-'));
     const config = simConfig('it-bad-build', { lmcacheRepoDir: context, dockerfile: 'Dockerfile', buildTarget: 'base', image: 'lmcache-mp-broken:test' });
-    await writeFile(path.join(context, 'Dockerfile'), 'ARG BASE_IMAGE\nFROM ${BASE_IMAGE} AS base\nRUN /no/such/program\n');
+    await writeFile(
+      path.join(context, 'Dockerfile'),
+      'ARG BASE_IMAGE\nFROM ${BASE_IMAGE} AS base\nRUN ["/usr/bin/node", "-e", "console.log(\'about to fail\'); process.exit(3)"]\n',
+    );
     const failure = await expectFailure(activity(buildImage, config), FailureType.BuildFailed);
     assert.match(failure.message, /building lmcache-mp-broken:test failed/);
     assert.match(failure.message, /last 40 lines of the build log/);
-    assert.match(failure.message, /RUN \/no\/such\/program/);
+    assert.match(failure.message, /RUN \["\/usr\/bin\/node"/);
+    assert.match(failure.message, /about to fail/, "the failed step's own output, decoded from BuildKit's trace");
     await rm(context, { recursive: true, force: true });
   });
 

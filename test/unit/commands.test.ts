@@ -111,6 +111,19 @@ describe('tool commands', () => {
     assert.deepEqual(bench.args.slice(1), upstreamArgs.slice(2));
   });
 
+  it('vllm bench serve: --tokenizer when one is given, offline in sim', () => {
+    const run = { port: 9000, resultDir: '/r', resultFilename: 'lmcache.json', tokenizer: '/r/sim-tokenizer' };
+    const command = benchServeCommand({ ...sim, benchmarkDriver: 'upstream' }, paths, run);
+    assert.deepEqual(command.args.slice(-2), ['--tokenizer', '/r/sim-tokenizer']);
+    assert.deepEqual(command.env, { HF_HUB_OFFLINE: '1' });
+    assert.equal(benchServeCommand(gpu, paths, { ...run, tokenizer: undefined }).args.includes('--tokenizer'), false);
+  });
+
+  it('long doc QA keeps the builtin driver in sim even with BENCHMARK_DRIVER=upstream', () => {
+    const command = longDocQaCommand({ ...sim, benchmarkDriver: 'upstream' }, paths, { port: 8000, outputFile: '/r/o.txt' });
+    assert.equal(command.args[0], '/proj/dist/src/drivers/long-doc-qa.js');
+  });
+
   it('long doc QA: the reference command', () => {
     const command = longDocQaCommand(gpu, paths, { port: 8000, outputFile: '/r/long_doc_qa/lmcache_output.txt' });
     assert.equal(command.file, '/venv/bin/python');
