@@ -6,13 +6,13 @@ import { OutputParseError } from '../../src/verification/errors.js';
 import type { Check } from '../../src/verification/types.js';
 import { parseBenchResult, verifyBench, type BenchResult } from '../../src/verification/vllm-bench.js';
 
-/** Shaped like `vllm bench serve --save-result` of the reference: 50 random prompts of 10000 tokens, 1 output token. */
+/** Saved by the real `vllm bench serve` (PyPI vllm 0.33) against the sim: 20 random prompts of 2000 tokens (see README there). */
 function fixture(name: string): BenchResult {
   const path = `vllm_bench/${name}.json`;
   return parseBenchResult(readFileSync(new URL(`../../../test/fixtures/${path}`, import.meta.url), 'utf8'), path);
 }
 
-const LIMITS = { numPrompts: 50, randomInputLen: 10000, maxSlowdownPercent: 5 };
+const LIMITS = { numPrompts: 20, randomInputLen: 2000, maxSlowdownPercent: 5 };
 
 function byName(checks: Check[], name: string): Check {
   const check = checks.find((c) => c.name === name);
@@ -21,16 +21,16 @@ function byName(checks: Check[], name: string): Check {
 }
 
 function result(total_token_throughput: number): BenchResult {
-  return { completed: 50, total_input_tokens: 500000, total_token_throughput };
+  return { completed: 20, total_input_tokens: 40000, total_token_throughput };
 }
 
 describe('parseBenchResult', () => {
   it('reads a saved result with all its fields', () => {
     const baseline = fixture('baseline');
-    assert.equal(baseline.completed, 50);
-    assert.equal(baseline.total_input_tokens, 500000);
-    assert.ok(Math.abs(baseline.total_token_throughput - 50818.089) < 0.001);
-    assert.equal(baseline.model_id, 'Qwen/Qwen3-14B');
+    assert.equal(baseline.completed, 20);
+    assert.equal(baseline.total_input_tokens, 40000);
+    assert.ok(Math.abs(baseline.total_token_throughput - 4779.18) < 0.01);
+    assert.equal(baseline.model_id, 'sim/greedy-echo');
   });
 
   it("accepts Python's NaN and Infinity in fields it does not check", () => {
@@ -71,9 +71,9 @@ describe('verifyBench', () => {
       'vllm_bench.throughput',
     ]);
     assert.ok(checks.every((c) => c.passed), JSON.stringify(checks, null, 1));
-    assert.equal(byName(checks, 'vllm_bench.lmcache.total_input_tokens').limit, 500000);
+    assert.equal(byName(checks, 'vllm_bench.lmcache.total_input_tokens').limit, 40000);
     const throughput = byName(checks, 'vllm_bench.throughput');
-    assert.ok(Math.abs((throughput.limit as number) - 50818.089 * 0.95) < 0.01);
+    assert.ok(Math.abs((throughput.limit as number) - 4779.18 * 0.95) < 0.01);
   });
 
   it('passes throughput exactly at the limit and fails just below it', () => {
@@ -115,10 +115,23 @@ describe('verifyBench', () => {
     const checks = verifyBench({ baseline: fixture('baseline'), lmcache: fixture('lmcache-two-failed') }, LIMITS);
     const completed = byName(checks, 'vllm_bench.lmcache.completed');
     assert.equal(completed.passed, false);
-    assert.equal(completed.value, 48);
-    assert.match(completed.detail!, /48 of 50 LMCache requests completed \(2 failed\); first error: aiohttp\.client_exceptions\.ServerDisconnectedError: Server disconnected\.$/);
+    assert.equal(completed.value, 18);
+    assert.match(completed.detail!, /18 of 20 LMCache requests completed \(2 failed\); first error: aiohttp\.client_exceptions\.ServerDisconnectedError: Server disconnected\.$/);
     const tokens = byName(checks, 'vllm_bench.lmcache.total_input_tokens');
     assert.equal(tokens.passed, false);
-    assert.match(tokens.detail!, /480000 input tokens, not 50 × 10000 = 500000/);
+    assert.match(tokens.detail!, /36000 input tokens, not 20 × 2000 = 40000\.$/, 'two requests missing is no per-request difference');
+  });
+
+  it('explains a near miss that the chat template causes: the same difference on every request', () => {
+    // The real tool with a tokenizer that adds no special tokens, against a server whose chat template adds 3.
+    const checks = verifyBench({ baseline: fixture('baseline-chat-template'), lmcache: fixture('lmcache') }, LIMITS);
+    const tokens = byName(checks, 'vllm_bench.baseline.total_input_tokens');
+    assert.equal(tokens.passed, false, 'the check stays the reference one');
+    assert.equal(tokens.value, 40060);
+    assert.match(tokens.detail!, /consistent with every request being \+3 tokens against RANDOM_INPUT_LEN=2000 \(as a chat template adds/);
+    const detailed = { ...result(1000), total_input_tokens: 40060, input_lens: new Array(20).fill(2003) };
+    assert.match(byName(verifyBench({ baseline: detailed, lmcache: result(1000) }, LIMITS), 'vllm_bench.baseline.total_input_tokens').detail!, /Every request was \+3 tokens/);
+    const uneven = { ...result(1000), total_input_tokens: 40060, input_lens: [...new Array(19).fill(2000), 2060] };
+    assert.doesNotMatch(byName(verifyBench({ baseline: uneven, lmcache: result(1000) }, LIMITS), 'vllm_bench.baseline.total_input_tokens').detail!, /every request/i);
   });
 });
