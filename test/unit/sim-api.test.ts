@@ -1,7 +1,10 @@
 /** The vLLM-like server as the benchmark tools see it: the OpenAI API through the official client, and its CLI. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { execa } from 'execa';
+import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
+import { PROJECT_ROOT } from '../helpers/temporal.js';
 import { CHAT_FRAME } from '../../src/sim/openai-protocol.js';
 import { countTokens } from '../../src/sim/tokens.js';
 import {
@@ -232,6 +235,20 @@ describe('sim vLLM server API', () => {
     assert.equal(stopped.at(-1)!.choices[0].finish_reason, 'stop');
     assert.ok(stopped.every((chunk) => typeof chunk.choices[0].text === 'string'));
     assert.ok(stopped.slice(0, -1).every((chunk) => chunk.choices[0].text !== '' && chunk.choices[0].finish_reason === null));
+  });
+
+  it("reads every stream with the official openai Python client, as long_doc_qa.py calls it", async () => {
+    const script = fileURLToPath(new URL('../../../test/fixtures/python/read_streams.py', import.meta.url));
+    const result = await execa(`${PROJECT_ROOT}.venv/bin/python`, [script, withLmcache.url, MODEL], { reject: false });
+    assert.equal(result.exitCode, 0, result.stderr);
+    const reads = result.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    assert.equal(reads.length, 4);
+    for (const read of reads) {
+      assert.ok(read.text.length > 0, JSON.stringify(read));
+      assert.ok(['stop', 'length'].includes(read.finish_reason), JSON.stringify(read));
+      assert.ok(read.usage.completion_tokens > 0 && read.usage.prompt_tokens > 0, JSON.stringify(read));
+    }
+    assert.equal(reads[0].first_content_chunk, 1, 'the role chunk first, then content');
   });
 
   it('refuses bad requests with OpenAI-style errors, and unknown paths with 404', async () => {
