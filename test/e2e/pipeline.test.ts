@@ -51,11 +51,12 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
   const failedChecks = (report: RunReport) => report.checks.filter((c) => !c.passed).map((c) => c.name);
   const stage = (report: RunReport, name: string) => report.stages.find((s) => s.name === name)!;
 
-  it('passes with the README run command, with every reference result file present and parsed', async () => {
+  it('passes with the README run command and the real vllm bench serve, every reference result file present and parsed', async () => {
     const buildId = `pass-${process.pid}`;
     const run = await execa('bash', ['scripts/run-mp-test.sh'], {
       cwd: PROJECT_ROOT,
-      env: { TEMPORAL_ADDRESS: server.address, WORKER_RUNNING: '1', TASK_QUEUE, BUILD_ID: buildId, PROFILE: '' },
+      // The real `vllm bench serve` (PyPI vllm) for vllm_bench: the GPU path's tool, against the sim.
+      env: { TEMPORAL_ADDRESS: server.address, WORKER_RUNNING: '1', TASK_QUEUE, BUILD_ID: buildId, PROFILE: '', BENCHMARK_DRIVER: 'upstream' },
       reject: false,
       all: true,
     });
@@ -86,6 +87,11 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
       const file = path.join(dir, 'vllm_bench', `${name}.json`);
       const bench = parseBenchResult(await readFile(file, 'utf8'), file);
       assert.equal(bench.completed, 20);
+      assert.equal(bench.total_input_tokens, 20 * 2000, "the real tool's count, from the server's usage.prompt_tokens");
+      const log = await readFile(path.join(dir, 'vllm_bench', `${name}.log`), 'utf8');
+      assert.match(log.split('\n')[0], /\.venv\/bin\/vllm" "bench" "serve"/, 'the upstream tool ran');
+      assert.match(log, /--tokenizer" ".*sim-tokenizer"/);
+      assert.doesNotMatch(log, /tokenizer mismatch/, 'the sim tokenizer counts as the server does');
       const qa = JSON.parse(await readFile(path.join(dir, 'long_doc_qa', `${name}_result.json`), 'utf8'));
       assert.ok(qa.query_ttft_per_prompt > 0 && qa.query_round_time_per_prompt > 0 && qa.warmup_round_time_per_prompt > 0);
       assert.ok(exists(path.join(dir, 'long_doc_qa', `${name}_output.txt`)));
@@ -115,10 +121,14 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
     }
   });
 
-  it('slow-store fails the throughput check', async () => {
-    const run = await execute(`slow-store-${process.pid}`, { simDefect: 'slow-store', stages: ['build', 'launch', 'health', 'vllm_bench'] });
+  it('slow-store fails the throughput check measured by the real vllm bench serve', async () => {
+    const run = await execute(`slow-store-${process.pid}`, {
+      simDefect: 'slow-store',
+      stages: ['build', 'launch', 'health', 'vllm_bench'],
+      benchmarkDriver: 'upstream',
+    });
     assert.notEqual(run.exitCode, 0);
-    assert.deepEqual(failedChecks(run.report), ['vllm_bench.throughput']);
+    assert.deepEqual(failedChecks(run.report), ['vllm_bench.throughput'], 'with the real vllm bench serve');
     assert.deepEqual(await leftoverContainers(run.workflowId), []);
   });
 
