@@ -35,7 +35,7 @@ export interface EngineStats {
   prefillTokens: number;
   /** Simulated GPU seconds by kind; `store` is only non-zero under slow-store (stores are otherwise off the GPU path). */
   modelledSeconds: { prefill: number; load: number; store: number };
-  gpuCache: { capacityTokens: number; usedTokens: number; evictedTokens: number };
+  gpuCache: { resets: number; capacityTokens: number; usedTokens: number; evictedTokens: number };
   lmcache: null | {
     port: number;
     lookups: number;
@@ -49,6 +49,7 @@ export interface EngineStats {
 
 export class Engine {
   private readonly gpuCache: BlockLru;
+  private resets = 0;
   /** The tail of the chain of prefills: each waits for the previous one, as one GPU computes one prefill at a time. */
   private gpuQueue: Promise<unknown> = Promise.resolve();
   private readonly totals = { sequences: 0, promptTokens: 0, gpuHitTokens: 0, lmcacheHitTokens: 0, prefillTokens: 0 };
@@ -80,11 +81,18 @@ export class Engine {
     return run;
   }
 
+  /** Empties the GPU prefix cache, as vLLM's POST /reset_prefix_cache does. */
+  resetPrefixCache(): void {
+    this.gpuCache.clear();
+    this.resets++;
+  }
+
   stats(): EngineStats {
     return {
       ...this.totals,
       modelledSeconds: { ...this.modelled },
       gpuCache: {
+        resets: this.resets,
         capacityTokens: this.gpuCache.capacityBlocks * BLOCK_TOKENS,
         usedTokens: this.gpuCache.size * BLOCK_TOKENS,
         evictedTokens: this.gpuCache.evictedBlocks * BLOCK_TOKENS,

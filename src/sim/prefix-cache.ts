@@ -63,6 +63,11 @@ export class BlockLru {
     return { added, evicted };
   }
 
+  /** Forgets every block (vLLM's reset_prefix_cache). */
+  clear(): void {
+    this.blocks.clear();
+  }
+
   private touch(keys: readonly string[]): void {
     for (let i = keys.length - 1; i >= 0; i--) {
       this.blocks.delete(keys[i]);

@@ -267,6 +267,15 @@ const ROUTES: Record<string, { method: string; handle: (req: IncomingMessage, re
   '/v1/chat/completions': { method: 'POST', handle: (req, res) => completion(req, res, parseChatRequest) },
   '/tokenize': { method: 'POST', handle: tokenizeRoute },
   '/detokenize': { method: 'POST', handle: detokenizeRoute },
+  // vLLM serves this in dev mode (VLLM_SERVER_DEV_MODE=1): a retried benchmark starts from a cold cache.
+  '/reset_prefix_cache': {
+    method: 'POST',
+    handle: (_req, res) => {
+      engine.resetPrefixCache();
+      log('prefix cache reset');
+      res.writeHead(200).end();
+    },
+  },
   '/version': { method: 'GET', handle: (_req, res) => sendJson(res, 200, { version: SIM_VLLM_VERSION }) },
   '/sim/stats': { method: 'GET', handle: (_req, res) => sendJson(res, 200, statsBody()) },
 };

@@ -72,6 +72,16 @@ describe('sim caches', () => {
     assert.equal(second.text, first.text, 'a cache hit does not change the output');
   });
 
+  it('forgets its GPU prefix cache on POST /reset_prefix_cache, as vLLM does', async () => {
+    const prompt = longPrompt('reset', PROMPT_TOKENS);
+    await complete(baseline, prompt);
+    const response = await fetch(`${baseline.url}/reset_prefix_cache`, { method: 'POST' });
+    assert.equal(response.status, 200);
+    const again = await complete(baseline, prompt);
+    assert.deepEqual({ gpu: again.gpu, prefill: again.prefill }, { gpu: 0, prefill: PROMPT_TOKENS });
+    assert.ok((await baseline.stats()).gpuCache.resets >= 1);
+  });
+
   it('after the GPU cache overflows, the baseline re-prefills while the LMCache server supplies the prompt', async () => {
     const prompts = ['alpha', 'bravo', 'charlie', 'delta'].map((name) => longPrompt(name, PROMPT_TOKENS));
     const firstTexts: string[] = [];
