@@ -12,7 +12,8 @@ import path from 'node:path';
 import type { Command, ToolPaths } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
-import { containersOf, failWithLogTails } from './docker.js';
+import { containersOf } from '../docker/containers.js';
+import { failWithLogTails } from './container-failure.js';
 import { PROJECT_ROOT, resolveNodePath } from './stage.js';
 
 const OUTPUT_TAIL_LINES = 30;

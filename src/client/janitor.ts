@@ -5,9 +5,8 @@
  *   node dist/src/client/cli.js janitor [--dry-run]
  */
 import { Connection, WorkflowClient, WorkflowNotFoundError } from '@temporalio/client';
-import { removeContainers } from '../activities/cleanup.js';
-import { containersOf, type OwnedContainer } from '../activities/docker.js';
 import { connectionSettings } from '../connection.js';
+import { containersOf, removeContainers, type OwnedContainer } from '../docker/containers.js';
 
 /** Where log tails go when a container does not say where its run kept its results. */
 const FALLBACK_RESULTS_DIR = '/tmp/lmcache_ci_results_janitor';

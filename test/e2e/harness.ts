@@ -5,8 +5,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { containersOf, docker } from '../../src/activities/docker.js';
-import { LABEL_WORKFLOW_ID } from '../../src/commands/containers.js';
+import { containersOf } from '../../src/docker/containers.js';
 import type { RunReport } from '../../src/verification/types.js';
 import { freePort } from '../helpers/ports.js';
 import { PROJECT_ROOT, temporalBinary } from '../helpers/temporal.js';
@@ -92,8 +91,7 @@ export async function leftoverContainers(workflowId: string): Promise<string[]> 
 
 /** Every pipeline container on the engine, any run. */
 export async function allPipelineContainers(): Promise<string[]> {
-  const found = await docker().listContainers({ all: true, filters: { label: [LABEL_WORKFLOW_ID] } });
-  return found.map((c) => c.Names[0]);
+  return (await containersOf()).map((c) => c.name);
 }
 
 export function resultsDirOf(buildId: string): string {
