@@ -7,7 +7,7 @@ import path from 'node:path';
 import { benchServeCommand } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
 import { parseBenchResult, verifyBench, type BenchResult } from '../verification/vllm-bench.js';
-import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './checks.js';
+import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
 import { runTool, toolPaths } from './run-tool.js';
 
 export async function runVllmBench(input: { config: Config; workflowId: string }): Promise<BenchmarkOutcome> {

@@ -14,7 +14,7 @@ import type { HealthResult } from '../activities/health.js';
 import { loadConfigFromEnv } from '../config/env.js';
 import { InvalidConfigError } from '../config/schema.js';
 import { renderSummaryTable } from '../report/render.js';
-import type { RunReport } from '../verification/types.js';
+import type { RunReport } from '../report/types.js';
 import { renderTimings } from './timings.js';
 
 async function main(argv: string[]): Promise<number> {

@@ -6,7 +6,7 @@ import { execa, type ResultPromise } from 'execa';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { containersOf } from '../../src/docker/containers.js';
-import type { RunReport } from '../../src/verification/types.js';
+import type { RunReport } from '../../src/report/types.js';
 import { freePort } from '../helpers/ports.js';
 import { PROJECT_ROOT, temporalBinary } from '../helpers/temporal.js';
 

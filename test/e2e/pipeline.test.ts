@@ -13,7 +13,7 @@ import { containerName } from '../../src/commands/containers.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { pickSamplesFile } from '../../src/verification/lm-eval.js';
 import { parseBenchResult } from '../../src/verification/vllm-bench.js';
-import type { RunReport } from '../../src/verification/types.js';
+import type { RunReport } from '../../src/report/types.js';
 import { PROJECT_ROOT } from '../helpers/temporal.js';
 import { DevServer, exists, leftoverContainers, readReport, resultsDirOf, WorkerProcess } from './harness.js';
 

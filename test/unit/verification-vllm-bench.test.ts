@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
 import { OutputParseError } from '../../src/verification/errors.js';
-import type { Check } from '../../src/verification/types.js';
+import type { Check } from '../../src/report/types.js';
 import { parseBenchResult, verifyBench, type BenchResult } from '../../src/verification/vllm-bench.js';
 
 /** Shaped like `vllm bench serve --save-result` of the reference: 50 random prompts of 10000 tokens, 1 output token. */
