@@ -27,13 +27,13 @@ async function main(): Promise<void> {
     // Cancellation reaches an activity with a heartbeat reply: keep that under a few seconds.
     maxHeartbeatThrottleInterval: '2s',
   });
-  console.log(`worker polling task queue ${taskQueue} on ${settings.address} (namespace ${settings.namespace})`);
+  Runtime.instance().logger.info('worker polling', { taskQueue, address: settings.address, namespace: settings.namespace });
   try {
     await worker.run();
   } finally {
     await connection.close();
   }
-  console.log('worker stopped');
+  Runtime.instance().logger.info('worker stopped', { taskQueue });
 }
 
 main().catch((error) => {

@@ -3,6 +3,7 @@
  * connections. Polled every POLL_INTERVAL_MS (the reference polled every 5 s, and only one server); fails at
  * once with the log tail when a container stops, and after MAX_WAIT_SECONDS otherwise.
  */
+import { log } from '@temporalio/activity';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Role } from '../commands/containers.js';
@@ -67,6 +68,7 @@ export async function waitForHealth(input: { config: Config; workflowId: string 
         if (!ok) continue;
         pending.delete(target.role);
         healthy.push({ role: target.role, port: target.port, healthyAt: Date.now() });
+        log.info('server healthy', { role: target.role, port: target.port });
       }
       if (pending.size === 0) return { done: true, value: { servers: healthy, finishedAt: Date.now() } };
       return { done: false, waitingFor: [...pending.values()].map((t) => `${t.role}:${t.port}`) };
