@@ -1,7 +1,7 @@
 /**
  * A worker for one GPU node (or a sim machine): registers `lmcacheMpTest` and the stage activities on the
- * task queue (default `lmcache-mp`, or TASK_QUEUE). Connects with TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE and,
- * when given, TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA or TEMPORAL_API_KEY. SIGINT and SIGTERM
+ * task queue (default `lmcache-mp`, or TASK_QUEUE). Connects as the `temporal` CLI does (see ./connection.ts:
+ * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_*, TEMPORAL_API_KEY, TEMPORAL_PROFILE). SIGINT and SIGTERM
  * stop it gracefully: it stops polling and lets running activities finish within the grace time.
  */
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
@@ -15,7 +15,8 @@ const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.js', import.meta
 async function main(): Promise<void> {
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const settings = connectionSettings(process.env);
-  const connection = await NativeConnection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey });
+  const { address, tls, apiKey, metadata } = settings;
+  const connection = await NativeConnection.connect({ address, tls, apiKey, metadata });
   const taskQueue = process.env.TASK_QUEUE || DEFAULT_TASK_QUEUE;
   const worker = await Worker.create({
     connection,

@@ -37,7 +37,8 @@ export async function runJanitor(env: NodeJS.ProcessEnv, options: { dryRun: bool
     return [];
   }
   const settings = connectionSettings(env);
-  const connection = await Connection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey });
+  const { address, tls, apiKey, metadata } = settings;
+  const connection = await Connection.connect({ address, tls, apiKey, metadata });
   try {
     const client = new WorkflowClient({ connection, namespace: settings.namespace });
     const verdicts: JanitorVerdict[] = [];
