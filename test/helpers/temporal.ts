@@ -22,9 +22,14 @@ export function createLocalEnvironment(): Promise<TestWorkflowEnvironment> {
   });
 }
 
+/** Bundles the workflows of `workflowsPath` as the worker would, without the bundler's chatter. */
+export function bundleWorkflows(workflowsPath: string): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath, logger: { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} } as never });
+}
+
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** Bundling takes seconds on two cores: once per test process. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} } as never });
+  bundle ??= bundleWorkflows(WORKFLOWS_PATH);
   return bundle;
 }
