@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     // Cancellation reaches an activity with a heartbeat reply: keep that under a few seconds.
     maxHeartbeatThrottleInterval: '2s',
   });
-  Runtime.instance().logger.info('worker polling', { taskQueue, address: settings.address, namespace: settings.namespace });
+  Runtime.instance().logger.info('worker polling', { taskQueue, address, namespace: settings.namespace });
   try {
     await worker.run();
   } finally {

@@ -35,8 +35,8 @@ export async function selectGpus(config: Config): Promise<GpuSelection> {
       const totals = await Promise.all(
         chosen.map(async (index) => parseTotalMemoryMib((await execa(NVIDIA_SMI, gpuTotalMemoryArgs(index))).stdout)),
       );
-      const selection: GpuSelection = { withLmcache, baseline, gpuMemoryUtilization: gpuMemoryUtilizationFor(Math.min(...totals)) };
-      return { done: true, value: selection };
+      const gpuMemoryUtilization = gpuMemoryUtilizationFor(Math.min(...totals));
+      return { done: true, value: { withLmcache, baseline, gpuMemoryUtilization } };
     },
     onTimeout: (status) => {
       throw ApplicationFailure.create({

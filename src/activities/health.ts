@@ -54,9 +54,12 @@ export async function waitForHealth(input: { config: Config; workflowId: string 
       byRole = new Map((await containersOf(workflowId)).map((c) => [c.role, c]));
       const missingOrStopped = [...pending.keys()].filter((role) => byRole.get(role)?.state !== 'running');
       if (missingOrStopped.length > 0) {
-        const stopped = missingOrStopped.map((role) => byRole.get(role)).filter((c): c is OwnedContainer => c !== undefined);
+        const stopped = missingOrStopped
+          .map((role) => byRole.get(role))
+          .filter((c): c is OwnedContainer => c !== undefined);
         const names = missingOrStopped.map((role) => byRole.get(role)?.name ?? `${role} (no container)`);
-        await failWithLogTails(FailureType.ContainerExited, `container ${names.join(', ')} stopped before becoming healthy`, stopped);
+        const summary = `container ${names.join(', ')} stopped before becoming healthy`;
+        await failWithLogTails(FailureType.ContainerExited, summary, stopped);
       }
       const probes = await Promise.all(
         [...pending.values()].map(async (target) => ({

@@ -8,7 +8,12 @@ import path from 'node:path';
 import { longDocQaCommand } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
 import { renderComparisonTable } from '../report/render.js';
-import { comparisonRows, parseLongDocQaStdout, verifyLongDocQa, type LongDocQaResult } from '../verification/long-doc-qa.js';
+import {
+  comparisonRows,
+  parseLongDocQaStdout,
+  verifyLongDocQa,
+  type LongDocQaResult,
+} from '../verification/long-doc-qa.js';
 import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
 import { runTool, toolPaths } from './run-tool.js';
 

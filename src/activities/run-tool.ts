@@ -85,7 +85,8 @@ export async function runTool(
   const keepAlive = setInterval(report, HEARTBEAT_INTERVAL_MS);
   const result = await subprocess.finally(() => clearInterval(keepAlive));
   await new Promise((resolve) => logStream.end(resolve));
-  log.info('tool finished', { run: options.label, exitCode: result.exitCode, signal: result.signal, durationMs: result.durationMs });
+  const { exitCode, signal, durationMs } = result;
+  log.info('tool finished', { run: options.label, exitCode, signal, durationMs });
   if (result.isCanceled) throw cancellationSignal().reason ?? new Error(`${options.label} cancelled`);
   // A server that died mid-run explains any failure, and makes a "successful" run's numbers meaningless.
   await assertServersRunning(options.workflowId);

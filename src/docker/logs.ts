@@ -33,9 +33,13 @@ export async function logTail(containerId: string, lines = LOG_TAIL_LINES): Prom
 }
 
 /** Each container's log tail under a heading naming it and its state, for a failure message people read. */
-export async function describeWithLogTails(containers: Array<{ id: string; name: string; state: string }>): Promise<string> {
+export async function describeWithLogTails(
+  containers: Array<{ id: string; name: string; state: string }>,
+): Promise<string> {
   const tails = await Promise.all(
-    containers.map(async (c) => `--- ${c.name} (${c.state}) last ${LOG_TAIL_LINES} log lines ---\n${await logTail(c.id)}`),
+    containers.map(
+      async (c) => `--- ${c.name} (${c.state}) last ${LOG_TAIL_LINES} log lines ---\n${await logTail(c.id)}`,
+    ),
   );
   return tails.join('\n');
 }

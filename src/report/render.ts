@@ -110,7 +110,8 @@ export function renderComparisonTable(rows: ComparisonRow[]): string {
   const cell = (value: number | undefined) => (value === undefined ? '—' : formatNumber(value));
   const lines = ['| Metric | Baseline | LMCache | Speedup |', '| --- | ---: | ---: | ---: |'];
   for (const { metric, baseline, lmcache } of rows) {
-    const speedup = baseline !== undefined && lmcache !== undefined && lmcache > 0 ? `${(baseline / lmcache).toFixed(2)}×` : '—';
+    const comparable = baseline !== undefined && lmcache !== undefined && lmcache > 0;
+    const speedup = comparable ? `${(baseline / lmcache).toFixed(2)}×` : '—';
     lines.push(`| ${METRIC_NAMES[metric]} (s) | ${cell(baseline)} | ${cell(lmcache)} | ${speedup} |`);
   }
   return lines.join('\n');
@@ -343,7 +344,8 @@ export function renderSummaryTable(report: RunReport): string {
   if (problems.length > 0) out.push('', 'Failures', ...problems.map((p) => `  - ${p}`));
   out.push('', `Results: ${report.resultsDir}`);
   out.push(
-    `Verdict: ${verdictLine(report)} (${checksPassed}/${report.checks.length} checks passed, ${stagesPassed}/${report.stages.length} stages passed)`,
+    `Verdict: ${verdictLine(report)} (${checksPassed}/${report.checks.length} checks passed, ` +
+      `${stagesPassed}/${report.stages.length} stages passed)`,
     '',
   );
   return out.join('\n');

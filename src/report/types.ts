@@ -1,4 +1,4 @@
-/** The run's report and its parts, shared by the verification code, the activities, the workflow and the renderers. Pure types. */
+/** The run's report and its parts: shared by the verification code, activities, workflow and renderers. Pure types. */
 
 /** One pass/fail criterion of the suite, with the measured value and the limit it was held to. */
 export interface Check {

@@ -82,5 +82,9 @@ function latencyCheck(
 
 /** The latencies people compare side by side (src/report/ renders them); the baseline is never checked. */
 export function comparisonRows(results: Results): ComparisonRow[] {
-  return REQUIRED.map((metric) => ({ metric, baseline: results.baseline?.[metric], lmcache: results.lmcache?.[metric] }));
+  return REQUIRED.map((metric) => ({
+    metric,
+    baseline: results.baseline?.[metric],
+    lmcache: results.lmcache?.[metric],
+  }));
 }

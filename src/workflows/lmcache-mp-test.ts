@@ -109,7 +109,8 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   let cancellation: unknown;
 
   // A benchmark whose checks failed says how many beside its status, so the UI shows it at a glance.
-  const statusCell = (s: StageReport) => (s.errorType === FailureType.BenchmarkCheckFailed ? `${s.status}: ${s.error}` : s.status);
+  const statusCell = (s: StageReport) =>
+    s.errorType === FailureType.BenchmarkCheckFailed ? `${s.status}: ${s.error}` : s.status;
   const showProgress = (current: string) =>
     setCurrentDetails(
       [
@@ -208,7 +209,8 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   };
   await CancellationScope.nonCancellable(() => act('report').writeReport(report));
   showProgress(verdict(report));
-  log.info('run finished', { verdict: verdict(report), checks: checks.length, failedChecks: checks.filter((c) => !c.passed).length });
+  const failedChecks = checks.filter((check) => !check.passed);
+  log.info('run finished', { verdict: verdict(report), checks: checks.length, failedChecks: failedChecks.length });
 
   // Rethrown as is, so the run ends as Canceled rather than Failed.
   if (cancellation) throw cancellation;
@@ -220,7 +222,6 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
       details: [report],
     });
   }
-  const failedChecks = checks.filter((check) => !check.passed);
   if (failedChecks.length > 0) {
     throw ApplicationFailure.create({
       type: FailureType.ChecksFailed,

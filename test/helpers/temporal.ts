@@ -24,7 +24,8 @@ export function createLocalEnvironment(): Promise<TestWorkflowEnvironment> {
 
 /** Bundles the workflows of `workflowsPath` as the worker would, without the bundler's chatter. */
 export function bundleWorkflows(workflowsPath: string): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath, logger: { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} } as never });
+  const silent = { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} };
+  return bundleWorkflowCode({ workflowsPath, logger: silent as never });
 }
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;

@@ -25,8 +25,23 @@ import { DevServer, WorkerProcess } from '../helpers/temporal-processes.js';
 async function makeCertificates(dir: string): Promise<void> {
   const openssl = (args: string[]) => execa('openssl', args, { cwd: dir });
   const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await openssl(['req', '-x509', ...ecKey, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=lmcache-mp test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  await openssl([
+    'req',
+    '-x509',
+    ...ecKey,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=lmcache-mp test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   const leaves = [
     ['server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'],
     ['client', 'extendedKeyUsage=clientAuth\n'],
@@ -34,8 +49,23 @@ async function makeCertificates(dir: string): Promise<void> {
   for (const [name, extensions] of leaves) {
     await writeFile(path.join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\n${extensions}`);
     await openssl(['req', ...ecKey, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
-    await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
-      '-out', `${name}.pem`, '-days', '1', '-extfile', `${name}.ext`]);
+    await openssl([
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '1',
+      '-extfile',
+      `${name}.ext`,
+    ]);
   }
 }
 
@@ -44,8 +74,14 @@ async function startTlsProxy(dir: string, upstreamPort: number): Promise<{ port:
   const read = (name: string) => readFile(path.join(dir, name));
   const sockets = new Set<Socket>();
   const server: Server = createServer(
-    { key: await read('server.key'), cert: await read('server.pem'), ca: await read('ca.pem'),
-      requestCert: true, rejectUnauthorized: true, ALPNProtocols: ['h2'] },
+    {
+      key: await read('server.key'),
+      cert: await read('server.pem'),
+      ca: await read('ca.pem'),
+      requestCert: true,
+      rejectUnauthorized: true,
+      ALPNProtocols: ['h2'],
+    },
     (client) => {
       const upstream = connect(upstreamPort, '127.0.0.1');
       for (const socket of [client, upstream]) {
@@ -125,14 +161,30 @@ describe('TLS from the Temporal environment variables', { timeout: 600_000 }, ()
 
     // The CLI starts a run and the worker runs it: the build stage alone, so no checks.
     const run = await cli(
-      ['workflow', 'execute', '--type', 'lmcacheMpTest', '--task-queue', taskQueue, '--workflow-id', workflowId,
-        '--input', JSON.stringify({ profile: 'sim', buildId, stages: ['build'] })],
+      [
+        'workflow',
+        'execute',
+        '--type',
+        'lmcacheMpTest',
+        '--task-queue',
+        taskQueue,
+        '--workflow-id',
+        workflowId,
+        '--input',
+        JSON.stringify({ profile: 'sim', buildId, stages: ['build'] }),
+      ],
       tlsEnv,
     );
     assert.equal(run.exitCode, 0, run.all);
     const report = JSON.parse(await readFile(path.join(resultsDir, 'report.json'), 'utf8')) as RunReport;
     const ran = report.stages.filter((s) => s.status !== 'skipped');
-    assert.deepEqual(ran.map((s) => [s.name, s.status]), [['build', 'passed'], ['cleanup', 'passed']]);
+    assert.deepEqual(
+      ran.map((s) => [s.name, s.status]),
+      [
+        ['build', 'passed'],
+        ['cleanup', 'passed'],
+      ],
+    );
     assert.equal(verdict(report), 'passed — no checks selected');
 
     // A container of that finished run, as a terminated run would leave it: the janitor asks the server
@@ -142,7 +194,12 @@ describe('TLS from the Temporal environment variables', { timeout: 600_000 }, ()
       Image: 'lmcache-mp-sim:test',
       Labels: { [LABEL_WORKFLOW_ID]: workflowId, [LABEL_ROLE]: 'lmcache', [LABEL_RESULTS_DIR]: resultsDir },
     });
-    const janitor = await execa('node', ['dist/src/client/cli.js', 'janitor'], { cwd: PROJECT_ROOT, env: tlsEnv, reject: false, all: true });
+    const janitor = await execa('node', ['dist/src/client/cli.js', 'janitor'], {
+      cwd: PROJECT_ROOT,
+      env: tlsEnv,
+      reject: false,
+      all: true,
+    });
     assert.equal(janitor.exitCode, 0, janitor.all);
     assert.match(janitor.all ?? '', new RegExp(`${workflowId}: COMPLETED; removed`), janitor.all);
     assert.deepEqual(await containersOf(workflowId), []);
@@ -170,7 +227,12 @@ describe('TLS from the Temporal environment variables', { timeout: 600_000 }, ()
       Image: 'lmcache-mp-sim:test',
       Labels: { [LABEL_WORKFLOW_ID]: workflowId, [LABEL_ROLE]: 'lmcache', [LABEL_RESULTS_DIR]: resultsDir },
     });
-    const janitor = await execa('node', ['dist/src/client/cli.js', 'janitor', '--dry-run'], { cwd: PROJECT_ROOT, env: profile, reject: false, all: true });
+    const janitor = await execa('node', ['dist/src/client/cli.js', 'janitor', '--dry-run'], {
+      cwd: PROJECT_ROOT,
+      env: profile,
+      reject: false,
+      all: true,
+    });
     assert.match(janitor.all ?? '', new RegExp(`${workflowId}: COMPLETED; would remove`), janitor.all);
   });
 });

@@ -15,7 +15,8 @@ describe('connection settings: the temporal CLI environment configuration', () =
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'connection-'));
     isolated = { HOME: dir, XDG_CONFIG_HOME: dir };
-    for (const name of ['client.pem', 'client.key', 'ca.pem']) await writeFile(path.join(dir, name), `contents of ${name}`);
+    for (const name of ['client.pem', 'client.key', 'ca.pem'])
+      await writeFile(path.join(dir, name), `contents of ${name}`);
     await writeFile(
       path.join(dir, 'temporal.toml'),
       [
@@ -42,7 +43,11 @@ describe('connection settings: the temporal CLI environment configuration', () =
   });
 
   it('reads TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE, treating empty ones as unset', () => {
-    const settings = connectionSettings({ ...isolated, TEMPORAL_ADDRESS: 'temporal.example:7233', TEMPORAL_NAMESPACE: '' });
+    const settings = connectionSettings({
+      ...isolated,
+      TEMPORAL_ADDRESS: 'temporal.example:7233',
+      TEMPORAL_NAMESPACE: '',
+    });
     assert.equal(settings.address, 'temporal.example:7233');
     assert.equal(settings.namespace, 'default');
   });
@@ -73,12 +78,20 @@ describe('connection settings: the temporal CLI environment configuration', () =
     assert.deepEqual([ci.address, ci.namespace], ['ci.example:7233', 'ci']);
     assert.ok(ci.tls && typeof ci.tls === 'object');
     assert.equal(text(ci.tls.serverRootCACertificate), 'contents of ca.pem');
-    assert.equal(connectionSettings({ ...file, TEMPORAL_PROFILE: 'ci', TEMPORAL_NAMESPACE: 'other' }).namespace, 'other');
+    assert.equal(
+      connectionSettings({ ...file, TEMPORAL_PROFILE: 'ci', TEMPORAL_NAMESPACE: 'other' }).namespace,
+      'other',
+    );
   });
 
   it('refuses a profile that the file does not have', () => {
     assert.throws(
-      () => connectionSettings({ ...isolated, TEMPORAL_CONFIG_FILE: path.join(dir, 'temporal.toml'), TEMPORAL_PROFILE: 'nope' }),
+      () =>
+        connectionSettings({
+          ...isolated,
+          TEMPORAL_CONFIG_FILE: path.join(dir, 'temporal.toml'),
+          TEMPORAL_PROFILE: 'nope',
+        }),
       /Profile 'nope' not found/,
     );
   });

@@ -60,7 +60,12 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     activities: ReturnType<typeof testActivities>,
     input: ConfigInput,
     during?: (handle: WorkflowHandle<typeof lmcacheMpTest>) => Promise<void>,
-  ): Promise<{ report: RunReport | undefined; error: unknown; handle: WorkflowHandle<typeof lmcacheMpTest>; details: string }> {
+  ): Promise<{
+    report: RunReport | undefined;
+    error: unknown;
+    handle: WorkflowHandle<typeof lmcacheMpTest>;
+    details: string;
+  }> {
     const taskQueue = `test-${++taskQueueCounter}`;
     const worker = await Worker.create({
       connection: env.nativeConnection,
@@ -70,7 +75,11 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       maxHeartbeatThrottleInterval: '200ms',
     });
     return worker.runUntil(async () => {
-      const handle = await env.client.workflow.start(lmcacheMpTest, { taskQueue, workflowId: `wf-${taskQueue}`, args: [input] });
+      const handle = await env.client.workflow.start(lmcacheMpTest, {
+        taskQueue,
+        workflowId: `wf-${taskQueue}`,
+        args: [input],
+      });
       if (during) await during(handle);
       const outcome = await handle.result().then(
         (report) => ({ report, error: undefined }),
@@ -140,7 +149,8 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     const activities = testActivities(calls, {
       runVllmBench: async () => {
         benchAttempts++;
-        return { checks: [failing('vllm_bench.throughput'), passing('vllm_bench.lmcache.completed')], durationMs: 42, attempt: 1 };
+        const checks = [failing('vllm_bench.throughput'), passing('vllm_bench.lmcache.completed')];
+        return { checks, durationMs: 42, attempt: 1 };
       },
     });
     const { error, details } = await run(activities, {});
@@ -169,7 +179,8 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
   });
 
   it('says so when the selected stages hold no check', async () => {
-    const { report, details } = await run(testActivities([]), { profile: 'sim', stages: ['build', 'launch', 'health'] });
+    const stages: ConfigInput['stages'] = ['build', 'launch', 'health'];
+    const { report, details } = await run(testActivities([]), { profile: 'sim', stages });
     assert.equal(report!.passed, true);
     assert.deepEqual(report!.checks, []);
     assert.match(details, /^\*\*passed — no checks selected\*\*/);

@@ -25,9 +25,10 @@ async function bundleWithBenchmarksReordered() {
   const source = await readFile(path.join(COMPILED_SRC, 'workflows', 'lmcache-mp-test.js'), 'utf8');
   const lmEval = "{ stage: 'lm_eval', activity: 'runLmEval' },";
   const vllmBench = "{ stage: 'vllm_bench', activity: 'runVllmBench' },";
-  assert.ok(source.includes(`${lmEval}\n    ${vllmBench}`), 'the benchmark order to alter is where this test expects it');
+  const order = `${lmEval}\n    ${vllmBench}`;
+  assert.ok(source.includes(order), 'the benchmark order to alter is where this test expects it');
   const altered = source
-    .replace(`${lmEval}\n    ${vllmBench}`, `${vllmBench}\n    ${lmEval}`)
+    .replace(order, `${vllmBench}\n    ${lmEval}`)
     .replace(/from '\.\.\//g, `from '${COMPILED_SRC}`);
   const dir = await mkdtemp(fileURLToPath(new URL('./altered-workflow-', import.meta.url)));
   try {
