@@ -19,6 +19,7 @@ import type { PipelineActivities } from '../activities/index.js';
 import { InvalidConfigError, resolveConfig, STAGES, type Config, type ConfigInput, type StageName } from '../config/schema.js';
 import { FailureType, NON_RETRYABLE_TYPES } from '../failures.js';
 import type { Check, ComparisonRow, RunReport, StageReport } from '../report/types.js';
+import { renderProgress } from '../report/progress.js';
 import { verdict } from '../report/verdict.js';
 
 /** Report stage names, in order. `select_gpus` appears in the gpu profile only; cleanup always runs. */
@@ -108,19 +109,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   let stageFailure: { stage: string; message: string } | undefined;
   let cancellation: unknown;
 
-  // A benchmark whose checks failed says how many beside its status, so the UI shows it at a glance.
-  const statusCell = (s: StageReport) =>
-    s.errorType === FailureType.BenchmarkCheckFailed ? `${s.status}: ${s.error}` : s.status;
-  const showProgress = (current: string) =>
-    setCurrentDetails(
-      [
-        `**${current}**`,
-        '',
-        '| stage | status | seconds |',
-        '|---|---|---|',
-        ...stages.map((s) => `| ${s.name} | ${statusCell(s)} | ${(s.durationMs / 1000).toFixed(1)} |`),
-      ].join('\n'),
-    );
+  const showProgress = (current: string) => setCurrentDetails(renderProgress(current, stages));
 
   /**
    * Runs one stage, recording its status and duration; rethrows its failure. A benchmark that completed with
