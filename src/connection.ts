@@ -1,32 +1,34 @@
-/** How the worker and the client reach Temporal: the same environment variables as the `temporal` CLI. */
-import { readFileSync } from 'node:fs';
+/**
+ * How the worker, the janitor and the client reach Temporal: Temporal's environment configuration, which the
+ * `temporal` CLI and every SDK read too — TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+ * TEMPORAL_TLS_CLIENT_CERT_PATH / _KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH (and the rest of TEMPORAL_TLS_*),
+ * over a profile (TEMPORAL_PROFILE, default "default") of temporal.toml (TEMPORAL_CONFIG_FILE, or the user's
+ * config directory). So one set of variables serves `temporal workflow execute` and our processes alike.
+ */
+import { loadClientConnectConfig, type ClientConnectConfig } from '@temporalio/envconfig';
 
-export interface TemporalConnectionSettings {
+/** The CLI's defaults when neither a variable nor a profile names them. */
+const DEFAULT_ADDRESS = 'localhost:7233';
+const DEFAULT_NAMESPACE = 'default';
+
+type ConnectionOptions = ClientConnectConfig['connectionOptions'];
+
+export interface TemporalConnectionSettings extends Pick<ConnectionOptions, 'tls' | 'apiKey' | 'metadata'> {
   address: string;
   namespace: string;
-  tls?: { clientCertPair?: { crt: Buffer; key: Buffer }; serverRootCACertificate?: Buffer } | true;
-  apiKey?: string;
 }
 
 export function connectionSettings(env: NodeJS.ProcessEnv): TemporalConnectionSettings {
-  const certPath = env.TEMPORAL_TLS_CERT;
-  const keyPath = env.TEMPORAL_TLS_KEY;
-  if (Boolean(certPath) !== Boolean(keyPath)) {
-    throw new Error('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be given together');
-  }
-  const caPath = env.TEMPORAL_TLS_CA;
-  const wantsTls = Boolean(certPath || caPath || env.TEMPORAL_API_KEY || env.TEMPORAL_TLS === 'true');
+  // An empty variable means "not set", as in the shell scripts that pass them through.
+  const set = Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && entry[1] !== ''),
+  );
+  const { connectionOptions, namespace } = loadClientConnectConfig({ overrideEnvVars: set });
   return {
-    address: env.TEMPORAL_ADDRESS || 'localhost:7233',
-    namespace: env.TEMPORAL_NAMESPACE || 'default',
-    apiKey: env.TEMPORAL_API_KEY || undefined,
-    tls: wantsTls
-      ? certPath || caPath
-        ? {
-            ...(certPath && keyPath ? { clientCertPair: { crt: readFileSync(certPath), key: readFileSync(keyPath) } } : {}),
-            ...(caPath ? { serverRootCACertificate: readFileSync(caPath) } : {}),
-          }
-        : true
-      : undefined,
+    address: connectionOptions.address ?? DEFAULT_ADDRESS,
+    namespace: namespace ?? DEFAULT_NAMESPACE,
+    tls: connectionOptions.tls,
+    apiKey: connectionOptions.apiKey,
+    metadata: connectionOptions.metadata,
   };
 }

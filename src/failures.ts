@@ -18,7 +18,10 @@ export const FailureType = {
   ToolFailed: 'ToolFailed',
   /** A tool's output could not be read as the suite expects. */
   OutputParseError: 'OutputParseError',
-  /** A benchmark ran and one of its checks failed; details carry the checks. */
+  /**
+   * A benchmark ran and one of its checks failed: the error type of its stage in the report. Never thrown by
+   * an activity (checks come back as data); the workflow fails the run with ChecksFailed after cleanup.
+   */
   BenchmarkCheckFailed: 'BenchmarkCheckFailed',
   /** The workflow's own failure after cleanup: at least one check failed. Details carry the report. */
   ChecksFailed: 'ChecksFailed',
@@ -37,5 +40,4 @@ export const NON_RETRYABLE_TYPES: FailureTypeName[] = [
   FailureType.ServersNotHealthy,
   FailureType.ToolMissing,
   FailureType.OutputParseError,
-  FailureType.BenchmarkCheckFailed,
 ];

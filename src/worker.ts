@@ -1,7 +1,7 @@
 /**
  * A worker for one GPU node (or a sim machine): registers `lmcacheMpTest` and the stage activities on the
- * task queue (default `lmcache-mp`, or TASK_QUEUE). Connects with TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE and,
- * when given, TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY, TEMPORAL_TLS_CA or TEMPORAL_API_KEY. SIGINT and SIGTERM
+ * task queue (default `lmcache-mp`, or TASK_QUEUE). Connects as the `temporal` CLI does (see ./connection.ts:
+ * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_*, TEMPORAL_API_KEY, TEMPORAL_PROFILE). SIGINT and SIGTERM
  * stop it gracefully: it stops polling and lets running activities finish within the grace time.
  */
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
@@ -18,7 +18,8 @@ const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.js', import.meta
 async function main(): Promise<void> {
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const settings = connectionSettings(process.env);
-  const connection = await NativeConnection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey });
+  const { address, tls, apiKey, metadata } = settings;
+  const connection = await NativeConnection.connect({ address, tls, apiKey, metadata });
   const taskQueue = process.env.TASK_QUEUE || DEFAULT_TASK_QUEUE;
   const worker = await Worker.create({
     connection,
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
     // Cancellation reaches an activity with a heartbeat reply: keep that under a few seconds.
     maxHeartbeatThrottleInterval: '2s',
   });
-  console.log(`worker polling task queue ${taskQueue} on ${settings.address} (namespace ${settings.namespace})`);
+  Runtime.instance().logger.info('worker polling', { taskQueue, address, namespace: settings.namespace });
   // Not awaited: the checks take seconds (tool imports), and a run should not wait for them.
   void logPreflight();
   try {
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
   } finally {
     await connection.close();
   }
-  console.log('worker stopped');
+  Runtime.instance().logger.info('worker stopped', { taskQueue });
 }
 
 /** The doctor's checks for this node's environment, logged so that an operator sees a broken node at once. */
@@ -47,10 +48,12 @@ async function logPreflight(): Promise<void> {
     const env = { ...process.env, PROFILE: await nodeProfile(process.env) };
     const { config } = loadConfigFromEnv(env, 'worker-preflight');
     const checks = await runDoctor(config, { resolvePath: resolveNodePath });
-    const failed = checks.filter((check) => !check.ok);
-    console.log(`preflight (PROFILE=${config.profile}): ${failed.length === 0 ? 'all checks passed' : `${failed.length} check(s) failed`}\n${renderDoctor(checks)}`);
+    const failed = checks.filter((check) => !check.ok).map((check) => check.name);
+    const logger = Runtime.instance().logger;
+    const summary = `preflight (PROFILE=${config.profile}): ${failed.length === 0 ? 'all checks passed' : `${failed.length} check(s) failed`}`;
+    (failed.length === 0 ? logger.info : logger.warn).call(logger, `${summary}\n${renderDoctor(checks)}`, { profile: config.profile, failed });
   } catch (error) {
-    console.log(`preflight could not run: ${(error as Error).message}`);
+    Runtime.instance().logger.warn('preflight could not run', { error: (error as Error).message });
   }
 }
 

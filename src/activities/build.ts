@@ -11,7 +11,7 @@ import tarFs from 'tar-fs';
 import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
 import { BuildkitProgress, type StepState } from '../docker/buildkit-trace.js';
-import { docker, followProgress } from './docker.js';
+import { docker, followProgress } from '../docker/client.js';
 import { ensureSimBaseImage } from './sim-base-image.js';
 
 // The package is CommonJS with a default-export typing; under NodeNext the factory is the module itself.

@@ -2,12 +2,13 @@
  * GPU selection (gpu profile): the reference rule applied to `nvidia-smi` output, waiting while fewer than
  * two GPUs qualify, and the large-GPU memory setting for vLLM.
  */
-import { ApplicationFailure, heartbeat, sleep } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import { execa } from 'execa';
 import { GPU_QUERY_ARGS, NVIDIA_SMI, gpuTotalMemoryArgs } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
 import { gpuMemoryUtilizationFor, parseGpuQuery, parseTotalMemoryMib, selectGpus as selectByRule } from '../verification/gpu.js';
+import { waitUntil } from './wait.js';
 
 const POLL_INTERVAL_MS = 10_000;
 
@@ -19,24 +20,29 @@ export interface GpuSelection {
 
 export async function selectGpus(config: Config): Promise<GpuSelection> {
   const rule = { minFreeMib: config.gpuMinFreeMemoryMib, maxUtilizationPercent: config.gpuMaxUtilizationPercent, count: 2 };
-  const deadline = Date.now() + config.gpuWaitSeconds * 1000;
-  for (;;) {
-    const { stdout } = await execa(NVIDIA_SMI, GPU_QUERY_ARGS);
-    const gpus = parseGpuQuery(stdout);
-    const chosen = selectByRule(gpus, rule);
-    if (chosen) {
+  return waitUntil({
+    timeoutMs: config.gpuWaitSeconds * 1000,
+    intervalMs: POLL_INTERVAL_MS,
+    look: async () => {
+      const { stdout } = await execa(NVIDIA_SMI, GPU_QUERY_ARGS);
+      const gpus = parseGpuQuery(stdout);
+      const chosen = selectByRule(gpus, rule);
+      if (!chosen) {
+        const status = gpus.map((gpu) => `GPU ${gpu.index}: ${gpu.freeMib} MiB free, ${gpu.utilizationPercent} % busy`);
+        return { done: false, waitingFor: status.join('; ') };
+      }
       const [withLmcache, baseline] = chosen;
-      const totals = await Promise.all(chosen.map(async (index) => parseTotalMemoryMib((await execa(NVIDIA_SMI, gpuTotalMemoryArgs(index))).stdout)));
-      return { withLmcache, baseline, gpuMemoryUtilization: gpuMemoryUtilizationFor(Math.min(...totals)) };
-    }
-    const status = gpus.map((gpu) => `GPU ${gpu.index}: ${gpu.freeMib} MiB free, ${gpu.utilizationPercent} % busy`).join('; ');
-    if (Date.now() >= deadline) {
+      const totals = await Promise.all(
+        chosen.map(async (index) => parseTotalMemoryMib((await execa(NVIDIA_SMI, gpuTotalMemoryArgs(index))).stdout)),
+      );
+      const gpuMemoryUtilization = gpuMemoryUtilizationFor(Math.min(...totals));
+      return { done: true, value: { withLmcache, baseline, gpuMemoryUtilization } };
+    },
+    onTimeout: (status) => {
       throw ApplicationFailure.create({
         type: FailureType.NoGpusAvailable,
         message: `fewer than 2 GPUs with >= ${rule.minFreeMib} MiB free and <= ${rule.maxUtilizationPercent} % utilization after ${config.gpuWaitSeconds} s (${status || 'no GPUs listed'})`,
       });
-    }
-    heartbeat({ waitingForGpus: status });
-    await sleep(POLL_INTERVAL_MS);
-  }
+    },
+  });
 }

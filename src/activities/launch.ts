@@ -4,19 +4,22 @@
  * keeps its own running containers with the same image and settings, replaces its own stale ones, and
  * refuses to touch a container of the same name that belongs to another run.
  */
-import { ApplicationFailure, heartbeat, sleep } from '@temporalio/activity';
+import { ApplicationFailure, heartbeat, log } from '@temporalio/activity';
 import { mkdir } from 'node:fs/promises';
 import { LABEL_WORKFLOW_ID, containerSpecs, type ContainerSpec, type LaunchPlan } from '../commands/containers.js';
 import type { Config } from '../config/schema.js';
+import { docker, isNotFound } from '../docker/client.js';
+import { containerCreateOptions, SPEC_HASH_LABEL } from '../docker/create-options.js';
 import { FailureType } from '../failures.js';
+import { failWithLogTails } from './container-failure.js';
 import type { GpuSelection } from './gpu.js';
-import { docker, failWithLogTails, isNotFound } from './docker.js';
-import { portAccepts } from './health.js';
+import { portAccepts } from './probes.js';
 import { resolveNodePath } from './stage.js';
+import { waitUntil } from './wait.js';
 
 /** The reference gives the LMCache server a bare 10 s; we wait for its port instead, up to this long. */
 const LMCACHE_START_TIMEOUT_MS = 60_000;
-const SPEC_HASH_LABEL = 'org.lmcache.mp-test.spec';
+const LMCACHE_POLL_INTERVAL_MS = 200;
 
 export interface LaunchInput {
   config: Config;
@@ -29,30 +32,6 @@ export interface LaunchedContainer {
   name: string;
   id: string;
   reused: boolean;
-}
-
-/** The dockerode create options of a container: `docker run --network host --ipc host [--runtime nvidia --gpus …]`. */
-export function containerCreateOptions(spec: ContainerSpec) {
-  return {
-    name: spec.name,
-    Image: spec.image,
-    ...(spec.entrypoint ? { Entrypoint: spec.entrypoint } : {}),
-    Cmd: spec.cmd,
-    Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
-    // A fingerprint of the settings lets a retried launch tell its own up-to-date container from a stale one.
-    Labels: { ...spec.labels, [SPEC_HASH_LABEL]: JSON.stringify([spec.image, spec.entrypoint, spec.cmd, spec.env, spec.gpus]) },
-    HostConfig: {
-      NetworkMode: 'host',
-      IpcMode: 'host',
-      Binds: spec.binds,
-      ...(spec.gpus.length > 0
-        ? {
-            Runtime: 'nvidia',
-            DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: spec.gpus.map(String), Capabilities: [['gpu']] }],
-          }
-        : {}),
-    },
-  };
 }
 
 /** Creates and starts the container, or reuses this run's identical running one. */
@@ -85,23 +64,25 @@ async function ensureContainer(spec: ContainerSpec, workflowId: string): Promise
  * before the port, so a port held by some other process cannot pass for a server that died on startup.
  */
 async function waitForLmcache(launched: LaunchedContainer, port: number): Promise<void> {
-  const deadline = Date.now() + LMCACHE_START_TIMEOUT_MS;
-  for (;;) {
-    const state = (await docker().getContainer(launched.id).inspect()).State;
-    if (!state.Running) {
-      await failWithLogTails(
-        FailureType.ContainerExited,
-        `container ${launched.name} (lmcache) exited with code ${state.ExitCode} before listening on port ${port}`,
-        [{ id: launched.id, name: launched.name, state: state.Status }],
-      );
-    }
-    if (await portAccepts(port)) return;
-    if (Date.now() > deadline) {
+  await waitUntil({
+    timeoutMs: LMCACHE_START_TIMEOUT_MS,
+    intervalMs: LMCACHE_POLL_INTERVAL_MS,
+    look: async () => {
+      const state = (await docker().getContainer(launched.id).inspect()).State;
+      if (!state.Running) {
+        await failWithLogTails(
+          FailureType.ContainerExited,
+          `container ${launched.name} (lmcache) exited with code ${state.ExitCode} before listening on port ${port}`,
+          [{ id: launched.id, name: launched.name, state: state.Status }],
+        );
+      }
+      if (await portAccepts(port)) return { done: true, value: undefined };
+      return { done: false, waitingFor: `${launched.name} on port ${port}` };
+    },
+    onTimeout: () => {
       throw new Error(`LMCache server ${launched.name} is not listening on port ${port} after ${LMCACHE_START_TIMEOUT_MS / 1000} s`);
-    }
-    heartbeat({ waitingFor: `${launched.name} on port ${port}` });
-    await sleep(200);
-  }
+    },
+  });
 }
 
 export async function launchContainers(input: LaunchInput): Promise<{ containers: LaunchedContainer[] }> {
@@ -119,5 +100,8 @@ export async function launchContainers(input: LaunchInput): Promise<{ containers
   heartbeat({ started: lmcache.name });
   await waitForLmcache(lmcache, lmcacheSpec.port);
   const servers = await Promise.all(vllmSpecs.map((spec) => ensureContainer(spec, workflowId)));
+  for (const container of [lmcache, ...servers]) {
+    log.info('container up', { role: container.role, container: container.name, reused: container.reused });
+  }
   return { containers: [lmcache, ...servers] };
 }

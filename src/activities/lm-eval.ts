@@ -7,7 +7,7 @@ import path from 'node:path';
 import { lmEvalCommand } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
 import { pickSamplesFile, verifyLmEvalSamples } from '../verification/lm-eval.js';
-import { concludeBenchmark, type BenchmarkOutcome } from './checks.js';
+import { concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
 import { runTool, toolPaths } from './run-tool.js';
 
 export const LM_EVAL_RUNS = ['first_run', 'second_run'] as const;

@@ -7,8 +7,14 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { longDocQaCommand } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
-import { comparisonTable, parseLongDocQaStdout, verifyLongDocQa, type LongDocQaResult } from '../verification/long-doc-qa.js';
-import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './checks.js';
+import { renderComparisonTable } from '../report/render.js';
+import {
+  comparisonRows,
+  parseLongDocQaStdout,
+  verifyLongDocQa,
+  type LongDocQaResult,
+} from '../verification/long-doc-qa.js';
+import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
 import { runTool, toolPaths } from './run-tool.js';
 
 export async function runLongDocQa(input: { config: Config; workflowId: string }): Promise<BenchmarkOutcome> {
@@ -33,10 +39,10 @@ export async function runLongDocQa(input: { config: Config; workflowId: string }
     await writeFile(path.join(stageDir, `${run}_result.json`), `${JSON.stringify(result, null, 2)}\n`);
     results[run] = result;
   }
-  const table = comparisonTable(results);
-  await writeFile(path.join(stageDir, 'comparison.md'), `${table}\n`);
+  const comparison = comparisonRows(results);
+  await writeFile(path.join(stageDir, 'comparison.md'), `${renderComparisonTable(comparison)}\n`);
   return concludeBenchmark('long_doc_qa', {
     checks: verifyLongDocQa(results, { maxTtft: config.maxLmcacheTtft, maxQueryRoundTime: config.maxLmcacheQueryRoundTime }),
-    comparisonTable: table,
+    longDocQaComparison: comparison,
   });
 }

@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { renderJUnit, renderMarkdown } from '../report/render.js';
-import type { RunReport } from '../verification/types.js';
+import type { RunReport } from '../report/types.js';
 
 export async function writeReport(report: RunReport): Promise<{ files: string[] }> {
   await mkdir(report.resultsDir, { recursive: true });

@@ -4,7 +4,7 @@
  * a server container that stopped is named (not retried), even when the tool itself exited 0; otherwise
  * the tool's failure is retried.
  */
-import { ApplicationFailure, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure, cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { execa } from 'execa';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -12,7 +12,8 @@ import path from 'node:path';
 import type { Command, ToolPaths } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
-import { containersOf, failWithLogTails } from './docker.js';
+import { containersOf } from '../docker/containers.js';
+import { failWithLogTails } from './container-failure.js';
 import { PROJECT_ROOT, resolveNodePath } from './stage.js';
 
 const OUTPUT_TAIL_LINES = 30;
@@ -58,8 +59,9 @@ export async function runTool(
     });
   }
   await mkdir(path.dirname(options.logFile), { recursive: true });
-  const log = createWriteStream(options.logFile);
-  log.write(`$ ${[command.file, ...command.args].map((arg) => JSON.stringify(arg)).join(' ')}\n`);
+  const logStream = createWriteStream(options.logFile);
+  logStream.write(`$ ${[command.file, ...command.args].map((arg) => JSON.stringify(arg)).join(' ')}\n`);
+  log.info('tool started', { run: options.label, file: command.file, logFile: options.logFile });
   const subprocess = execa(command.file, command.args, {
     env: command.env,
     cancelSignal: cancellationSignal(),
@@ -71,7 +73,7 @@ export async function runTool(
   const tail: string[] = [];
   const report = () => heartbeat({ run: options.label, progress: tail[tail.length - 1]?.slice(0, 300) ?? 'starting' });
   subprocess.all?.on('data', (chunk: Buffer) => {
-    log.write(chunk);
+    logStream.write(chunk);
     // Progress bars redraw with carriage returns: the last segment is the current state.
     const lines = chunk.toString('utf8').split(/[\r\n]+/).filter((line) => line.trim() !== '');
     if (lines.length === 0) return;
@@ -82,7 +84,9 @@ export async function runTool(
   // A tool may stay quiet for minutes (model warm-up); the heartbeat says the worker is alive meanwhile.
   const keepAlive = setInterval(report, HEARTBEAT_INTERVAL_MS);
   const result = await subprocess.finally(() => clearInterval(keepAlive));
-  await new Promise((resolve) => log.end(resolve));
+  await new Promise((resolve) => logStream.end(resolve));
+  const { exitCode, signal, durationMs } = result;
+  log.info('tool finished', { run: options.label, exitCode, signal, durationMs });
   if (result.isCanceled) throw cancellationSignal().reason ?? new Error(`${options.label} cancelled`);
   // A server that died mid-run explains any failure, and makes a "successful" run's numbers meaningless.
   await assertServersRunning(options.workflowId);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import tarFs from 'tar-fs';
-import { docker, followProgress, isNotFound } from './docker.js';
+import { docker, followProgress, isNotFound } from '../docker/client.js';
 
 export const SIM_BASE_REPOSITORY = 'lmcache-mp-sim-base';
 /** Where the sim image expects its runtime (see sim/image/Dockerfile and src/commands/containers.ts). */

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { benchServeCommand } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
 import { parseBenchResult, verifyBench, type BenchResult } from '../verification/vllm-bench.js';
-import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './checks.js';
 import { writeTokenizer } from '../sim/write-tokenizer.js';
+import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
 import { runTool, toolPaths } from './run-tool.js';
 import { resolveNodePath } from './stage.js';
 

@@ -16,7 +16,7 @@ import { loadConfigFromEnv } from '../config/env.js';
 import { InvalidConfigError } from '../config/schema.js';
 import { resolveNodePath } from '../activities/stage.js';
 import { renderSummaryTable } from '../report/render.js';
-import type { RunReport } from '../verification/types.js';
+import type { RunReport } from '../report/types.js';
 import { renderTimings } from './timings.js';
 
 async function main(argv: string[]): Promise<number> {

@@ -5,9 +5,8 @@
  *   node dist/src/client/cli.js janitor [--dry-run]
  */
 import { Connection, WorkflowClient, WorkflowNotFoundError } from '@temporalio/client';
-import { removeContainers } from '../activities/cleanup.js';
-import { containersOf, type OwnedContainer } from '../activities/docker.js';
 import { connectionSettings } from '../connection.js';
+import { containersOf, removeContainers, type OwnedContainer } from '../docker/containers.js';
 
 /** Where log tails go when a container does not say where its run kept its results. */
 const FALLBACK_RESULTS_DIR = '/tmp/lmcache_ci_results_janitor';
@@ -38,7 +37,8 @@ export async function runJanitor(env: NodeJS.ProcessEnv, options: { dryRun: bool
     return [];
   }
   const settings = connectionSettings(env);
-  const connection = await Connection.connect({ address: settings.address, tls: settings.tls, apiKey: settings.apiKey });
+  const { address, tls, apiKey, metadata } = settings;
+  const connection = await Connection.connect({ address, tls, apiKey, metadata });
   try {
     const client = new WorkflowClient({ connection, namespace: settings.namespace });
     const verdicts: JanitorVerdict[] = [];

@@ -3,7 +3,7 @@
  * time from being seen healthy to the workflow leaving the health wait (from health.json and the history).
  */
 import type { HealthResult } from '../activities/health.js';
-import type { RunReport } from '../verification/types.js';
+import type { RunReport } from '../report/types.js';
 
 interface HistoryEvent {
   eventId: string | number;

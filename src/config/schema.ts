@@ -97,7 +97,8 @@ export const configSchema = z
     randomInputLen: positiveInt,
     randomOutputLen: positiveInt,
     randomSeed: nonNegativeInt,
-    maxThroughputSlowdownPercent: z.number().min(0).max(100),
+    // At 100 % the limit is 0 tok/s, which any throughput meets: the check could not fail.
+    maxThroughputSlowdownPercent: z.number().min(0).lt(100, 'must be below 100 (at 100 a throughput of 0 would pass)'),
 
     documentLength: positiveInt,
     numDocuments: positiveInt,

@@ -2,9 +2,9 @@
  * Renders a run's report three ways: Markdown for people (with charts), JUnit XML for CI, and a
  * plain-text table for a terminal. Pure: the caller writes the text where it belongs.
  */
-import { formatValue } from '../verification/format.js';
-import { comparisonRows } from '../verification/long-doc-qa.js';
-import type { Check, RunReport, StageReport, StageStatus } from '../verification/types.js';
+import { formatNumber, formatValue } from '../verification/format.js';
+import type { Check, ComparisonRow, RunReport, StageReport, StageStatus } from './types.js';
+import { verdict, verdictLine } from './verdict.js';
 
 /** The suite's benchmarks, in the order they run; each gets a section and a JUnit suite even when it never ran. */
 const BENCHMARKS = ['lm_eval', 'vllm_bench', 'long_doc_qa'] as const;
@@ -99,11 +99,29 @@ function barChart(title: string, yAxis: string, bars: [string, number][]): strin
   ];
 }
 
+const METRIC_NAMES: Record<ComparisonRow['metric'], string> = {
+  query_ttft_per_prompt: 'Query TTFT per prompt',
+  query_round_time_per_prompt: 'Query round time per prompt',
+  warmup_round_time_per_prompt: 'Warm-up round time per prompt',
+};
+
+/** Markdown table: metric | baseline | LMCache | speedup (baseline ÷ LMCache, so > 1× means LMCache is faster). */
+export function renderComparisonTable(rows: ComparisonRow[]): string {
+  const cell = (value: number | undefined) => (value === undefined ? '—' : formatNumber(value));
+  const lines = ['| Metric | Baseline | LMCache | Speedup |', '| --- | ---: | ---: | ---: |'];
+  for (const { metric, baseline, lmcache } of rows) {
+    const comparable = baseline !== undefined && lmcache !== undefined && lmcache > 0;
+    const speedup = comparable ? `${(baseline / lmcache).toFixed(2)}×` : '—';
+    lines.push(`| ${METRIC_NAMES[metric]} (s) | ${cell(baseline)} | ${cell(lmcache)} | ${speedup} |`);
+  }
+  return lines.join('\n');
+}
+
 /** A report people read: verdict, stages, checks against their limits, the long doc QA comparison, charts. */
 export function renderMarkdown(report: RunReport): string {
   const { checksPassed, stagesPassed } = tally(report);
   const out: string[] = [];
-  out.push(`# ${report.passed ? '✅' : '❌'} LMCache multiprocessing test ${report.passed ? 'passed' : 'failed'}`, '');
+  out.push(`# ${report.passed ? '✅' : '❌'} LMCache multiprocessing test ${verdict(report)}`, '');
   out.push(
     `**${checksPassed} of ${report.checks.length} checks passed · ${stagesPassed} of ${report.stages.length} stages passed**`,
     '',
@@ -160,19 +178,18 @@ export function renderMarkdown(report: RunReport): string {
     out.push('');
   }
 
-  if (report.comparisonTable) {
-    out.push('## Long document QA: LMCache vs baseline', '', report.comparisonTable, '');
-    const bars: [string, number][] = comparisonRows(report.comparisonTable).flatMap((row) => {
-      const metric = row.label.replace(/\s*\(s\)$/, '');
+  if (report.longDocQaComparison) {
+    out.push('## Long document QA: LMCache vs baseline', '', renderComparisonTable(report.longDocQaComparison), '');
+    const bars: [string, number][] = report.longDocQaComparison.flatMap((row) => {
       const pairs: [string, number][] = [];
-      if (row.baseline !== undefined) pairs.push([`${metric}, baseline`, row.baseline]);
-      if (row.lmcache !== undefined) pairs.push([`${metric}, LMCache`, row.lmcache]);
+      if (row.baseline !== undefined) pairs.push([`${METRIC_NAMES[row.metric]}, baseline`, row.baseline]);
+      if (row.lmcache !== undefined) pairs.push([`${METRIC_NAMES[row.metric]}, LMCache`, row.lmcache]);
       return pairs;
     });
     if (bars.length > 0) out.push(...barChart('Long document QA latency', 'Seconds', bars), '');
   }
 
-  out.push(`**Verdict: ${report.passed ? 'PASSED' : 'FAILED'}**`, '');
+  out.push(`**Verdict: ${verdictLine(report)}**`, '');
   return out.join('\n');
 }
 
@@ -327,7 +344,8 @@ export function renderSummaryTable(report: RunReport): string {
   if (problems.length > 0) out.push('', 'Failures', ...problems.map((p) => `  - ${p}`));
   out.push('', `Results: ${report.resultsDir}`);
   out.push(
-    `Verdict: ${report.passed ? 'PASSED' : 'FAILED'} (${checksPassed}/${report.checks.length} checks passed, ${stagesPassed}/${report.stages.length} stages passed)`,
+    `Verdict: ${verdictLine(report)} (${checksPassed}/${report.checks.length} checks passed, ` +
+      `${stagesPassed}/${report.stages.length} stages passed)`,
     '',
   );
   return out.join('\n');

@@ -4,7 +4,7 @@
  * differ, names the first differing sample so a person need not diff 600 JSON lines by hand.
  */
 import { isPlainObject, parsePythonJson, truncate } from './py-json.js';
-import type { Check } from './types.js';
+import type { Check } from '../report/types.js';
 
 // datetime.now().isoformat() with ':' replaced by '-'; microseconds are left out when they are zero.
 const TIMESTAMP = String.raw`\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d+)?`;

@@ -5,7 +5,7 @@
 import { OutputParseError } from './errors.js';
 import { atMost, formatNumber } from './format.js';
 import { isPlainObject, parsePythonJson, requireFiniteNumbers, truncate } from './py-json.js';
-import type { Check } from './types.js';
+import type { Check, ComparisonRow } from '../report/types.js';
 
 export interface LongDocQaResult {
   query_ttft_per_prompt: number;
@@ -80,44 +80,11 @@ function latencyCheck(
   };
 }
 
-const ROWS = [
-  ['query_ttft_per_prompt', 'Query TTFT per prompt (s)'],
-  ['query_round_time_per_prompt', 'Query round time per prompt (s)'],
-  ['warmup_round_time_per_prompt', 'Warm-up round time per prompt (s)'],
-] as const;
-
-const HEADER = ['| Metric | Baseline | LMCache | Speedup |', '| --- | ---: | ---: | ---: |'];
-
-/** Markdown table: metric | baseline | LMCache | speedup (baseline ÷ LMCache, so > 1× means LMCache is faster). */
-export function comparisonTable(results: Results): string {
-  const cell = (value: number | undefined) => (value === undefined ? '—' : formatNumber(value));
-  const lines = [...HEADER];
-  for (const [metric, label] of ROWS) {
-    const base = results.baseline?.[metric];
-    const lm = results.lmcache?.[metric];
-    const speedup = base !== undefined && lm !== undefined && lm > 0 ? `${(base / lm).toFixed(2)}×` : '—';
-    lines.push(`| ${label} | ${cell(base)} | ${cell(lm)} | ${speedup} |`);
-  }
-  return lines.join('\n');
-}
-
-export interface ComparisonRow {
-  label: string;
-  baseline?: number;
-  lmcache?: number;
-}
-
-/**
- * Reads back the rows of a table made by comparisonTable. A report carries only that table, and
- * its chart is drawn from the same numbers; reader and writer live here so they cannot drift apart.
- */
-export function comparisonRows(table: string): ComparisonRow[] {
-  const number = (cell: string) => (cell === '—' || cell === '' ? undefined : Number(cell));
-  return table
-    .split('\n')
-    .slice(HEADER.length)
-    .map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()))
-    .filter((cells) => cells.length === 4)
-    .map(([label, baseline, lmcache]) => ({ label: label!, baseline: number(baseline!), lmcache: number(lmcache!) }))
-    .filter((row) => [row.baseline, row.lmcache].every((v) => v === undefined || Number.isFinite(v)));
+/** The latencies people compare side by side (src/report/ renders them); the baseline is never checked. */
+export function comparisonRows(results: Results): ComparisonRow[] {
+  return REQUIRED.map((metric) => ({
+    metric,
+    baseline: results.baseline?.[metric],
+    lmcache: results.lmcache?.[metric],
+  }));
 }

@@ -5,7 +5,7 @@
 import { OutputParseError } from './errors.js';
 import { atLeast, formatNumber } from './format.js';
 import { isPlainObject, parsePythonJson, requireFiniteNumbers, truncate } from './py-json.js';
-import type { Check } from './types.js';
+import type { Check } from '../report/types.js';
 
 export interface BenchResult {
   completed: number;

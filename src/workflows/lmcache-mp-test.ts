@@ -8,6 +8,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  log,
   proxyActivities,
   setCurrentDetails,
   workflowInfo,
@@ -17,7 +18,9 @@ import {
 import type { PipelineActivities } from '../activities/index.js';
 import { InvalidConfigError, resolveConfig, STAGES, type Config, type ConfigInput, type StageName } from '../config/schema.js';
 import { FailureType, NON_RETRYABLE_TYPES } from '../failures.js';
-import type { Check, RunReport, StageReport } from '../verification/types.js';
+import type { Check, ComparisonRow, RunReport, StageReport } from '../report/types.js';
+import { renderProgress } from '../report/progress.js';
+import { verdict } from '../report/verdict.js';
 
 /** Report stage names, in order. `select_gpus` appears in the gpu profile only; cleanup always runs. */
 type ReportedStage = StageName | 'select_gpus' | 'cleanup';
@@ -102,21 +105,33 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   const act = (stage: keyof typeof options) => proxyActivities<PipelineActivities>(options[stage]);
   const stages: StageReport[] = [];
   const checks: Check[] = [];
-  let comparisonTable: string | undefined;
+  let longDocQaComparison: ComparisonRow[] | undefined;
   let stageFailure: { stage: string; message: string } | undefined;
   let cancellation: unknown;
 
-  const showProgress = (current: string) =>
-    setCurrentDetails(
-      [`**${current}**`, '', '| stage | status | seconds |', '|---|---|---|', ...stages.map((s) => `| ${s.name} | ${s.status} | ${(s.durationMs / 1000).toFixed(1)} |`)].join('\n'),
-    );
+  const showProgress = (current: string) => setCurrentDetails(renderProgress(current, stages));
 
-  /** Runs one stage, recording its status and duration; rethrows its failure. */
-  async function runStage<T extends { durationMs: number; attempt?: number }>(name: ReportedStage, call: () => Promise<T>): Promise<T> {
+  /**
+   * Runs one stage, recording its status and duration; rethrows its failure. A benchmark that completed with
+   * failed checks is recorded as failed, and the run goes on.
+   */
+  async function runStage<T extends { durationMs: number; attempt?: number; checks?: Check[] }>(
+    name: ReportedStage,
+    call: () => Promise<T>,
+  ): Promise<T> {
     showProgress(`running ${name}`);
     try {
       const result = await call();
-      stages.push({ name, status: 'passed', durationMs: result.durationMs, attempts: result.attempt });
+      const failed = (result.checks ?? []).filter((check) => !check.passed).map((check) => check.name);
+      const timing = { name, durationMs: result.durationMs, attempts: result.attempt };
+      if (failed.length === 0) {
+        stages.push({ ...timing, status: 'passed' });
+        log.info('stage passed', { stage: name, durationMs: result.durationMs, attempt: result.attempt });
+      } else {
+        const error = `${failed.length} ${failed.length === 1 ? 'check' : 'checks'} failed: ${failed.join(', ')}`;
+        stages.push({ ...timing, status: 'failed', errorType: FailureType.BenchmarkCheckFailed, error });
+        log.warn('checks failed', { stage: name, checks: failed });
+      }
       return result;
     } catch (error) {
       const failure = failureOf(error);
@@ -128,6 +143,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
         error: failure.message,
         errorType: failure.type,
       });
+      log.warn('stage did not pass', { stage: name, errorType: failure.type, cancelled: isCancellation(error) });
       throw error;
     }
   }
@@ -144,17 +160,10 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     if (selected('health')) await runStage('health', () => act('health').waitForHealth(payload));
     for (const { stage, activity } of BENCHMARKS) {
       if (!selected(stage)) continue;
-      try {
-        const outcome = await runStage(stage, () => act(stage)[activity](payload));
-        checks.push(...outcome.checks);
-        comparisonTable ??= outcome.comparisonTable;
-      } catch (error) {
-        const failure = failureOf(error);
-        // A failed check does not stop the run: the other benchmarks still report theirs.
-        if (failure.type !== FailureType.BenchmarkCheckFailed) throw error;
-        checks.push(...((failure.details?.checks as Check[] | undefined) ?? []));
-        comparisonTable ??= failure.details?.comparisonTable as string | undefined;
-      }
+      // A failed check does not stop the run: the other benchmarks still report theirs.
+      const outcome = await runStage(stage, () => act(stage)[activity](payload));
+      checks.push(...outcome.checks);
+      longDocQaComparison ??= outcome.longDocQaComparison;
     }
   } catch (error) {
     if (isCancellation(error)) cancellation = error;
@@ -185,10 +194,12 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     resultsDir: config.resultsDir,
     stages,
     checks,
-    comparisonTable,
+    longDocQaComparison,
   };
   await CancellationScope.nonCancellable(() => act('report').writeReport(report));
-  showProgress(report.passed ? 'passed' : 'failed');
+  showProgress(verdict(report));
+  const failedChecks = checks.filter((check) => !check.passed);
+  log.info('run finished', { verdict: verdict(report), checks: checks.length, failedChecks: failedChecks.length });
 
   // Rethrown as is, so the run ends as Canceled rather than Failed.
   if (cancellation) throw cancellation;
@@ -200,7 +211,6 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
       details: [report],
     });
   }
-  const failedChecks = checks.filter((check) => !check.passed);
   if (failedChecks.length > 0) {
     throw ApplicationFailure.create({
       type: FailureType.ChecksFailed,

@@ -1,85 +1,11 @@
 /**
- * End-to-end harness: a real Temporal dev server started from the `temporal` CLI, real worker processes,
- * runs started with the CLI, and the Docker engine's view of what was left behind.
+ * End-to-end harness: the run's results and the Docker engine's view of what was left behind. The dev
+ * server and worker processes are in ../helpers/temporal-processes.ts.
  */
-import { execa, type ResultPromise } from 'execa';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { containersOf, docker } from '../../src/activities/docker.js';
-import { LABEL_WORKFLOW_ID } from '../../src/commands/containers.js';
-import type { RunReport } from '../../src/verification/types.js';
-import { freePort } from '../helpers/ports.js';
-import { PROJECT_ROOT, temporalBinary } from '../helpers/temporal.js';
-
-export class DevServer {
-  private constructor(
-    readonly address: string,
-    private readonly process: ResultPromise,
-  ) {}
-
-  static async start(): Promise<DevServer> {
-    const port = await freePort();
-    const address = `127.0.0.1:${port}`;
-    const process = execa(temporalBinary(), ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless', '--log-level', 'error'], {
-      reject: false,
-    });
-    for (let i = 0; i < 120; i++) {
-      const health = await execa(temporalBinary(), ['operator', 'cluster', 'health', '--address', address], { reject: false });
-      if (health.exitCode === 0) return new DevServer(address, process);
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-    process.kill();
-    throw new Error(`Temporal dev server did not start on ${address}`);
-  }
-
-  /** Runs the temporal CLI against this server. */
-  cli(args: string[]) {
-    return execa(temporalBinary(), [...args, '--address', this.address], { reject: false, all: true });
-  }
-
-  async stop(): Promise<void> {
-    this.process.kill('SIGTERM');
-    await this.process;
-  }
-}
-
-/** A worker process in its own process group, so killing it takes its tools down too, like a lost node. */
-export class WorkerProcess {
-  private constructor(private readonly process: ResultPromise) {}
-
-  static start(address: string, taskQueue: string): WorkerProcess {
-    return new WorkerProcess(
-      execa('node', ['dist/src/worker.js'], {
-        cwd: PROJECT_ROOT,
-        env: { TEMPORAL_ADDRESS: address, TASK_QUEUE: taskQueue },
-        detached: true,
-        reject: false,
-        all: true,
-      }),
-    );
-  }
-
-  async waitUntilPolling(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.process.all?.on('data', (chunk: Buffer) => {
-        if (chunk.toString().includes('worker polling')) resolve();
-      });
-      this.process.then((result) => reject(new Error(`worker exited: ${result.all}`)));
-    });
-  }
-
-  /** Graceful stop (SIGTERM), as an operator would. */
-  async stop(): Promise<void> {
-    this.process.kill('SIGTERM');
-    await this.process;
-  }
-
-  /** Abrupt loss: SIGKILL to the whole process group. */
-  async kill(): Promise<void> {
-    process.kill(-this.process.pid!, 'SIGKILL');
-    await this.process;
-  }
-}
+import { containersOf } from '../../src/docker/containers.js';
+import type { RunReport } from '../../src/report/types.js';
 
 export async function readReport(resultsDir: string): Promise<RunReport> {
   return JSON.parse(await readFile(`${resultsDir}/report.json`, 'utf8')) as RunReport;
@@ -92,8 +18,7 @@ export async function leftoverContainers(workflowId: string): Promise<string[]> 
 
 /** Every pipeline container on the engine, any run. */
 export async function allPipelineContainers(): Promise<string[]> {
-  const found = await docker().listContainers({ all: true, filters: { label: [LABEL_WORKFLOW_ID] } });
-  return found.map((c) => c.Names[0]);
+  return (await containersOf()).map((c) => c.name);
 }
 
 export function resultsDirOf(buildId: string): string {

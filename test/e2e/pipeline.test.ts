@@ -8,15 +8,15 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { removeContainers } from '../../src/activities/cleanup.js';
-import { containersOf } from '../../src/activities/docker.js';
+import { containersOf, removeContainers } from '../../src/docker/containers.js';
 import { containerName } from '../../src/commands/containers.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { pickSamplesFile } from '../../src/verification/lm-eval.js';
 import { parseBenchResult } from '../../src/verification/vllm-bench.js';
-import type { RunReport } from '../../src/verification/types.js';
+import type { RunReport } from '../../src/report/types.js';
 import { PROJECT_ROOT } from '../helpers/temporal.js';
-import { DevServer, exists, leftoverContainers, readReport, resultsDirOf, WorkerProcess } from './harness.js';
+import { DevServer, WorkerProcess } from '../helpers/temporal-processes.js';
+import { exists, leftoverContainers, readReport, resultsDirOf } from './harness.js';
 
 const TASK_QUEUE = `e2e-${process.pid}`;
 
@@ -26,7 +26,7 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
 
   before(async () => {
     server = await DevServer.start();
-    worker = WorkerProcess.start(server.address, TASK_QUEUE);
+    worker = WorkerProcess.start(TASK_QUEUE, { TEMPORAL_ADDRESS: server.address });
     await worker.waitUntilPolling();
   });
   after(async () => {
@@ -232,7 +232,7 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
     for (let i = 0; i < 240 && !exists(firstRunLog); i++) await new Promise((r) => setTimeout(r, 250));
     assert.ok(exists(firstRunLog), 'lm_eval started');
     await worker.kill();
-    worker = WorkerProcess.start(server.address, TASK_QUEUE);
+    worker = WorkerProcess.start(TASK_QUEUE, { TEMPORAL_ADDRESS: server.address });
     await worker.waitUntilPolling();
     const result = await server.cli(['workflow', 'result', '--workflow-id', workflowId]);
     assert.equal(result.exitCode, 0, result.all);

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../src/workflows/index.js', import.meta.url));
@@ -15,14 +15,22 @@ export function temporalBinary(): string {
 
 /** A real local Temporal dev server started from the temporal CLI binary. */
 export function createLocalEnvironment(): Promise<TestWorkflowEnvironment> {
+  // The workflow logs every stage; a test shows only what went wrong.
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   return TestWorkflowEnvironment.createLocal({
     server: { executable: { type: 'existing-path', path: temporalBinary() }, log: { format: 'pretty', level: 'error' } },
   });
 }
 
+/** Bundles the workflows of `workflowsPath` as the worker would, without the bundler's chatter. */
+export function bundleWorkflows(workflowsPath: string): Promise<WorkflowBundleWithSourceMap> {
+  const silent = { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} };
+  return bundleWorkflowCode({ workflowsPath, logger: silent as never });
+}
+
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** Bundling takes seconds on two cores: once per test process. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, info() {}, warn() {}, error() {}, debug() {}, trace() {} } as never });
+  bundle ??= bundleWorkflows(WORKFLOWS_PATH);
   return bundle;
 }

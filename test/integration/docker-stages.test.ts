@@ -11,11 +11,12 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { buildImage } from '../../src/activities/build.js';
 import { cleanupContainers } from '../../src/activities/cleanup.js';
-import { containersOf, docker } from '../../src/activities/docker.js';
 import { waitForHealth } from '../../src/activities/health.js';
 import { launchContainers } from '../../src/activities/launch.js';
 import { containerName, LABEL_ROLE, LABEL_WORKFLOW_ID } from '../../src/commands/containers.js';
 import { resolveConfig, type ConfigInput } from '../../src/config/schema.js';
+import { docker } from '../../src/docker/client.js';
+import { containersOf } from '../../src/docker/containers.js';
 import { FailureType } from '../../src/failures.js';
 
 const PORTS = { vllmPort: 18000, vllmBaselinePort: 19000, lmcachePort: 16555 };

@@ -92,6 +92,11 @@ describe('bad input is refused with the field and what is allowed', () => {
     ['unknown field', { modle: 'x' }, /^modle: unknown field/],
     ['relative results dir', { resultsDir: 'results' }, /^resultsDir: must be an absolute path/],
     ['unknown repeat mode', { repeatMode: 'zigzag' }, /^repeatMode: /],
+    [
+      'slowdown that lets a throughput of 0 pass',
+      { maxThroughputSlowdownPercent: 100 },
+      /^maxThroughputSlowdownPercent: must be below 100/,
+    ],
   ];
   for (const [what, input, expected] of cases) {
     it(what, () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { containerCreateOptions } from '../../src/activities/launch.js';
 import { containerSpecs } from '../../src/commands/containers.js';
 import { resolveConfig } from '../../src/config/schema.js';
+import { containerCreateOptions } from '../../src/docker/create-options.js';
 
 describe('container create options', () => {
   const plan = { workflowId: 'wf', hfCacheDir: '/hf', gpus: { withLmcache: 2, baseline: 5 } };

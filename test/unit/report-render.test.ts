@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
-import { renderJUnit, renderMarkdown, renderSummaryTable } from '../../src/report/render.js';
+import { renderComparisonTable, renderJUnit, renderMarkdown, renderSummaryTable } from '../../src/report/render.js';
 import { verifyLmEvalSamples } from '../../src/verification/lm-eval.js';
-import { comparisonTable, parseLongDocQaStdout, verifyLongDocQa } from '../../src/verification/long-doc-qa.js';
-import type { RunReport } from '../../src/verification/types.js';
+import { comparisonRows, parseLongDocQaStdout, verifyLongDocQa } from '../../src/verification/long-doc-qa.js';
+import type { RunReport } from '../../src/report/types.js';
 import { parseBenchResult, verifyBench } from '../../src/verification/vllm-bench.js';
 
 const FIXTURES = new URL('../../../test/fixtures/', import.meta.url);
@@ -49,7 +49,7 @@ function passingReport(): RunReport {
       ...verifyBench(bench, { numPrompts: 20, randomInputLen: 2000, maxSlowdownPercent: 5 }),
       ...verifyLongDocQa(longDocQa, { maxTtft: 0.22, maxQueryRoundTime: 0.58 }),
     ],
-    comparisonTable: comparisonTable(longDocQa),
+    longDocQaComparison: comparisonRows(longDocQa),
   };
 }
 
@@ -71,7 +71,7 @@ function failingReport(): RunReport {
   report.stages.push({ name: 'report', status: 'skipped', durationMs: 0 });
   report.checks = report.checks.filter((c) => !c.name.startsWith('long_doc_qa.'));
   report.checks[0] = { ...report.checks[0]!, passed: false, value: 3, limit: 0, detail: NASTY };
-  delete report.comparisonTable;
+  delete report.longDocQaComparison;
   return report;
 }
 
@@ -130,7 +130,7 @@ describe('renderMarkdown', () => {
   it('includes the long doc QA comparison table and charts of durations and latencies', () => {
     const report = passingReport();
     const md = renderMarkdown(report);
-    assert.ok(md.includes(report.comparisonTable!));
+    assert.ok(md.includes(renderComparisonTable(report.longDocQaComparison!)));
     const charts = [...md.matchAll(/```mermaid\nxychart-beta\n([\s\S]*?)```/g)].map((m) => m[1]!);
     assert.equal(charts.length, 2);
     assert.match(charts[0]!, /x-axis \["build", "launch", "wait-healthy", "lm_eval", "vllm_bench", "long_doc_qa", "cleanup"\]/);
@@ -223,5 +223,32 @@ describe('renderSummaryTable', () => {
     assert.ok(text.includes('  - stage long_doc_qa failed: long_doc_qa output lmcache: the last line is not JSON Traceback <module> & more'));
     assert.ok(text.includes(`  - lm_eval.samples_identical: ${NASTY}`));
     assert.match(text, /lm_eval\.samples_identical\s+FAIL\s+3\s+0/);
+  });
+});
+
+describe('a run whose selected stages hold no check', () => {
+  /** STAGES=build,launch,health: every stage passed, and nothing was checked. */
+  function noChecksReport(): RunReport {
+    const report = passingReport();
+    report.stages = report.stages.filter((s) => ['build', 'launch', 'wait-healthy', 'cleanup'].includes(s.name));
+    report.checks = [];
+    delete report.longDocQaComparison;
+    return report;
+  }
+
+  it('says so in the Markdown title and verdict', () => {
+    const md = renderMarkdown(noChecksReport());
+    assert.match(md, /^# ✅ LMCache multiprocessing test passed — no checks selected/);
+    assert.match(md, /\*\*Verdict: PASSED — no checks selected\*\*\n$/);
+  });
+
+  it('says so in the terminal summary', () => {
+    const lines = renderSummaryTable(noChecksReport()).trimEnd().split('\n');
+    assert.equal(lines.at(-1), 'Verdict: PASSED — no checks selected (0/0 checks passed, 4/4 stages passed)');
+  });
+
+  it('does not say so when checks ran', () => {
+    assert.doesNotMatch(renderMarkdown(passingReport()), /no checks selected/);
+    assert.doesNotMatch(renderSummaryTable(passingReport()), /no checks selected/);
   });
 });

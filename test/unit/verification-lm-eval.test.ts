@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
 import { pickSamplesFile, samplesFilePattern, verifyLmEvalSamples } from '../../src/verification/lm-eval.js';
-import type { Check } from '../../src/verification/types.js';
+import type { Check } from '../../src/report/types.js';
 
 const FIXTURES = new URL('../../../test/fixtures/lm_eval/', import.meta.url);
 

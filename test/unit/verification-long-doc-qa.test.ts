@@ -2,15 +2,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
+import { renderComparisonTable } from '../../src/report/render.js';
 import { OutputParseError } from '../../src/verification/errors.js';
 import {
   comparisonRows,
-  comparisonTable,
   parseLongDocQaStdout,
   verifyLongDocQa,
   type LongDocQaResult,
 } from '../../src/verification/long-doc-qa.js';
-import type { Check } from '../../src/verification/types.js';
+import type { Check } from '../../src/report/types.js';
 
 /** Shaped like long_doc_qa.py --json-output stdout: coloured summary lines, then one JSON line. */
 function stdout(name: string): string {
@@ -97,9 +97,10 @@ describe('verifyLongDocQa', () => {
   });
 });
 
-describe('comparisonTable', () => {
+describe('comparison rows and their table', () => {
   it('puts baseline and LMCache side by side with the speedup', () => {
-    const table = comparisonTable({ baseline: result(1.2795, 2.025, 2.07), lmcache: result(0.1527, 0.445, 2.117) });
+    const rows = comparisonRows({ baseline: result(1.2795, 2.025, 2.07), lmcache: result(0.1527, 0.445, 2.117) });
+    const table = renderComparisonTable(rows);
     const lines = table.split('\n');
     assert.equal(lines[0], '| Metric | Baseline | LMCache | Speedup |');
     assert.equal(lines[2], '| Query TTFT per prompt (s) | 1.28 | 0.1527 | 8.38× |');
@@ -108,14 +109,15 @@ describe('comparisonTable', () => {
   });
 
   it('shows a dash where a run is missing', () => {
-    const table = comparisonTable({ lmcache: result(0.1527, 0.445) });
+    const table = renderComparisonTable(comparisonRows({ lmcache: result(0.1527, 0.445) }));
     assert.match(table, /\| Query TTFT per prompt \(s\) \| — \| 0\.1527 \| — \|/);
   });
 
-  it('reads back the numbers it wrote', () => {
-    const rows = comparisonRows(comparisonTable({ baseline: result(1.2795, 2.025, 2.07), lmcache: result(0.1527, 0.445, 2.117) }));
-    assert.deepEqual(rows[0], { label: 'Query TTFT per prompt (s)', baseline: 1.28, lmcache: 0.1527 });
+  it('keeps the measured numbers as data, one row per metric', () => {
+    const rows = comparisonRows({ baseline: result(1.2795, 2.025, 2.07), lmcache: result(0.1527, 0.445, 2.117) });
+    assert.deepEqual(rows[0], { metric: 'query_ttft_per_prompt', baseline: 1.2795, lmcache: 0.1527 });
     assert.equal(rows.length, 3);
-    assert.deepEqual(comparisonRows(comparisonTable({ lmcache: result(0.1, 0.4) }))[0], { label: 'Query TTFT per prompt (s)', baseline: undefined, lmcache: 0.1 });
+    const lmcacheOnly = comparisonRows({ lmcache: result(0.1, 0.4) })[0];
+    assert.deepEqual(lmcacheOnly, { metric: 'query_ttft_per_prompt', baseline: undefined, lmcache: 0.1 });
   });
 });

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
 import { OutputParseError } from '../../src/verification/errors.js';
-import type { Check } from '../../src/verification/types.js';
+import type { Check } from '../../src/report/types.js';
 import { parseBenchResult, verifyBench, type BenchResult } from '../../src/verification/vllm-bench.js';
 
 /** Saved by the real `vllm bench serve` (PyPI vllm 0.33) against the sim: 20 random prompts of 2000 tokens (see README there). */

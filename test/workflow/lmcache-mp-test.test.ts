@@ -9,8 +9,10 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { PipelineActivities } from '../../src/activities/index.js';
+import type { ConfigInput } from '../../src/config/schema.js';
 import { FailureType } from '../../src/failures.js';
-import type { Check, RunReport } from '../../src/verification/types.js';
+import type { Check, RunReport } from '../../src/report/types.js';
+import { lmcacheMpTest } from '../../src/workflows/lmcache-mp-test.js';
 import { createLocalEnvironment, workflowBundle } from '../helpers/temporal.js';
 
 type Calls = string[];
@@ -18,22 +20,25 @@ const passing = (name: string): Check => ({ name, passed: true, value: 1, limit:
 const failing = (name: string): Check => ({ name, passed: false, value: 0.9, limit: 0.5, detail: `${name} too slow` });
 
 /** Activities that record their calls; each behaviour can be overridden per test. */
-function testActivities(calls: Calls, overrides: Partial<Record<keyof PipelineActivities, (...args: any[]) => Promise<any>>> = {}) {
+function testActivities(calls: Calls, overrides: Partial<PipelineActivities> = {}) {
   const record =
     <R extends object>(name: keyof PipelineActivities, result: R) =>
     async (...args: unknown[]) => {
       calls.push(name);
       const override = overrides[name];
-      return override ? override(...args) : { ...result, durationMs: 5 };
+      return override ? Reflect.apply(override, undefined, args) : { ...result, durationMs: 5 };
     };
   return {
-    buildImage: record('buildImage', { image: 'img', imageId: 'sha', steps: 3 }),
+    buildImage: record('buildImage', { image: 'img', imageId: 'sha', steps: [] }),
     selectGpus: record('selectGpus', { withLmcache: 0, baseline: 1 }),
     launchContainers: record('launchContainers', { containers: [] }),
     waitForHealth: record('waitForHealth', { servers: [], finishedAt: 0 }),
     runLmEval: record('runLmEval', { checks: [passing('lm_eval.samples_identical')] }),
     runVllmBench: record('runVllmBench', { checks: [passing('vllm_bench.throughput')] }),
-    runLongDocQa: record('runLongDocQa', { checks: [passing('long_doc_qa.query_ttft_per_prompt')], comparisonTable: '| table |' }),
+    runLongDocQa: record('runLongDocQa', {
+      checks: [passing('long_doc_qa.query_ttft_per_prompt')],
+      longDocQaComparison: [{ metric: 'query_ttft_per_prompt', baseline: 1.2, lmcache: 0.1 }],
+    }),
     cleanupContainers: record('cleanupContainers', { removed: ['a', 'b', 'c'], logFiles: [] }),
     writeReport: record('writeReport', { files: [] }),
   };
@@ -51,7 +56,16 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
   });
 
   /** Runs the workflow with the given activities on its own task queue; returns the handle's outcome. */
-  async function run(activities: ReturnType<typeof testActivities>, input: object, during?: (handle: WorkflowHandle) => Promise<void>) {
+  async function run(
+    activities: ReturnType<typeof testActivities>,
+    input: ConfigInput,
+    during?: (handle: WorkflowHandle<typeof lmcacheMpTest>) => Promise<void>,
+  ): Promise<{
+    report: RunReport | undefined;
+    error: unknown;
+    handle: WorkflowHandle<typeof lmcacheMpTest>;
+    details: string;
+  }> {
     const taskQueue = `test-${++taskQueueCounter}`;
     const worker = await Worker.create({
       connection: env.nativeConnection,
@@ -61,13 +75,19 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       maxHeartbeatThrottleInterval: '200ms',
     });
     return worker.runUntil(async () => {
-      const handle = await env.client.workflow.start('lmcacheMpTest', { taskQueue, workflowId: `wf-${taskQueue}`, args: [input] });
+      const handle = await env.client.workflow.start(lmcacheMpTest, {
+        taskQueue,
+        workflowId: `wf-${taskQueue}`,
+        args: [input],
+      });
       if (during) await during(handle);
-      try {
-        return { report: (await handle.result()) as RunReport, error: undefined, handle };
-      } catch (error) {
-        return { report: undefined, error, handle };
-      }
+      const outcome = await handle.result().then(
+        (report) => ({ report, error: undefined }),
+        (error: unknown) => ({ report: undefined, error }),
+      );
+      // What the Temporal UI shows as the run's current details, read while the worker can still answer.
+      const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      return { ...outcome, handle, details: metadata.currentDetails ?? '' };
     });
   }
 
@@ -110,7 +130,7 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       ],
     );
     assert.deepEqual(report.checks.map((check) => check.name), ['lm_eval.samples_identical', 'vllm_bench.throughput', 'long_doc_qa.query_ttft_per_prompt']);
-    assert.equal(report.comparisonTable, '| table |');
+    assert.deepEqual(report.longDocQaComparison, [{ metric: 'query_ttft_per_prompt', baseline: 1.2, lmcache: 0.1 }]);
   });
 
   it('runs only the selected stages, skips GPU selection in sim, and still cleans up', async () => {
@@ -129,22 +149,24 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     const activities = testActivities(calls, {
       runVllmBench: async () => {
         benchAttempts++;
-        throw ApplicationFailure.create({
-          type: FailureType.BenchmarkCheckFailed,
-          message: 'vllm_bench: throughput too low',
-          details: [{ checks: [failing('vllm_bench.throughput'), passing('vllm_bench.lmcache.completed')], durationMs: 42 }],
-        });
+        const checks = [failing('vllm_bench.throughput'), passing('vllm_bench.lmcache.completed')];
+        return { checks, durationMs: 42, attempt: 1 };
       },
     });
-    const { error } = await run(activities, {});
+    const { error, details } = await run(activities, {});
     assert.equal(benchAttempts, 1, 'a failed check is not retried');
+    assert.match(details, /^\*\*failed\*\*/);
+    assert.match(details, /\| vllm_bench \| failed: 1 check failed: vllm_bench\.throughput \| 0\.0 \|/);
     assert.deepEqual(calls.slice(-4), ['runVllmBench', 'runLongDocQa', 'cleanupContainers', 'writeReport']);
     const { type, report, message } = failureReport(error);
     assert.equal(type, FailureType.ChecksFailed);
     assert.match(message, /1 check\(s\) failed: vllm_bench\.throughput/);
     assert.equal(report.passed, false);
     const bench = report.stages.find((stage) => stage.name === 'vllm_bench')!;
-    assert.deepEqual([bench.status, bench.durationMs, bench.errorType], ['failed', 42, FailureType.BenchmarkCheckFailed]);
+    assert.deepEqual(
+      [bench.status, bench.durationMs, bench.errorType, bench.error],
+      ['failed', 42, FailureType.BenchmarkCheckFailed, '1 check failed: vllm_bench.throughput'],
+    );
     assert.deepEqual(
       report.checks.map((check) => [check.name, check.passed, check.value, check.limit]),
       [
@@ -154,6 +176,14 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
         ['long_doc_qa.query_ttft_per_prompt', true, 1, 1],
       ],
     );
+  });
+
+  it('says so when the selected stages hold no check', async () => {
+    const stages: ConfigInput['stages'] = ['build', 'launch', 'health'];
+    const { report, details } = await run(testActivities([]), { profile: 'sim', stages });
+    assert.equal(report!.passed, true);
+    assert.deepEqual(report!.checks, []);
+    assert.match(details, /^\*\*passed — no checks selected\*\*/);
   });
 
   it('retries an infrastructure error and then goes on', async () => {

@@ -4,21 +4,59 @@
  * here before it can break runs in flight. Record new ones with scripts/bench-sim.sh (.run/history-*.json).
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker } from '@temporalio/worker';
-import { workflowBundle } from '../helpers/temporal.js';
+import { bundleWorkflows, workflowBundle } from '../helpers/temporal.js';
 
 const HISTORIES = fileURLToPath(new URL('../../../test/fixtures/histories/', import.meta.url));
+const COMPILED_SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+
+const readHistory = async (file: string) => JSON.parse(await readFile(`${HISTORIES}${file}`, 'utf8'));
+
+/**
+ * A copy of the compiled workflow that runs vllm_bench before lm_eval: the kind of edit that would break
+ * runs in flight. Written beside the test (so its packages resolve) with its imports pointed at dist/src/.
+ */
+async function bundleWithBenchmarksReordered() {
+  const source = await readFile(path.join(COMPILED_SRC, 'workflows', 'lmcache-mp-test.js'), 'utf8');
+  const lmEval = "{ stage: 'lm_eval', activity: 'runLmEval' },";
+  const vllmBench = "{ stage: 'vllm_bench', activity: 'runVllmBench' },";
+  const order = `${lmEval}\n    ${vllmBench}`;
+  assert.ok(source.includes(order), 'the benchmark order to alter is where this test expects it');
+  const altered = source
+    .replace(order, `${vllmBench}\n    ${lmEval}`)
+    .replace(/from '\.\.\//g, `from '${COMPILED_SRC}`);
+  const dir = await mkdtemp(fileURLToPath(new URL('./altered-workflow-', import.meta.url)));
+  try {
+    await writeFile(path.join(dir, 'index.js'), altered);
+    return await bundleWorkflows(path.join(dir, 'index.js'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 describe('recorded histories replay', { timeout: 120_000 }, async () => {
   const files = (await readdir(HISTORIES)).filter((file) => file.endsWith('.json'));
   it('has recorded histories to replay', () => assert.ok(files.length >= 2, files.join(', ')));
   for (const file of files) {
     it(file, async () => {
-      const history = JSON.parse(await readFile(`${HISTORIES}${file}`, 'utf8'));
-      await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, file);
+      await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await readHistory(file), file);
     });
   }
+
+  it('catches a workflow changed to run its stages in another order as non-deterministic', async () => {
+    const altered = await bundleWithBenchmarksReordered();
+    await assert.rejects(
+      Worker.runReplayHistory({ workflowBundle: altered }, await readHistory('sim-pass.json'), 'sim-pass.json'),
+      (error: unknown) => {
+        assert.ok(error instanceof DeterminismViolationError, `expected a DeterminismViolationError, got ${error}`);
+        assert.match(error.message, /'runLmEval'.*'runVllmBench'/);
+        return true;
+      },
+    );
+  });
 });

@@ -1,4 +1,4 @@
-/** Shapes shared by the verification code, the activities, the workflow and the report. Pure types. */
+/** The run's report and its parts: shared by the verification code, activities, workflow and renderers. Pure types. */
 
 /** One pass/fail criterion of the suite, with the measured value and the limit it was held to. */
 export interface Check {
@@ -33,6 +33,13 @@ export interface RunReport {
   resultsDir: string;
   stages: StageReport[];
   checks: Check[];
-  /** Side-by-side latency table of long doc QA, for people (Markdown), when that stage ran. */
-  comparisonTable?: string;
+  /** Long doc QA's latencies, LMCache beside the baseline, when that stage ran. */
+  longDocQaComparison?: ComparisonRow[];
+}
+
+/** One metric of a benchmark, measured on both servers (in seconds for long doc QA). */
+export interface ComparisonRow {
+  metric: 'query_ttft_per_prompt' | 'query_round_time_per_prompt' | 'warmup_round_time_per_prompt';
+  baseline?: number;
+  lmcache?: number;
 }

@@ -1,0 +1,28 @@
+/**
+ * What the benchmark stages share. A benchmark's checks are its result, passing or failing: the workflow
+ * alone decides that a failed check fails the run (after the other benchmarks and cleanup).
+ */
+import { log } from '@temporalio/activity';
+import type { Config } from '../config/schema.js';
+import type { Check, ComparisonRow } from '../report/types.js';
+
+export interface BenchmarkOutcome {
+  checks: Check[];
+  /** Long doc QA only: the latencies of both servers side by side. */
+  longDocQaComparison?: ComparisonRow[];
+}
+
+/** Logs the outcome with its failed checks as fields and hands it back to the workflow. */
+export function concludeBenchmark(stage: string, outcome: BenchmarkOutcome): BenchmarkOutcome {
+  const failed = outcome.checks.filter((check) => !check.passed).map((check) => check.name);
+  log.info('benchmark checked', { stage, checks: outcome.checks.length, failed });
+  return outcome;
+}
+
+/** The comparison benchmarks' order: baseline first, so warm-up effects never favour LMCache. */
+export function baselineThenLmcache(config: Config): ReadonlyArray<readonly ['baseline' | 'lmcache', number]> {
+  return [
+    ['baseline', config.vllmBaselinePort],
+    ['lmcache', config.vllmPort],
+  ];
+}

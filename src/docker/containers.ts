@@ -1,0 +1,71 @@
+/**
+ * This project's containers, found by their labels (the workflow id each belongs to), and their removal:
+ * log tail saved first, then stop and remove. Used by the cleanup stage, the janitor and the tests.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { LABEL_RESULTS_DIR, LABEL_ROLE, LABEL_WORKFLOW_ID, type Role } from '../commands/containers.js';
+import { docker, isNotFound, isNotModified } from './client.js';
+import { logTail } from './logs.js';
+
+const STOP_TIMEOUT_SECONDS = 10;
+
+export interface OwnedContainer {
+  id: string;
+  name: string;
+  workflowId: string;
+  role: Role | undefined;
+  resultsDir: string | undefined;
+  state: string;
+}
+
+/** Every pipeline container, running or not; only this workflow's when `workflowId` is given. */
+export async function containersOf(workflowId?: string): Promise<OwnedContainer[]> {
+  const label = workflowId === undefined ? LABEL_WORKFLOW_ID : `${LABEL_WORKFLOW_ID}=${workflowId}`;
+  const found = await docker().listContainers({ all: true, filters: { label: [label] } });
+  return found.map((info) => ({
+    id: info.Id,
+    name: (info.Names[0] ?? info.Id).replace(/^\//, ''),
+    workflowId: info.Labels[LABEL_WORKFLOW_ID],
+    role: info.Labels[LABEL_ROLE] as Role | undefined,
+    resultsDir: info.Labels[LABEL_RESULTS_DIR],
+    state: info.State,
+  }));
+}
+
+export interface RemovedContainers {
+  removed: string[];
+  logFiles: string[];
+}
+
+/** Saves each container's log tail into `<resultsDir>/container_logs`, then stops and removes it. */
+export async function removeContainers(
+  containers: OwnedContainer[],
+  resultsDir: string,
+  onProgress: (containerName: string) => void,
+): Promise<RemovedContainers> {
+  const logDir = path.join(resultsDir, 'container_logs');
+  await mkdir(logDir, { recursive: true });
+  const removed: string[] = [];
+  const logFiles: string[] = [];
+  for (const container of containers) {
+    onProgress(container.name);
+    const logFile = path.join(logDir, `${container.role ?? 'unknown'}-${container.name}.log`);
+    await writeFile(logFile, await logTail(container.id));
+    logFiles.push(logFile);
+    const handle = docker().getContainer(container.id);
+    await alreadyDoneIsFine(handle.stop({ t: STOP_TIMEOUT_SECONDS }));
+    await alreadyDoneIsFine(handle.remove({ force: true }));
+    removed.push(container.name);
+  }
+  return { removed, logFiles };
+}
+
+/** Already stopped (304) or already removed (404), by an earlier attempt or by hand: the goal is met. */
+async function alreadyDoneIsFine(operation: Promise<unknown>): Promise<void> {
+  try {
+    await operation;
+  } catch (error) {
+    if (!isNotFound(error) && !isNotModified(error)) throw error;
+  }
+}

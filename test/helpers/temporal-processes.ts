@@ -1,0 +1,75 @@
+/** A real Temporal dev server started from the `temporal` CLI, and real worker processes. */
+import { execa, type ResultPromise } from 'execa';
+import { freePort } from './ports.js';
+import { PROJECT_ROOT, temporalBinary } from './temporal.js';
+
+export class DevServer {
+  private constructor(
+    readonly address: string,
+    private readonly process: ResultPromise,
+  ) {}
+
+  static async start(): Promise<DevServer> {
+    const port = await freePort();
+    const address = `127.0.0.1:${port}`;
+    const process = execa(temporalBinary(), ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless', '--log-level', 'error'], {
+      reject: false,
+    });
+    for (let i = 0; i < 120; i++) {
+      const health = await execa(temporalBinary(), ['operator', 'cluster', 'health', '--address', address], { reject: false });
+      if (health.exitCode === 0) return new DevServer(address, process);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    process.kill();
+    throw new Error(`Temporal dev server did not start on ${address}`);
+  }
+
+  /** Runs the temporal CLI against this server. */
+  cli(args: string[]) {
+    return execa(temporalBinary(), [...args, '--address', this.address], { reject: false, all: true });
+  }
+
+  async stop(): Promise<void> {
+    this.process.kill('SIGTERM');
+    await this.process;
+  }
+}
+
+/** A worker process in its own process group, so killing it takes its tools down too, like a lost node. */
+export class WorkerProcess {
+  private constructor(private readonly process: ResultPromise) {}
+
+  /** `connection`: the Temporal connection variables the worker gets (TEMPORAL_ADDRESS, TEMPORAL_TLS_*, …). */
+  static start(taskQueue: string, connection: Record<string, string>): WorkerProcess {
+    return new WorkerProcess(
+      execa('node', ['dist/src/worker.js'], {
+        cwd: PROJECT_ROOT,
+        env: { ...connection, TASK_QUEUE: taskQueue },
+        detached: true,
+        reject: false,
+        all: true,
+      }),
+    );
+  }
+
+  async waitUntilPolling(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.process.all?.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('worker polling')) resolve();
+      });
+      this.process.then((result) => reject(new Error(`worker exited: ${result.all}`)));
+    });
+  }
+
+  /** Graceful stop (SIGTERM), as an operator would. */
+  async stop(): Promise<void> {
+    this.process.kill('SIGTERM');
+    await this.process;
+  }
+
+  /** Abrupt loss: SIGKILL to the whole process group. */
+  async kill(): Promise<void> {
+    process.kill(-this.process.pid!, 'SIGKILL');
+    await this.process;
+  }
+}
