@@ -34,6 +34,8 @@ function testActivities(calls: Calls, overrides: Partial<Record<keyof PipelineAc
     runLmEval: record('runLmEval', { checks: [passing('lm_eval.samples_identical')] }),
     runVllmBench: record('runVllmBench', { checks: [passing('vllm_bench.throughput')] }),
     runLongDocQa: record('runLongDocQa', { checks: [passing('long_doc_qa.query_ttft_per_prompt')], comparisonTable: '| table |' }),
+    checkScriptFiles: record('checkScriptFiles', { scripts: [] }),
+    runScriptStage: record('runScriptStage', { checks: [passing('script.exit_code')] }),
     cleanupContainers: record('cleanupContainers', { removed: ['a', 'b', 'c'], logFiles: [] }),
     writeReport: record('writeReport', { files: [] }),
   };
@@ -235,5 +237,85 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     assert.equal(type, FailureType.InvalidConfig);
     assert.match(message, /vllmBaselinePort: port 9000 is already used by vllmPort/);
     assert.deepEqual(calls, []);
+  });
+  it('runs the scripts after the benchmarks, each as a stage with its own check, and reports them before cleanup', async () => {
+    const calls: Calls = [];
+    const stagesRun: string[] = [];
+    const activities = testActivities(calls, {
+      runScriptStage: async ({ stage }: { stage: { name: string; path: string } }) => {
+        stagesRun.push(`${stage.name}:${stage.path}`);
+        const check = { name: `${stage.name}.exit_code`, passed: stage.name !== 'exit_three', value: stage.name === 'exit_three' ? 3 : 0, limit: 0 };
+        if (check.passed) return { checks: [check], durationMs: 11 };
+        throw ApplicationFailure.create({ type: FailureType.BenchmarkCheckFailed, message: 'exit_three: exit_code failed', details: [{ checks: [check], durationMs: 12 }] });
+      },
+    });
+    const scripts = ['t/run-exit-three.sh', 't/run-env-check.sh'];
+    const { error } = await run(activities, { profile: 'sim', stages: ['launch', 'health', 'vllm_bench'], scripts });
+    assert.deepEqual(calls, [
+      'checkScriptFiles',
+      'launchContainers',
+      'waitForHealth',
+      'runVllmBench',
+      'runScriptStage',
+      'runScriptStage',
+      'cleanupContainers',
+      'writeReport',
+    ]);
+    assert.deepEqual(stagesRun, ['exit_three:t/run-exit-three.sh', 'env_check:t/run-env-check.sh'], 'a failed script does not stop the next');
+    const { type, report, message } = failureReport(error);
+    assert.equal(type, FailureType.ChecksFailed);
+    assert.match(message, /1 check\(s\) failed: exit_three\.exit_code/);
+    assert.deepEqual(
+      report.stages.map((stage) => [stage.name, stage.status]),
+      [
+        ['build', 'skipped'],
+        ['launch', 'passed'],
+        ['health', 'passed'],
+        ['lm_eval', 'skipped'],
+        ['vllm_bench', 'passed'],
+        ['long_doc_qa', 'skipped'],
+        ['exit_three', 'failed'],
+        ['env_check', 'passed'],
+        ['cleanup', 'passed'],
+      ],
+    );
+    assert.deepEqual(report.checks.map((check) => [check.name, check.passed]), [
+      ['vllm_bench.throughput', true],
+      ['exit_three.exit_code', false],
+      ['env_check.exit_code', true],
+    ]);
+  });
+
+  it('reports the scripts as skipped when an earlier stage failed', async () => {
+    const calls: Calls = [];
+    const activities = testActivities(calls, {
+      waitForHealth: async () => {
+        throw ApplicationFailure.create({ type: FailureType.ServersNotHealthy, message: 'not healthy', details: [{ durationMs: 3 }] });
+      },
+    });
+    const { error } = await run(activities, { profile: 'sim', stages: ['launch', 'health'], scripts: ['t/run-my-test.sh'] });
+    assert.ok(!calls.includes('runScriptStage'));
+    const { report } = failureReport(error);
+    assert.deepEqual(report.stages.slice(-2).map((stage) => [stage.name, stage.status]), [['my_test', 'skipped'], ['cleanup', 'passed']]);
+  });
+
+  it('refuses a script the worker node cannot run, before any stage starts', async () => {
+    const calls: Calls = [];
+    const activities = testActivities(calls, {
+      checkScriptFiles: async () => {
+        throw ApplicationFailure.create({ type: FailureType.InvalidConfig, message: 'scripts.0: t/run-a.sh is not executable', nonRetryable: true });
+      },
+    });
+    const { error } = await run(activities, { profile: 'sim', scripts: ['t/run-a.sh'] });
+    const { type, message } = failureReport(error);
+    assert.equal(type, FailureType.InvalidConfig);
+    assert.match(message, /scripts\.0: t\/run-a\.sh is not executable/);
+    assert.deepEqual(calls, ['checkScriptFiles'], 'checked once (not retried), and nothing else ran');
+  });
+
+  it('does not check scripts when the run names none', async () => {
+    const calls: Calls = [];
+    await run(testActivities(calls), { profile: 'sim', stages: ['launch'] });
+    assert.deepEqual(calls, ['launchContainers', 'cleanupContainers', 'writeReport']);
   });
 });
