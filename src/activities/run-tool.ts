@@ -87,7 +87,11 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
   });
   const tail: string[] = [];
   const report = () =>
-    heartbeat({ run: options.label, progress: tail[tail.length - 1]?.slice(0, 300) ?? 'starting', lastLines: tail.slice(-HEARTBEAT_LINES) });
+    heartbeat({
+      run: options.label,
+      progress: tail[tail.length - 1]?.slice(0, 300) ?? 'starting',
+      lastLines: tail.slice(-HEARTBEAT_LINES),
+    });
   subprocess.all?.on('data', (chunk: Buffer) => {
     log.write(chunk);
     // Progress bars redraw with carriage returns: the last segment is the current state.
@@ -123,10 +127,17 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
   await groupEnded;
   await new Promise((resolve) => log.end(resolve));
   if (cancelled.aborted) throw cancelled.reason ?? new Error(`${options.label} cancelled`);
-  return { stdout: String(result.stdout ?? ''), logFile: options.logFile, exitCode: result.exitCode, signal: result.signal, timedOut, tail };
+  return {
+    stdout: String(result.stdout ?? ''),
+    logFile: options.logFile,
+    exitCode: result.exitCode,
+    signal: result.signal,
+    timedOut,
+    tail,
+  };
 }
 
-/** SIGTERM to every process of the group, SIGKILL to those still there after the grace time; resolves when none is left. */
+/** SIGTERM to the whole group, SIGKILL to what is left after the grace time; resolves when none is left. */
 async function endProcessGroup(pid: number): Promise<void> {
   const signalGroup = (signal: NodeJS.Signals | 0): boolean => {
     try {
@@ -157,7 +168,9 @@ export async function runTool(command: Command, options: RunOptions & { workflow
   if (!existsSync(command.file)) {
     throw ApplicationFailure.create({
       type: FailureType.ToolMissing,
-      message: `${command.file} is not installed on this worker's node; run scripts/setup.sh (or set VENV_DIR / BENCHMARK_DRIVER)`,
+      message:
+        `${command.file} is not installed on this worker's node; ` +
+        'run scripts/setup.sh (or set VENV_DIR / BENCHMARK_DRIVER)',
     });
   }
   const result = await runLogged(command, options);
@@ -166,7 +179,9 @@ export async function runTool(command: Command, options: RunOptions & { workflow
   if (result.exitCode !== 0) {
     throw ApplicationFailure.create({
       type: FailureType.ToolFailed,
-      message: `${options.label} exited with ${result.exitCode ?? result.signal}; full output in ${options.logFile}\n--- last lines ---\n${result.tail.join('\n')}`,
+      message:
+        `${options.label} exited with ${result.exitCode ?? result.signal}; full output in ${options.logFile}\n` +
+        `--- last lines ---\n${result.tail.join('\n')}`,
     });
   }
   return { stdout: result.stdout, logFile: options.logFile };

@@ -38,7 +38,8 @@ export function scriptEnvironment(config: Config): Record<string, string> {
 async function refuseBadScripts(config: Config): Promise<void> {
   const problems = await scriptFileProblems(config);
   if (problems.length > 0) {
-    throw ApplicationFailure.create({ type: FailureType.InvalidConfig, message: new InvalidConfigError(problems).message, nonRetryable: true });
+    const message = new InvalidConfigError(problems).message;
+    throw ApplicationFailure.create({ type: FailureType.InvalidConfig, message, nonRetryable: true });
   }
 }
 
@@ -48,7 +49,11 @@ export async function checkScriptFiles(config: Config): Promise<{ scripts: strin
   return { scripts: config.scripts.map((script) => scriptFile(config, script)) };
 }
 
-export async function runScriptStage(input: { config: Config; workflowId: string; stage: ScriptStage }): Promise<BenchmarkOutcome> {
+export async function runScriptStage(input: {
+  config: Config;
+  workflowId: string;
+  stage: ScriptStage;
+}): Promise<BenchmarkOutcome> {
   const { config, workflowId, stage } = input;
   // Checked again: this node may not be the one that checked them at the start.
   await refuseBadScripts({ ...config, scripts: [stage.path] });
@@ -69,5 +74,6 @@ export async function runScriptStage(input: { config: Config; workflowId: string
   );
   // A server that died while the script ran explains its failure, and makes its pass meaningless.
   await assertServersRunning(workflowId);
-  return concludeBenchmark(stage.name, { checks: [exitCodeCheck(stage.name, { ...end, timeoutMinutes: config.scriptTimeoutMinutes })] });
+  const check = exitCodeCheck(stage.name, { ...end, timeoutMinutes: config.scriptTimeoutMinutes });
+  return concludeBenchmark(stage.name, { checks: [check] });
 }

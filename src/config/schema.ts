@@ -62,7 +62,10 @@ const pathValue = z.string().regex(PATH_PATTERN, 'must be a plain path without s
 const relativePath = pathValue.refine((p) => !p.startsWith('/') && noDotDot(p), 'must be a path inside the repository');
 const scriptPath = z
   .string()
-  .regex(SCRIPT_PATH_PATTERN, 'must be a plain path (letters, digits, "_", ".", "/", "+", "-") without spaces or shell metacharacters')
+  .regex(
+    SCRIPT_PATH_PATTERN,
+    'must be a plain path of letters, digits, "_", ".", "/", "+" and "-": no spaces or shell metacharacters',
+  )
   .refine(noDotDot, 'must not contain ".."');
 
 /** The fully resolved configuration every activity receives. */
@@ -144,12 +147,16 @@ export const configSchema = z
     const scriptNames = new Map<string, number>();
     config.scripts.forEach((script, i) => {
       const issue = (message: string) => ctx.addIssue({ code: 'custom', path: ['scripts', i], message });
-      if (isOutsideCheckout(script, config.lmcacheRepoDir)) issue(`is outside lmcacheRepoDir (${config.lmcacheRepoDir})`);
+      if (isOutsideCheckout(script, config.lmcacheRepoDir)) {
+        issue(`is outside lmcacheRepoDir (${config.lmcacheRepoDir})`);
+      }
       const name = scriptStageName(script);
       if (name === '') issue('leaves no stage name: name the file like "run-my-test.sh" (stage "my_test")');
-      else if (RESERVED_STAGE_NAMES.includes(name)) issue(`would be stage "${name}", which is a built-in stage name; rename the file`);
-      else if (scriptNames.has(name)) issue(`would be stage "${name}", like scripts.${scriptNames.get(name)}; rename one of them`);
-      else scriptNames.set(name, i);
+      else if (RESERVED_STAGE_NAMES.includes(name)) {
+        issue(`would be stage "${name}", which is a built-in stage name; rename the file`);
+      } else if (scriptNames.has(name)) {
+        issue(`would be stage "${name}", like scripts.${scriptNames.get(name)}; rename one of them`);
+      } else scriptNames.set(name, i);
     });
   });
 

@@ -91,6 +91,8 @@ function scriptStageOptions(config: Config, script: ScriptStage): ActivityOption
   };
 }
 
+type Timed = { durationMs: number; attempt?: number };
+
 function failureOf(error: unknown): { type?: string; message: string; details?: Record<string, unknown> } {
   const cause = error instanceof ActivityFailure && error.cause ? error.cause : error;
   if (cause instanceof ApplicationFailure) {
@@ -113,13 +115,18 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   const scriptStages = scriptStagesOf(config);
   if (scriptStages.length > 0) {
     // Before anything starts: a script that is missing or not executable on the worker's node is bad input.
-    const check = proxyActivities<PipelineActivities>({ startToCloseTimeout: '1m', retry: retryPolicy(3), summary: 'check the test scripts' });
+    const check = proxyActivities<PipelineActivities>({
+      startToCloseTimeout: '1m',
+      retry: retryPolicy(3),
+      summary: 'check the test scripts',
+    });
     try {
       await check.checkScriptFiles(config);
     } catch (error) {
       const failure = failureOf(error);
       if (failure.type !== FailureType.InvalidConfig) throw error;
-      throw ApplicationFailure.create({ type: FailureType.InvalidConfig, message: failure.message, nonRetryable: true });
+      const { message } = failure;
+      throw ApplicationFailure.create({ type: FailureType.InvalidConfig, message, nonRetryable: true });
     }
   }
 
@@ -137,7 +144,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     );
 
   /** Runs one stage, recording its status and duration; rethrows its failure. */
-  async function runStage<T extends { durationMs: number; attempt?: number }>(name: string, call: () => Promise<T>): Promise<T> {
+  async function runStage<T extends Timed>(name: string, call: () => Promise<T>): Promise<T> {
     showProgress(`running ${name}`);
     try {
       const result = await call();
@@ -158,7 +165,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   }
 
   /** Runs a stage that yields checks. A failed check does not stop the run: the other stages still report theirs. */
-  async function runCheckedStage(name: string, call: () => Promise<BenchmarkOutcome & { durationMs: number; attempt?: number }>) {
+  async function runCheckedStage(name: string, call: () => Promise<BenchmarkOutcome & Timed>): Promise<void> {
     try {
       const outcome = await runStage(name, call);
       checks.push(...outcome.checks);

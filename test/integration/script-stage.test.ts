@@ -13,7 +13,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/activity';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { BenchmarkOutcome } from '../../src/activities/checks.js';
 import { runScriptStage } from '../../src/activities/script-stage.js';
-import { resolveConfig, type ConfigInput } from '../../src/config/schema.js';
+import { resolveConfig, type Config, type ConfigInput } from '../../src/config/schema.js';
 import { scriptStagesOf } from '../../src/config/scripts.js';
 import { FailureType } from '../../src/failures.js';
 import type { Check } from '../../src/verification/types.js';
@@ -46,11 +46,14 @@ describe('script stage activity', { timeout: 120_000 }, () => {
     return `tests/${name}`;
   };
   const config = (scripts: string[], overrides: ConfigInput = {}) =>
-    resolveConfig({ profile: 'sim', buildId: 'it', lmcacheRepoDir: repo, resultsDir, scripts, ...overrides }, { workflowId });
-  const run = (env: MockActivityEnvironment, scripts: string[], overrides: ConfigInput = {}) => {
-    const resolved = config(scripts, overrides);
-    return env.run(runScriptStage, { config: resolved, workflowId, stage: scriptStagesOf(resolved)[0]! }) as Promise<BenchmarkOutcome>;
-  };
+    resolveConfig(
+      { profile: 'sim', buildId: 'it', lmcacheRepoDir: repo, resultsDir, scripts, ...overrides },
+      { workflowId },
+    );
+  const runResolved = (env: MockActivityEnvironment, resolved: Config): Promise<BenchmarkOutcome> =>
+    env.run(runScriptStage, { config: resolved, workflowId, stage: scriptStagesOf(resolved)[0]! });
+  const run = (env: MockActivityEnvironment, scripts: string[], overrides: ConfigInput = {}) =>
+    runResolved(env, config(scripts, overrides));
   const checksOfFailure = async (promise: Promise<unknown>): Promise<Check[]> => {
     try {
       await promise;
@@ -75,13 +78,19 @@ describe('script stage activity', { timeout: 120_000 }, () => {
   it('runs in the checkout with the suite environment, keeps its output, and passes on exit 0', async () => {
     const path_ = await script(
       'run-my-test.sh',
-      'set -eu\nmkdir -p "$RESULTS_DIR/my_test"\necho "$BUILD_ID $MODEL $VLLM_PORT $VENV_DIR $(pwd)" >"$RESULTS_DIR/my_test/seen.txt"\necho "✅ Test passed"',
+      [
+        'set -eu',
+        'mkdir -p "$RESULTS_DIR/my_test"',
+        'echo "$BUILD_ID $MODEL $VLLM_PORT $VENV_DIR $(pwd)" >"$RESULTS_DIR/my_test/seen.txt"',
+        'echo "✅ Test passed"',
+      ].join('\n'),
     );
     const env = new MockActivityEnvironment();
     const heartbeats: Array<{ lastLines?: string[] }> = [];
     env.on('heartbeat', (details) => heartbeats.push(details));
     const outcome = await run(env, [path_]);
-    assert.deepEqual(outcome.checks.map((c) => [c.name, c.passed, c.value, c.limit]), [['my_test.exit_code', true, 0, 0]]);
+    const checks = outcome.checks.map((c) => [c.name, c.passed, c.value, c.limit]);
+    assert.deepEqual(checks, [['my_test.exit_code', true, 0, 0]]);
     const seen = (await readFile(path.join(resultsDir, 'my_test', 'seen.txt'), 'utf8')).trim().split(' ');
     assert.deepEqual(seen.slice(0, 3), ['it', 'sim/greedy-echo', '8000']);
     assert.ok(path.isAbsolute(seen[3]!) && seen[3]!.endsWith('/.venv'), seen[3]);
@@ -91,13 +100,17 @@ describe('script stage activity', { timeout: 120_000 }, () => {
   });
 
   it('fails its check with the exit code and the last lines on any other exit', async () => {
-    const checks = await checksOfFailure(run(new MockActivityEnvironment(), [await script('run-exit-three.sh', 'echo "❌ nope"\nexit 3')]));
+    const path_ = await script('run-exit-three.sh', 'echo "❌ nope"\nexit 3');
+    const checks = await checksOfFailure(run(new MockActivityEnvironment(), [path_]));
     assert.deepEqual(checks.map((c) => [c.name, c.passed, c.value]), [['exit_three.exit_code', false, 3]]);
     assert.match(checks[0]!.detail!, /exited with 3; last lines: "❌ nope"/);
   });
 
   it('ends what the script left running in the background when it exits', async () => {
-    const path_ = await script('run-leaves-child.sh', 'sleep 600 &\nmkdir -p "$RESULTS_DIR/leaves_child"\necho $! >"$RESULTS_DIR/leaves_child/pid"\nexit 0');
+    const path_ = await script(
+      'run-leaves-child.sh',
+      'sleep 600 &\nmkdir -p "$RESULTS_DIR/leaves_child"\necho $! >"$RESULTS_DIR/leaves_child/pid"\nexit 0',
+    );
     const outcome = await run(new MockActivityEnvironment(), [path_]);
     assert.equal(outcome.checks[0]!.passed, true);
     const pid = Number(await readFile(path.join(resultsDir, 'leaves_child', 'pid'), 'utf8'));
@@ -106,9 +119,17 @@ describe('script stage activity', { timeout: 120_000 }, () => {
 
   /** Two children, all three process ids kept in the stage's directory, then waits until stopped. */
   const sleeper = (stage: string) =>
-    `mkdir -p "$RESULTS_DIR/${stage}"\nsleep 600 &\nfirst=$!\nsleep 600 &\necho "$$ $first $!" >"$RESULTS_DIR/${stage}/pids"\necho sleeping\nwait`;
+    [
+      `mkdir -p "$RESULTS_DIR/${stage}"`,
+      'sleep 600 &',
+      'first=$!',
+      'sleep 600 &',
+      `echo "$$ $first $!" >"$RESULTS_DIR/${stage}/pids"`,
+      'echo sleeping',
+      'wait',
+    ].join('\n');
 
-  it('kills the whole process group when the script runs past SCRIPT_TIMEOUT_MINUTES, and fails its check', async () => {
+  it('kills the whole process group when the script runs past SCRIPT_TIMEOUT_MINUTES; its check fails', async () => {
     const path_ = await script('run-too-slow.sh', sleeper('too_slow'));
     const checks = await checksOfFailure(run(new MockActivityEnvironment(), [path_], { scriptTimeoutMinutes: 0.02 }));
     assert.deepEqual(checks.map((c) => [c.name, c.passed, c.value]), [['too_slow.exit_code', false, 'SIGTERM']]);
@@ -132,9 +153,11 @@ describe('script stage activity', { timeout: 120_000 }, () => {
     const path_ = await script('run-vanishing.sh', 'exit 0');
     const resolved = config([path_]);
     await unlink(path.join(repo, path_));
-    await assert.rejects(
-      new MockActivityEnvironment().run(runScriptStage, { config: resolved, workflowId, stage: scriptStagesOf(resolved)[0]! }),
-      (error) => error instanceof ApplicationFailure && error.type === FailureType.InvalidConfig && /scripts\.0: .*does not exist/.test(error.message),
-    );
+    await assert.rejects(runResolved(new MockActivityEnvironment(), resolved), (error) => {
+      assert.ok(error instanceof ApplicationFailure);
+      assert.equal(error.type, FailureType.InvalidConfig);
+      assert.match(error.message, /scripts\.0: .*does not exist/);
+      return true;
+    });
   });
 });

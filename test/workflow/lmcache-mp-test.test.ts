@@ -238,15 +238,20 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     assert.match(message, /vllmBaselinePort: port 9000 is already used by vllmPort/);
     assert.deepEqual(calls, []);
   });
-  it('runs the scripts after the benchmarks, each as a stage with its own check, and reports them before cleanup', async () => {
+  it('runs the scripts after the benchmarks, each a stage with its own check, reported before cleanup', async () => {
     const calls: Calls = [];
     const stagesRun: string[] = [];
     const activities = testActivities(calls, {
       runScriptStage: async ({ stage }: { stage: { name: string; path: string } }) => {
         stagesRun.push(`${stage.name}:${stage.path}`);
-        const check = { name: `${stage.name}.exit_code`, passed: stage.name !== 'exit_three', value: stage.name === 'exit_three' ? 3 : 0, limit: 0 };
+        const exitCode = stage.name === 'exit_three' ? 3 : 0;
+        const check = { name: `${stage.name}.exit_code`, passed: exitCode === 0, value: exitCode, limit: 0 };
         if (check.passed) return { checks: [check], durationMs: 11 };
-        throw ApplicationFailure.create({ type: FailureType.BenchmarkCheckFailed, message: 'exit_three: exit_code failed', details: [{ checks: [check], durationMs: 12 }] });
+        throw ApplicationFailure.create({
+          type: FailureType.BenchmarkCheckFailed,
+          message: 'exit_three: exit_code failed',
+          details: [{ checks: [check], durationMs: 12 }],
+        });
       },
     });
     const scripts = ['t/run-exit-three.sh', 't/run-env-check.sh'];
@@ -261,7 +266,8 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       'cleanupContainers',
       'writeReport',
     ]);
-    assert.deepEqual(stagesRun, ['exit_three:t/run-exit-three.sh', 'env_check:t/run-env-check.sh'], 'a failed script does not stop the next');
+    // A failed script does not stop the next.
+    assert.deepEqual(stagesRun, ['exit_three:t/run-exit-three.sh', 'env_check:t/run-env-check.sh']);
     const { type, report, message } = failureReport(error);
     assert.equal(type, FailureType.ChecksFailed);
     assert.match(message, /1 check\(s\) failed: exit_three\.exit_code/);
@@ -290,20 +296,24 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     const calls: Calls = [];
     const activities = testActivities(calls, {
       waitForHealth: async () => {
-        throw ApplicationFailure.create({ type: FailureType.ServersNotHealthy, message: 'not healthy', details: [{ durationMs: 3 }] });
+        const details = [{ durationMs: 3 }];
+        throw ApplicationFailure.create({ type: FailureType.ServersNotHealthy, message: 'not healthy', details });
       },
     });
-    const { error } = await run(activities, { profile: 'sim', stages: ['launch', 'health'], scripts: ['t/run-my-test.sh'] });
+    const input = { profile: 'sim', stages: ['launch', 'health'], scripts: ['t/run-my-test.sh'] };
+    const { error } = await run(activities, input);
     assert.ok(!calls.includes('runScriptStage'));
     const { report } = failureReport(error);
-    assert.deepEqual(report.stages.slice(-2).map((stage) => [stage.name, stage.status]), [['my_test', 'skipped'], ['cleanup', 'passed']]);
+    const lastStages = report.stages.slice(-2).map((stage) => [stage.name, stage.status]);
+    assert.deepEqual(lastStages, [['my_test', 'skipped'], ['cleanup', 'passed']]);
   });
 
   it('refuses a script the worker node cannot run, before any stage starts', async () => {
     const calls: Calls = [];
     const activities = testActivities(calls, {
       checkScriptFiles: async () => {
-        throw ApplicationFailure.create({ type: FailureType.InvalidConfig, message: 'scripts.0: t/run-a.sh is not executable', nonRetryable: true });
+        const message = 'scripts.0: t/run-a.sh is not executable';
+        throw ApplicationFailure.create({ type: FailureType.InvalidConfig, message, nonRetryable: true });
       },
     });
     const { error } = await run(activities, { profile: 'sim', scripts: ['t/run-a.sh'] });
