@@ -1,6 +1,7 @@
 /**
- * The activities the worker registers, one per stage, each timed (see ./stage.ts). The workflow refers to
- * them by these names through `proxyActivities<PipelineActivities>`.
+ * The activities the worker registers, one per stage, each timed (see ./stage.ts), and the check of the scripts
+ * a run names, which is no stage. The workflow refers to them by these names through
+ * `proxyActivities<PipelineActivities>`.
  */
 import { buildImage } from './build.js';
 import { cleanupContainers } from './cleanup.js';
@@ -10,6 +11,7 @@ import { launchContainers } from './launch.js';
 import { runLmEval } from './lm-eval.js';
 import { runLongDocQa } from './long-doc-qa.js';
 import { writeReport } from './report.js';
+import { checkScriptFiles, runScriptStage } from './script-stage.js';
 import { timed } from './stage.js';
 import { runVllmBench } from './vllm-bench.js';
 
@@ -21,6 +23,8 @@ export const activities = {
   runLmEval: timed(runLmEval),
   runVllmBench: timed(runVllmBench),
   runLongDocQa: timed(runLongDocQa),
+  checkScriptFiles,
+  runScriptStage: timed(runScriptStage),
   cleanupContainers: timed(cleanupContainers),
   writeReport: timed(writeReport),
 };

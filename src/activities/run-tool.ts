@@ -1,13 +1,14 @@
 /**
- * Runs one benchmark tool through execa (argument array, never a shell), keeps its whole output in a log
- * file of the results directory, turns its latest output line into heartbeat details, and explains a failure:
- * a server container that stopped is named (not retried), even when the tool itself exited 0; otherwise
- * the tool's failure is retried.
+ * Runs one benchmark tool or test script through execa (argument array, never a shell), keeps its whole output
+ * in a log file of the results directory, and turns its latest output lines into heartbeat details. For a
+ * benchmark tool it explains a failure: a server container that stopped is named (not retried), even when the
+ * tool itself exited 0; otherwise the tool's failure is retried.
  */
 import { ApplicationFailure, cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { execa } from 'execa';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { setTimeout as setTimeoutPromise } from 'node:timers/promises';
 import path from 'node:path';
 import type { Command, ToolPaths } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
@@ -17,7 +18,9 @@ import { failWithLogTails } from './container-failure.js';
 import { PROJECT_ROOT, resolveNodePath } from './stage.js';
 
 const OUTPUT_TAIL_LINES = 30;
+const HEARTBEAT_LINES = 5;
 const HEARTBEAT_INTERVAL_MS = 5000;
+const GROUP_KILL_GRACE_MS = 5000;
 
 export function toolPaths(config: Config): ToolPaths {
   return {
@@ -44,34 +47,53 @@ export interface ToolRun {
   logFile: string;
 }
 
+/** How a process ended, with its latest output lines. */
+export interface ProcessOutcome extends ToolRun {
+  exitCode?: number;
+  signal?: string;
+  /** Killed because it ran longer than `timeoutMs`. */
+  timedOut: boolean;
+  tail: string[];
+}
+
+export interface RunOptions {
+  /** Names the run in heartbeats ("lm_eval first_run"). */
+  label: string;
+  logFile: string;
+  cwd?: string;
+  /**
+   * Run in a process group of its own, and end the whole group (SIGTERM, then SIGKILL after a grace time) on
+   * cancellation, on timeout and when the process exits, so nothing it started outlives the stage.
+   */
+  processGroup?: boolean;
+  timeoutMs?: number;
+}
+
 /**
- * Runs `command`, writing stdout and stderr to `logFile`. `label` names the run in heartbeats
- * ("lm_eval first_run"). Non-zero exit: ContainerExited if a server died, else ToolFailed (retried).
+ * Runs `command` through execa, writing stdout and stderr to the log file and heartbeating the latest lines.
+ * Throws the cancellation when the activity is cancelled; otherwise reports how the process ended.
  */
-export async function runTool(
-  command: Command,
-  options: { label: string; logFile: string; workflowId: string; cwd?: string },
-): Promise<ToolRun> {
-  if (!existsSync(command.file)) {
-    throw ApplicationFailure.create({
-      type: FailureType.ToolMissing,
-      message: `${command.file} is not installed on this worker's node; run scripts/setup.sh (or set VENV_DIR / BENCHMARK_DRIVER)`,
-    });
-  }
+export async function runLogged(command: Command, options: RunOptions): Promise<ProcessOutcome> {
   await mkdir(path.dirname(options.logFile), { recursive: true });
   const logStream = createWriteStream(options.logFile);
   logStream.write(`$ ${[command.file, ...command.args].map((arg) => JSON.stringify(arg)).join(' ')}\n`);
   log.info('tool started', { run: options.label, file: command.file, logFile: options.logFile });
+  const cancelled = cancellationSignal();
   const subprocess = execa(command.file, command.args, {
     env: command.env,
-    cancelSignal: cancellationSignal(),
     reject: false,
     all: true,
     cwd: options.cwd ?? PROJECT_ROOT,
     maxBuffer: 256 * 1024 * 1024,
+    ...(options.processGroup ? { detached: true } : { cancelSignal: cancelled }),
   });
   const tail: string[] = [];
-  const report = () => heartbeat({ run: options.label, progress: tail[tail.length - 1]?.slice(0, 300) ?? 'starting' });
+  const report = () =>
+    heartbeat({
+      run: options.label,
+      progress: tail[tail.length - 1]?.slice(0, 300) ?? 'starting',
+      lastLines: tail.slice(-HEARTBEAT_LINES),
+    });
   subprocess.all?.on('data', (chunk: Buffer) => {
     logStream.write(chunk);
     // Progress bars redraw with carriage returns: the last segment is the current state.
@@ -83,18 +105,88 @@ export async function runTool(
   });
   // A tool may stay quiet for minutes (model warm-up); the heartbeat says the worker is alive meanwhile.
   const keepAlive = setInterval(report, HEARTBEAT_INTERVAL_MS);
-  const result = await subprocess.finally(() => clearInterval(keepAlive));
+  let timedOut = false;
+  let groupEnded: Promise<void> | undefined;
+  let timeout: NodeJS.Timeout | undefined;
+  if (options.processGroup && subprocess.pid !== undefined) {
+    const pid = subprocess.pid;
+    const endGroup = () => {
+      groupEnded ??= endProcessGroup(pid);
+    };
+    cancelled.addEventListener('abort', endGroup, { once: true });
+    subprocess.once('exit', endGroup);
+    if (options.timeoutMs !== undefined) {
+      timeout = setTimeout(() => {
+        timedOut = true;
+        endGroup();
+      }, options.timeoutMs);
+    }
+  }
+  const result = await subprocess.finally(() => {
+    clearInterval(keepAlive);
+    clearTimeout(timeout);
+  });
+  await groupEnded;
   await new Promise((resolve) => logStream.end(resolve));
   const { exitCode, signal, durationMs } = result;
-  log.info('tool finished', { run: options.label, exitCode, signal, durationMs });
-  if (result.isCanceled) throw cancellationSignal().reason ?? new Error(`${options.label} cancelled`);
+  log.info('tool finished', { run: options.label, exitCode, signal, durationMs, timedOut });
+  if (cancelled.aborted) throw cancelled.reason ?? new Error(`${options.label} cancelled`);
+  return {
+    stdout: String(result.stdout ?? ''),
+    logFile: options.logFile,
+    exitCode: result.exitCode,
+    signal: result.signal,
+    timedOut,
+    tail,
+  };
+}
+
+/** SIGTERM to the whole group, SIGKILL to what is left after the grace time; resolves when none is left. */
+async function endProcessGroup(pid: number): Promise<void> {
+  const signalGroup = (signal: NodeJS.Signals | 0): boolean => {
+    try {
+      process.kill(-pid, signal);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+      throw error;
+    }
+  };
+  const goneWithin = async (ms: number) => {
+    for (let waited = 0; waited < ms; waited += 100) {
+      if (!signalGroup(0)) return true;
+      await setTimeoutPromise(100);
+    }
+    return !signalGroup(0);
+  };
+  if (!signalGroup('SIGTERM') || (await goneWithin(GROUP_KILL_GRACE_MS))) return;
+  signalGroup('SIGKILL');
+  await goneWithin(GROUP_KILL_GRACE_MS);
+}
+
+/**
+ * Runs a benchmark tool (see runLogged). Non-zero exit: ContainerExited if a server died, else ToolFailed
+ * (retried).
+ */
+export async function runTool(command: Command, options: RunOptions & { workflowId: string }): Promise<ToolRun> {
+  if (!existsSync(command.file)) {
+    throw ApplicationFailure.create({
+      type: FailureType.ToolMissing,
+      message:
+        `${command.file} is not installed on this worker's node; ` +
+        'run scripts/setup.sh (or set VENV_DIR / BENCHMARK_DRIVER)',
+    });
+  }
+  const result = await runLogged(command, options);
   // A server that died mid-run explains any failure, and makes a "successful" run's numbers meaningless.
   await assertServersRunning(options.workflowId);
   if (result.exitCode !== 0) {
     throw ApplicationFailure.create({
       type: FailureType.ToolFailed,
-      message: `${options.label} exited with ${result.exitCode ?? result.signal}; full output in ${options.logFile}\n--- last lines ---\n${tail.join('\n')}`,
+      message:
+        `${options.label} exited with ${result.exitCode ?? result.signal}; full output in ${options.logFile}\n` +
+        `--- last lines ---\n${result.tail.join('\n')}`,
     });
   }
-  return { stdout: String(result.stdout ?? ''), logFile: options.logFile };
+  return { stdout: result.stdout, logFile: options.logFile };
 }

@@ -1,7 +1,8 @@
 /**
  * The thin client used by scripts/run-mp-test.sh around the `temporal` CLI:
  *   cli.js input --workflow-id ID   validate the environment (the reference's variable names) and print the
- *                                   workflow input as JSON; bad input exits 2 naming each bad variable/field
+ *                                   workflow input as JSON; bad input (a test script missing or not executable
+ *                                   here included) exits 2 naming each bad variable/field
  *   cli.js results-dir --workflow-id ID   print where that run's results will be
  *   cli.js summary REPORT_JSON      print a run's report as a table for a terminal
  *   cli.js timings RESULTS_DIR HISTORY_JSON   stage durations and health-wait lag of one run
@@ -13,6 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { HealthResult } from '../activities/health.js';
 import { loadConfigFromEnv } from '../config/env.js';
+import { scriptFileProblems } from '../config/script-files.js';
 import { InvalidConfigError } from '../config/schema.js';
 import { resolveNodePath } from '../activities/stage.js';
 import { renderSummaryTable } from '../report/render.js';
@@ -29,6 +31,10 @@ async function main(argv: string[]): Promise<number> {
   const workflowId = values['workflow-id'];
   if ((command === 'input' || command === 'results-dir') && workflowId) {
     const { input, config } = loadConfigFromEnv(process.env, workflowId);
+    if (command === 'input') {
+      const problems = await scriptFileProblems(config);
+      if (problems.length > 0) throw new InvalidConfigError(problems);
+    }
     process.stdout.write(`${command === 'input' ? JSON.stringify(input) : config.resultsDir}\n`);
     return 0;
   }

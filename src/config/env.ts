@@ -10,6 +10,8 @@ type Kind = 'string' | 'integer' | 'number' | 'list' | 'buildArg';
 export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; kind: Kind; help: string }> = [
   { env: 'PROFILE', field: 'profile', kind: 'string', help: 'gpu or sim' },
   { env: 'STAGES', field: 'stages', kind: 'list', help: 'comma-separated stages to run; cleanup always runs' },
+  { env: 'EXTRA_TESTS', field: 'scripts', kind: 'list', help: 'test scripts in the LMCache checkout, run as stages' },
+  { env: 'SCRIPT_TIMEOUT_MINUTES', field: 'scriptTimeoutMinutes', kind: 'number', help: 'how long one script may run' },
   { env: 'BUILD_ID', field: 'buildId', kind: 'string', help: 'unique identifier for this run' },
   { env: 'RESULTS_DIR', field: 'resultsDir', kind: 'string', help: 'directory for all outputs (on the worker)' },
   { env: 'VENV_DIR', field: 'venvDir', kind: 'string', help: 'Python virtual environment with the benchmark tools' },

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { DEFECT_CHOICES, parseDefect } from '../sim/defects.js';
+import { isOutsideCheckout, SCRIPT_PATH_PATTERN, scriptStageName } from './scripts.js';
 import { fnv1a32 } from '../util/hash.js';
 
 export const PROFILES = ['gpu', 'sim'] as const;
@@ -15,6 +16,9 @@ export type Profile = (typeof PROFILES)[number];
 /** Stages a run may select. Cleanup is not listed: it always runs. */
 export const STAGES = ['build', 'launch', 'health', 'lm_eval', 'vllm_bench', 'long_doc_qa'] as const;
 export type StageName = (typeof STAGES)[number];
+
+/** Names a script stage may not take: the built-in stages and the results directory's own entries. */
+export const RESERVED_STAGE_NAMES = [...STAGES, 'select_gpus', 'cleanup', 'container_logs'];
 
 export const BENCHMARK_DRIVERS = ['upstream', 'builtin'] as const;
 export const REPEAT_MODES = ['tile', 'random', 'interleave'] as const;
@@ -56,12 +60,21 @@ const imageTag = z
 const safeToken = z.string().regex(SAFE_TOKEN_PATTERN, 'may hold only letters, digits, ".", "_" and "-"');
 const pathValue = z.string().regex(PATH_PATTERN, 'must be a plain path without spaces or shell metacharacters');
 const relativePath = pathValue.refine((p) => !p.startsWith('/') && noDotDot(p), 'must be a path inside the repository');
+const scriptPath = z
+  .string()
+  .regex(
+    SCRIPT_PATH_PATTERN,
+    'must be a plain path of letters, digits, "_", ".", "/", "+" and "-": no spaces or shell metacharacters',
+  )
+  .refine(noDotDot, 'must not contain ".."');
 
 /** The fully resolved configuration every activity receives. */
 export const configSchema = z
   .object({
     profile: z.enum(PROFILES),
     stages: z.array(z.enum(STAGES)).min(1),
+    scripts: z.array(scriptPath),
+    scriptTimeoutMinutes: positiveNumber,
     buildId: safeToken,
     resultsDir: pathValue.refine((p) => p.startsWith('/'), 'must be an absolute path'),
     venvDir: pathValue,
@@ -134,6 +147,20 @@ export const configSchema = z
     if (new Set(config.stages).size !== config.stages.length) {
       ctx.addIssue({ code: 'custom', path: ['stages'], message: 'lists a stage twice' });
     }
+    const scriptNames = new Map<string, number>();
+    config.scripts.forEach((script, i) => {
+      const issue = (message: string) => ctx.addIssue({ code: 'custom', path: ['scripts', i], message });
+      if (isOutsideCheckout(script, config.lmcacheRepoDir)) {
+        issue(`is outside lmcacheRepoDir (${config.lmcacheRepoDir})`);
+      }
+      const name = scriptStageName(script);
+      if (name === '') issue('leaves no stage name: name the file like "run-my-test.sh" (stage "my_test")');
+      else if (RESERVED_STAGE_NAMES.includes(name)) {
+        issue(`would be stage "${name}", which is a built-in stage name; rename the file`);
+      } else if (scriptNames.has(name)) {
+        issue(`would be stage "${name}", like scripts.${scriptNames.get(name)}; rename one of them`);
+      } else scriptNames.set(name, i);
+    });
   });
 
 export type Config = z.infer<typeof configSchema>;
@@ -145,6 +172,8 @@ export type ConfigInput = Partial<Config>;
 export const GPU_DEFAULTS: Omit<Config, 'buildId' | 'resultsDir' | 'randomSeed'> = {
   profile: 'gpu',
   stages: [...STAGES],
+  scripts: [],
+  scriptTimeoutMinutes: 60,
   venvDir: '.venv',
   model: 'Qwen/Qwen3-14B',
   vllmPort: 8000,

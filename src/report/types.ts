@@ -2,7 +2,7 @@
 
 /** One pass/fail criterion of the suite, with the measured value and the limit it was held to. */
 export interface Check {
-  /** Dotted, prefixed by its benchmark: `lm_eval.`, `vllm_bench.` or `long_doc_qa.`. */
+  /** Dotted, prefixed by its stage: `lm_eval.`, `vllm_bench.`, `long_doc_qa.` or a script stage's name. */
   name: string;
   passed: boolean;
   value: number | string | null;

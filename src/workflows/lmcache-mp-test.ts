@@ -1,7 +1,7 @@
 /**
- * The `lmcacheMpTest` workflow: build → launch → wait for health → lm_eval → vllm bench → long doc QA, and
- * cleanup whatever happens. Deterministic orchestration only: every effect is an activity, and stage
- * durations come from the activities themselves.
+ * The `lmcacheMpTest` workflow: build → launch → wait for health → lm_eval → vllm bench → long doc QA → the
+ * run's test scripts, and cleanup whatever happens. Deterministic orchestration only: every effect is an
+ * activity, and stage durations come from the activities themselves.
  */
 import {
   ActivityFailure,
@@ -15,14 +15,16 @@ import {
   ActivityCancellationType,
   type ActivityOptions,
 } from '@temporalio/workflow';
+import type { BenchmarkOutcome } from '../activities/benchmark.js';
 import type { PipelineActivities } from '../activities/index.js';
 import { InvalidConfigError, resolveConfig, STAGES, type Config, type ConfigInput, type StageName } from '../config/schema.js';
+import { scriptStagesOf, type ScriptStage } from '../config/scripts.js';
 import { FailureType, NON_RETRYABLE_TYPES } from '../failures.js';
 import type { Check, ComparisonRow, RunReport, StageReport } from '../report/types.js';
 import { renderProgress } from '../report/progress.js';
 import { verdict } from '../report/verdict.js';
 
-/** Report stage names, in order. `select_gpus` appears in the gpu profile only; cleanup always runs. */
+/** Report stage names, in order; script stages go before cleanup. `select_gpus` appears in the gpu profile only. */
 type ReportedStage = StageName | 'select_gpus' | 'cleanup';
 const REPORT_ORDER: ReportedStage[] = ['build', 'select_gpus', 'launch', 'health', 'lm_eval', 'vllm_bench', 'long_doc_qa', 'cleanup'];
 
@@ -81,6 +83,19 @@ function stageOptions(config: Config): Record<ReportedStage | 'report', Activity
   };
 }
 
+/** A script stage may run as long as SCRIPT_TIMEOUT_MINUTES; the activity ends it a little before Temporal would. */
+function scriptStageOptions(config: Config, script: ScriptStage): ActivityOptions {
+  return {
+    startToCloseTimeout: `${Math.ceil(config.scriptTimeoutMinutes * 60) + 120}s`,
+    heartbeatTimeout: '30s',
+    retry: retryPolicy(3),
+    summary: `script ${script.path}`,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  };
+}
+
+type Timed = { durationMs: number; attempt?: number };
+
 function failureOf(error: unknown): { type?: string; message: string; details?: Record<string, unknown> } {
   const cause = error instanceof ActivityFailure && error.cause ? error.cause : error;
   if (cause instanceof ApplicationFailure) {
@@ -100,6 +115,23 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     }
     throw error;
   }
+  const scriptStages = scriptStagesOf(config);
+  if (scriptStages.length > 0) {
+    // Before anything starts: a script that is missing or not executable on the worker's node is bad input.
+    const check = proxyActivities<PipelineActivities>({
+      startToCloseTimeout: '1m',
+      retry: retryPolicy(3),
+      summary: 'check the test scripts',
+    });
+    try {
+      await check.checkScriptFiles(config);
+    } catch (error) {
+      const failure = failureOf(error);
+      if (failure.type !== FailureType.InvalidConfig) throw error;
+      const { message } = failure;
+      throw ApplicationFailure.create({ type: FailureType.InvalidConfig, message, nonRetryable: true });
+    }
+  }
 
   const options = stageOptions(config);
   const act = (stage: keyof typeof options) => proxyActivities<PipelineActivities>(options[stage]);
@@ -112,13 +144,10 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   const showProgress = (current: string) => setCurrentDetails(renderProgress(current, stages));
 
   /**
-   * Runs one stage, recording its status and duration; rethrows its failure. A benchmark that completed with
+   * Runs one stage, recording its status and duration; rethrows its failure. A stage that completed with
    * failed checks is recorded as failed, and the run goes on.
    */
-  async function runStage<T extends { durationMs: number; attempt?: number; checks?: Check[] }>(
-    name: ReportedStage,
-    call: () => Promise<T>,
-  ): Promise<T> {
+  async function runStage<T extends Timed & { checks?: Check[] }>(name: string, call: () => Promise<T>): Promise<T> {
     showProgress(`running ${name}`);
     try {
       const result = await call();
@@ -148,6 +177,14 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     }
   }
 
+  /** Runs a stage that yields checks. A failed check does not stop the run: the other stages still report theirs. */
+  /** A stage whose outcome is checks: a failed check does not stop the run, the other stages still report theirs. */
+  async function runCheckedStage(name: string, call: () => Promise<BenchmarkOutcome & Timed>): Promise<void> {
+    const outcome = await runStage(name, call);
+    checks.push(...outcome.checks);
+    longDocQaComparison ??= outcome.longDocQaComparison;
+  }
+
   const selected = (stage: StageName) => config.stages.includes(stage);
   const payload = { config, workflowId: info.workflowId };
   try {
@@ -160,10 +197,11 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     if (selected('health')) await runStage('health', () => act('health').waitForHealth(payload));
     for (const { stage, activity } of BENCHMARKS) {
       if (!selected(stage)) continue;
-      // A failed check does not stop the run: the other benchmarks still report theirs.
-      const outcome = await runStage(stage, () => act(stage)[activity](payload));
-      checks.push(...outcome.checks);
-      longDocQaComparison ??= outcome.longDocQaComparison;
+      await runCheckedStage(stage, () => act(stage)[activity](payload));
+    }
+    for (const script of scriptStages) {
+      const activity = proxyActivities<PipelineActivities>(scriptStageOptions(config, script));
+      await runCheckedStage(script.name, () => activity.runScriptStage({ ...payload, stage: script }));
     }
   } catch (error) {
     if (isCancellation(error)) cancellation = error;
@@ -180,10 +218,13 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   }
 
   const ran = new Set(stages.map((s) => s.name));
-  for (const stage of STAGES) {
+  const scriptNames = scriptStages.map((script) => script.name);
+  for (const stage of [...STAGES, ...scriptNames]) {
     if (!ran.has(stage)) stages.push({ name: stage, status: 'skipped', durationMs: 0 });
   }
-  stages.sort((a, b) => REPORT_ORDER.indexOf(a.name as ReportedStage) - REPORT_ORDER.indexOf(b.name as ReportedStage));
+  const reportOrder: string[] = [...REPORT_ORDER];
+  reportOrder.splice(reportOrder.indexOf('cleanup'), 0, ...scriptNames);
+  stages.sort((a, b) => reportOrder.indexOf(a.name) - reportOrder.indexOf(b.name));
   const report: RunReport = {
     workflowId: info.workflowId,
     runId: info.runId,

@@ -39,6 +39,8 @@ function testActivities(calls: Calls, overrides: Partial<PipelineActivities> = {
       checks: [passing('long_doc_qa.query_ttft_per_prompt')],
       longDocQaComparison: [{ metric: 'query_ttft_per_prompt', baseline: 1.2, lmcache: 0.1 }],
     }),
+    checkScriptFiles: record('checkScriptFiles', { scripts: [] }),
+    runScriptStage: record('runScriptStage', { checks: [passing('script.exit_code')] }),
     cleanupContainers: record('cleanupContainers', { removed: ['a', 'b', 'c'], logFiles: [] }),
     writeReport: record('writeReport', { files: [] }),
   };
@@ -265,5 +267,91 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     assert.equal(type, FailureType.InvalidConfig);
     assert.match(message, /vllmBaselinePort: port 9000 is already used by vllmPort/);
     assert.deepEqual(calls, []);
+  });
+  it('runs the scripts after the benchmarks, each a stage with its own check, reported before cleanup', async () => {
+    const calls: Calls = [];
+    const stagesRun: string[] = [];
+    const activities = testActivities(calls, {
+      runScriptStage: async ({ stage }: { stage: { name: string; path: string } }) => {
+        stagesRun.push(`${stage.name}:${stage.path}`);
+        const exitCode = stage.name === 'exit_three' ? 3 : 0;
+        const check = { name: `${stage.name}.exit_code`, passed: exitCode === 0, value: exitCode, limit: 0 };
+        // Checks are the outcome, passing or failing: only the workflow fails the run.
+        return { checks: [check], durationMs: 11, attempt: 1 };
+      },
+    });
+    const scripts = ['t/run-exit-three.sh', 't/run-env-check.sh'];
+    const { error } = await run(activities, { profile: 'sim', stages: ['launch', 'health', 'vllm_bench'], scripts });
+    assert.deepEqual(calls, [
+      'checkScriptFiles',
+      'launchContainers',
+      'waitForHealth',
+      'runVllmBench',
+      'runScriptStage',
+      'runScriptStage',
+      'cleanupContainers',
+      'writeReport',
+    ]);
+    // A failed script does not stop the next.
+    assert.deepEqual(stagesRun, ['exit_three:t/run-exit-three.sh', 'env_check:t/run-env-check.sh']);
+    const { type, report, message } = failureReport(error);
+    assert.equal(type, FailureType.ChecksFailed);
+    assert.match(message, /1 check\(s\) failed: exit_three\.exit_code/);
+    assert.deepEqual(
+      report.stages.map((stage) => [stage.name, stage.status]),
+      [
+        ['build', 'skipped'],
+        ['launch', 'passed'],
+        ['health', 'passed'],
+        ['lm_eval', 'skipped'],
+        ['vllm_bench', 'passed'],
+        ['long_doc_qa', 'skipped'],
+        ['exit_three', 'failed'],
+        ['env_check', 'passed'],
+        ['cleanup', 'passed'],
+      ],
+    );
+    assert.deepEqual(report.checks.map((check) => [check.name, check.passed]), [
+      ['vllm_bench.throughput', true],
+      ['exit_three.exit_code', false],
+      ['env_check.exit_code', true],
+    ]);
+  });
+
+  it('reports the scripts as skipped when an earlier stage failed', async () => {
+    const calls: Calls = [];
+    const activities = testActivities(calls, {
+      waitForHealth: async () => {
+        const details = [{ durationMs: 3 }];
+        throw ApplicationFailure.create({ type: FailureType.ServersNotHealthy, message: 'not healthy', details });
+      },
+    });
+    const input: ConfigInput = { profile: 'sim', stages: ['launch', 'health'], scripts: ['t/run-my-test.sh'] };
+    const { error } = await run(activities, input);
+    assert.ok(!calls.includes('runScriptStage'));
+    const { report } = failureReport(error);
+    const lastStages = report.stages.slice(-2).map((stage) => [stage.name, stage.status]);
+    assert.deepEqual(lastStages, [['my_test', 'skipped'], ['cleanup', 'passed']]);
+  });
+
+  it('refuses a script the worker node cannot run, before any stage starts', async () => {
+    const calls: Calls = [];
+    const activities = testActivities(calls, {
+      checkScriptFiles: async () => {
+        const message = 'scripts.0: t/run-a.sh is not executable';
+        throw ApplicationFailure.create({ type: FailureType.InvalidConfig, message, nonRetryable: true });
+      },
+    });
+    const { error } = await run(activities, { profile: 'sim', scripts: ['t/run-a.sh'] });
+    const { type, message } = failureReport(error);
+    assert.equal(type, FailureType.InvalidConfig);
+    assert.match(message, /scripts\.0: t\/run-a\.sh is not executable/);
+    assert.deepEqual(calls, ['checkScriptFiles'], 'checked once (not retried), and nothing else ran');
+  });
+
+  it('does not check scripts when the run names none', async () => {
+    const calls: Calls = [];
+    await run(testActivities(calls), { profile: 'sim', stages: ['launch'] });
+    assert.deepEqual(calls, ['launchContainers', 'cleanupContainers', 'writeReport']);
   });
 });

@@ -1,0 +1,79 @@
+/**
+ * Script stages: a test script from the LMCache checkout, run the way the reference orchestrator runs
+ * `run-my-test.sh` — with the run's settings in its environment, writing under `$RESULTS_DIR/<stage>/` —
+ * while the servers are up. Exit 0 passes its check `<stage>.exit_code`; anything else fails it.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { ENV_VARIABLES } from '../config/env.js';
+import { scriptFile, scriptFileProblems } from '../config/script-files.js';
+import { InvalidConfigError, type Config } from '../config/schema.js';
+import type { ScriptStage } from '../config/scripts.js';
+import { FailureType } from '../failures.js';
+import { exitCodeCheck } from '../verification/script.js';
+import { concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
+import { assertServersRunning, runLogged } from './run-tool.js';
+import { resolveNodePath } from './stage.js';
+
+/** Knobs that are paths: given to a script resolved, since it runs in the checkout, not in this project. */
+const PATH_FIELDS = new Set<keyof Config>(['venvDir', 'lmcacheRepoDir', 'hfCacheDir']);
+
+/**
+ * The reference suite's contract: every knob of the run under its environment variable name (RESULTS_DIR,
+ * BUILD_ID, VENV_DIR, MODEL, VLLM_PORT, VLLM_BASELINE_PORT, LMCACHE_PORT, …), with this run's values.
+ */
+export function scriptEnvironment(config: Config): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const { env: name, field, kind } of ENV_VARIABLES) {
+    const value = kind === 'buildArg' ? config.buildArgs[name] : config[field];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) env[name] = value.join(',');
+    else if (PATH_FIELDS.has(field)) env[name] = resolveNodePath(String(value));
+    else env[name] = String(value);
+  }
+  return env;
+}
+
+async function refuseBadScripts(config: Config): Promise<void> {
+  const problems = await scriptFileProblems(config);
+  if (problems.length > 0) {
+    const message = new InvalidConfigError(problems).message;
+    throw ApplicationFailure.create({ type: FailureType.InvalidConfig, message, nonRetryable: true });
+  }
+}
+
+/** The workflow's first check when a run names scripts: each exists here, is executable and lies in the checkout. */
+export async function checkScriptFiles(config: Config): Promise<{ scripts: string[] }> {
+  await refuseBadScripts(config);
+  return { scripts: config.scripts.map((script) => scriptFile(config, script)) };
+}
+
+export async function runScriptStage(input: {
+  config: Config;
+  workflowId: string;
+  stage: ScriptStage;
+}): Promise<BenchmarkOutcome> {
+  const { config, workflowId, stage } = input;
+  // Checked again: this node may not be the one that checked them at the start.
+  await refuseBadScripts({ ...config, scripts: [stage.path] });
+  const stageDir = path.join(config.resultsDir, stage.name);
+  // A retried attempt starts clean, so an old attempt's files can never stand in for new ones.
+  await rm(stageDir, { recursive: true, force: true });
+  await mkdir(stageDir, { recursive: true });
+  const logFile = path.join(stageDir, `${stage.name}.log`);
+  const end = await runLogged(
+    { file: scriptFile(config, stage.path), args: [], env: scriptEnvironment(config) },
+    {
+      label: stage.name,
+      logFile,
+      cwd: resolveNodePath(config.lmcacheRepoDir),
+      processGroup: true,
+      timeoutMs: config.scriptTimeoutMinutes * 60_000,
+    },
+  );
+  // A server that died while the script ran explains its failure, and makes its pass meaningless.
+  await assertServersRunning(workflowId);
+  const check = exitCodeCheck(stage.name, { ...end, timeoutMinutes: config.scriptTimeoutMinutes });
+  return concludeBenchmark(stage.name, { checks: [check] });
+}
