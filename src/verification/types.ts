@@ -1,4 +1,5 @@
 /** Shapes shared by the verification code, the activities, the workflow and the report. Pure types. */
+import type { KeyFigures } from '../history/figures.js';
 
 /** One pass/fail criterion of the suite, with the measured value and the limit it was held to. */
 export interface Check {
@@ -35,4 +36,6 @@ export interface RunReport {
   checks: Check[];
   /** Side-by-side latency table of long doc QA, for people (Markdown), when that stage ran. */
   comparisonTable?: string;
+  /** The figures run history tracks across builds (see src/history/figures.ts). */
+  figures?: KeyFigures;
 }

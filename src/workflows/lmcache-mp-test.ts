@@ -8,8 +8,10 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
+  upsertSearchAttributes,
   workflowInfo,
   ActivityCancellationType,
   type ActivityOptions,
@@ -17,7 +19,10 @@ import {
 import type { PipelineActivities } from '../activities/index.js';
 import { InvalidConfigError, resolveConfig, STAGES, type Config, type ConfigInput, type StageName } from '../config/schema.js';
 import { FailureType, NON_RETRYABLE_TYPES } from '../failures.js';
+import { keyFigures } from '../history/figures.js';
 import type { Check, RunReport, StageReport } from '../verification/types.js';
+import { verdictLine } from './run-summary.js';
+import { failedStage, runVerdict, searchAttributeUpdates, type RunState } from './search-attributes.js';
 
 /** Report stage names, in order. `select_gpus` appears in the gpu profile only; cleanup always runs. */
 type ReportedStage = StageName | 'select_gpus' | 'cleanup';
@@ -106,6 +111,24 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   let stageFailure: { stage: string; message: string } | undefined;
   let cancellation: unknown;
 
+  // Search attributes follow the run: at its start, when a stage fails, and when it ends. Runs started before
+  // this existed replay without them (the patch marker keeps their histories valid).
+  const tracksSearchAttributes = patched('search-attributes');
+  const runState = (finished: boolean): RunState => ({
+    profile: config.profile,
+    model: config.model,
+    buildId: config.buildId,
+    stages,
+    checks,
+    figures: keyFigures(checks, config.maxThroughputSlowdownPercent),
+    finished,
+    cancelled: Boolean(cancellation),
+  });
+  const publishState = (finished = false) => {
+    if (tracksSearchAttributes) upsertSearchAttributes(searchAttributeUpdates(runState(finished)));
+  };
+  publishState();
+
   const showProgress = (current: string) =>
     setCurrentDetails(
       [`**${current}**`, '', '| stage | status | seconds |', '|---|---|---|', ...stages.map((s) => `| ${s.name} | ${s.status} | ${(s.durationMs / 1000).toFixed(1)} |`)].join('\n'),
@@ -128,6 +151,8 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
         error: failure.message,
         errorType: failure.type,
       });
+      if (failure.type === FailureType.BenchmarkCheckFailed) checks.push(...((failure.details?.checks as Check[] | undefined) ?? []));
+      publishState();
       throw error;
     }
   }
@@ -152,7 +177,6 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
         const failure = failureOf(error);
         // A failed check does not stop the run: the other benchmarks still report theirs.
         if (failure.type !== FailureType.BenchmarkCheckFailed) throw error;
-        checks.push(...((failure.details?.checks as Check[] | undefined) ?? []));
         comparisonTable ??= failure.details?.comparisonTable as string | undefined;
       }
     }
@@ -175,6 +199,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     if (!ran.has(stage)) stages.push({ name: stage, status: 'skipped', durationMs: 0 });
   }
   stages.sort((a, b) => REPORT_ORDER.indexOf(a.name as ReportedStage) - REPORT_ORDER.indexOf(b.name as ReportedStage));
+  const finalState = runState(true);
   const report: RunReport = {
     workflowId: info.workflowId,
     runId: info.runId,
@@ -186,9 +211,11 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     stages,
     checks,
     comparisonTable,
+    figures: finalState.figures,
   };
   await CancellationScope.nonCancellable(() => act('report').writeReport(report));
-  showProgress(report.passed ? 'passed' : 'failed');
+  publishState(true);
+  showProgress(verdictLine(runVerdict(finalState), finalState.figures, failedStage(finalState)));
 
   // Rethrown as is, so the run ends as Canceled rather than Failed.
   if (cancellation) throw cancellation;

@@ -10,6 +10,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { PipelineActivities } from '../../src/activities/index.js';
 import { FailureType } from '../../src/failures.js';
+import { SA } from '../../src/workflows/search-attributes.js';
 import type { Check, RunReport } from '../../src/verification/types.js';
 import { createLocalEnvironment, workflowBundle } from '../helpers/temporal.js';
 
@@ -80,7 +81,7 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
 
   it('runs the stages in order and returns a report of every stage and check', async () => {
     const calls: Calls = [];
-    const { report, error } = await run(testActivities(calls), { profile: 'gpu' });
+    const { report, error, handle } = await run(testActivities(calls), { profile: 'gpu' });
     assert.equal(error, undefined);
     assert.deepEqual(calls, [
       'buildImage',
@@ -95,6 +96,7 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     ]);
     assert.ok(report);
     assert.equal(report.passed, true);
+    assert.equal((await handle.describe()).typedSearchAttributes.get(SA.verdict), 'passed');
     assert.equal(report.resultsDir, '/tmp/lmcache_ci_results_wf-test-1');
     assert.deepEqual(
       report.stages.map((stage) => [stage.name, stage.status, stage.durationMs]),
@@ -223,9 +225,45 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       await h.cancel();
     });
     assert.ok(error instanceof WorkflowFailedError);
-    assert.equal((await handle.describe()).status.name, 'CANCELLED');
+    const description = await handle.describe();
+    assert.equal(description.status.name, 'CANCELLED');
+    assert.equal(description.typedSearchAttributes.get(SA.verdict), 'cancelled');
+    assert.equal(description.typedSearchAttributes.get(SA.failedStage), undefined, 'a cancelled stage is not a failed one');
     assert.deepEqual(calls.slice(-3), ['waitForHealth stopped', 'cleanupContainers', 'writeReport'], 'cleanup waits for the stage to stop');
     assert.ok(!calls.includes('runLmEval'));
+  });
+
+  it('keeps its search attributes current: running with identity at start, then verdict, failure and figures', async () => {
+    const calls: Calls = [];
+    let whileRunning: Record<string, unknown> | undefined;
+    const activities = testActivities(calls, {
+      runLmEval: async () => {
+        const self = env.client.workflow.getHandle(Context.current().info.workflowExecution!.workflowId);
+        const attributes = (await self.describe()).typedSearchAttributes;
+        whileRunning = { verdict: attributes.get(SA.verdict), profile: attributes.get(SA.profile), buildId: attributes.get(SA.buildId) };
+        return { checks: [passing('lm_eval.samples_identical')], durationMs: 5 };
+      },
+      runVllmBench: async () => ({ checks: [{ name: 'vllm_bench.throughput', passed: true, value: 990, limit: 950 }], durationMs: 5 }),
+      runLongDocQa: async () => {
+        throw ApplicationFailure.create({
+          type: FailureType.BenchmarkCheckFailed,
+          message: 'long_doc_qa: too slow',
+          details: [{ checks: [{ ...failing('long_doc_qa.query_ttft_per_prompt'), value: 0.4, limit: 0.1 }, passing('long_doc_qa.query_round_time_per_prompt')] }],
+        });
+      },
+    });
+    const { error, handle } = await run(activities, { profile: 'sim', buildId: 'b42' });
+    assert.deepEqual(whileRunning, { verdict: 'running', profile: 'sim', buildId: 'b42' });
+    assert.equal(failureReport(error).type, FailureType.ChecksFailed);
+    const attributes = (await handle.describe()).typedSearchAttributes;
+    assert.equal(attributes.get(SA.verdict), 'failed');
+    assert.equal(attributes.get(SA.model), 'sim/greedy-echo');
+    assert.equal(attributes.get(SA.failedStage), 'long_doc_qa');
+    assert.deepEqual(attributes.get(SA.failedChecks), ['long_doc_qa.query_ttft_per_prompt']);
+    assert.equal(attributes.get(SA.queryTtft), 0.4);
+    assert.equal(attributes.get(SA.queryRoundTime), 1);
+    // 990 tok/s against a minimum of 950 = baseline × 0.95, so the baseline made 1000.
+    assert.ok(Math.abs(attributes.get(SA.throughputRatio)! - 0.99) < 1e-9);
   });
 
   it('refuses bad input before any activity runs', async () => {
