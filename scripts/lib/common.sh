@@ -86,6 +86,7 @@ ensure_temporal() {
   export TEMPORAL_ADDRESS="127.0.0.1:${TEMPORAL_PORT:-7233}"
   if "$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; then
     say "using the Temporal dev server already at $TEMPORAL_ADDRESS"
+    prepare_namespace 720h
     return 0
   fi
   mkdir -p "$PROJECT_ROOT/.temporal"
@@ -96,9 +97,31 @@ ensure_temporal() {
     >"$RUN_DIR/temporal.log" 2>&1 &
   echo $! >"$RUN_DIR/temporal.pid"
   for _ in $(seq 1 60); do
-    "$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1 && return 0
+    if "$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; then
+      prepare_namespace 720h
+      return 0
+    fi
     sleep 1
   done
   tail -30 "$RUN_DIR/temporal.log" >&2
   die "Temporal dev server did not come up within 60 s"
+}
+
+# Registers the runs' search attributes (LmcacheMp…) on TEMPORAL_ADDRESS's namespace where missing — the dev
+# server's --search-attribute flag only applies to a new database — and sets the retention if one is given.
+# Needs the TypeScript build (the names and types come from cli.js search-attributes).
+prepare_namespace() {
+  local retention="${1:-}" namespace="${TEMPORAL_NAMESPACE:-default}" existing name type
+  existing="$("$TEMPORAL_BIN" operator search-attribute list --address "$TEMPORAL_ADDRESS" --namespace "$namespace")" \
+    || die "cannot list the search attributes of namespace $namespace at $TEMPORAL_ADDRESS"
+  while read -r name type; do
+    grep -qw "$name" <<<"$existing" && continue
+    say "registering search attribute $name ($type) on namespace $namespace"
+    "$TEMPORAL_BIN" operator search-attribute create --address "$TEMPORAL_ADDRESS" --namespace "$namespace" \
+      --name "$name" --type "$type" >/dev/null || die "registering search attribute $name failed"
+  done < <(node "$PROJECT_ROOT/dist/src/client/cli.js" search-attributes)
+  if [ -n "$retention" ]; then
+    "$TEMPORAL_BIN" operator namespace update --address "$TEMPORAL_ADDRESS" --retention "$retention" --namespace "$namespace" >/dev/null \
+      || die "setting the retention of namespace $namespace failed"
+  fi
 }

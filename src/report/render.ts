@@ -5,6 +5,7 @@
 import { formatValue } from '../verification/format.js';
 import { comparisonRows } from '../verification/long-doc-qa.js';
 import type { Check, RunReport, StageReport, StageStatus } from '../verification/types.js';
+import { renderHistorySection, type RunHistory } from './history-section.js';
 
 /** The suite's benchmarks, in the order they run; each gets a section and a JUnit suite even when it never ran. */
 const BENCHMARKS = ['lm_eval', 'vllm_bench', 'long_doc_qa'] as const;
@@ -99,8 +100,11 @@ function barChart(title: string, yAxis: string, bars: [string, number][]): strin
   ];
 }
 
-/** A report people read: verdict, stages, checks against their limits, the long doc QA comparison, charts. */
-export function renderMarkdown(report: RunReport): string {
+/**
+ * A report people read: verdict, stages, checks against their limits, the long doc QA comparison, charts,
+ * and, when given, how the run compares with earlier passing runs.
+ */
+export function renderMarkdown(report: RunReport, history?: RunHistory): string {
   const { checksPassed, stagesPassed } = tally(report);
   const out: string[] = [];
   out.push(`# ${report.passed ? '✅' : '❌'} LMCache multiprocessing test ${report.passed ? 'passed' : 'failed'}`, '');
@@ -171,6 +175,8 @@ export function renderMarkdown(report: RunReport): string {
     });
     if (bars.length > 0) out.push(...barChart('Long document QA latency', 'Seconds', bars), '');
   }
+
+  if (history) out.push(...renderHistorySection(history, report));
 
   out.push(`**Verdict: ${report.passed ? 'PASSED' : 'FAILED'}**`, '');
   return out.join('\n');
@@ -288,7 +294,7 @@ export function renderJUnit(report: RunReport): string {
 
 // ---------------------------------------------------------------- terminal
 
-function columns(rows: string[][], indent = '  '): string[] {
+export function columns(rows: string[][], indent = '  '): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
   return rows.map((row) => (indent + row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).trimEnd());
 }

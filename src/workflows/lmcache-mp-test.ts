@@ -213,7 +213,8 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     comparisonTable,
     figures: finalState.figures,
   };
-  await CancellationScope.nonCancellable(() => act('report').writeReport(report));
+  const historyOptions = { regressionMarginPercent: config.regressionMarginPercent, historyRuns: config.historyRuns };
+  await CancellationScope.nonCancellable(() => act('report').writeReport(report, historyOptions));
   publishState(true);
   showProgress(verdictLine(runVerdict(finalState), finalState.figures, failedStage(finalState)));
 

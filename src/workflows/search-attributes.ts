@@ -22,7 +22,11 @@ export const SA = {
 export const SEARCH_ATTRIBUTE_KEYS = Object.values(SA);
 
 /** How the `temporal` CLI spells each type (`temporal operator search-attribute create --type`). */
-export const CLI_TYPE_NAMES = { KEYWORD: 'Keyword', KEYWORD_LIST: 'KeywordList', DOUBLE: 'Double' } as const;
+const CLI_TYPE_NAMES: Record<string, string> = { KEYWORD: 'Keyword', KEYWORD_LIST: 'KeywordList', DOUBLE: 'Double' };
+
+export function cliTypeName(key: { type: string }): string {
+  return CLI_TYPE_NAMES[key.type]!;
+}
 
 export type Verdict = 'running' | 'passed' | 'failed' | 'cancelled';
 

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { containersOf, docker } from '../../src/activities/docker.js';
 import { LABEL_WORKFLOW_ID } from '../../src/commands/containers.js';
 import type { RunReport } from '../../src/verification/types.js';
+import { cliTypeName, SEARCH_ATTRIBUTE_KEYS } from '../../src/workflows/search-attributes.js';
 import { freePort } from '../helpers/ports.js';
 import { PROJECT_ROOT, temporalBinary } from '../helpers/temporal.js';
 
@@ -20,9 +21,10 @@ export class DevServer {
   static async start(): Promise<DevServer> {
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
-    const process = execa(temporalBinary(), ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless', '--log-level', 'error'], {
-      reject: false,
-    });
+    // An in-memory database is always new, so the start flags register the runs' search attributes.
+    const searchAttributes = SEARCH_ATTRIBUTE_KEYS.flatMap((key) => ['--search-attribute', `${key.name}=${cliTypeName(key)}`]);
+    const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless', '--log-level', 'error', ...searchAttributes];
+    const process = execa(temporalBinary(), args, { reject: false });
     for (let i = 0; i < 120; i++) {
       const health = await execa(temporalBinary(), ['operator', 'cluster', 'health', '--address', address], { reject: false });
       if (health.exitCode === 0) return new DevServer(address, process);
