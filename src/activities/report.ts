@@ -4,11 +4,10 @@
  * Temporal visibility; when that cannot be read, the report says so and the run goes on.
  */
 import { activityInfo } from '@temporalio/activity';
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { listRuns, withVisibilityClient } from '../history/visibility.js';
 import { compareWithHistory, type RunHistory } from '../report/history-section.js';
 import { renderJUnit, renderMarkdown } from '../report/render.js';
+import { writeFiles } from '../util/files.js';
 import type { RunReport } from '../verification/types.js';
 
 export interface HistoryOptions {
@@ -30,9 +29,8 @@ async function readHistory(report: RunReport, options: HistoryOptions): Promise<
   }
 }
 
-export async function writeReport(report: RunReport, historyOptions?: HistoryOptions): Promise<{ files: string[] }> {
-  await mkdir(report.resultsDir, { recursive: true });
-  const history = historyOptions ? await readHistory(report, historyOptions) : undefined;
+/** The report's files by name, relative to the results directory: report.md's charts sit in charts/. */
+export function reportFiles(report: RunReport, history?: RunHistory): Record<string, string> {
   const files: Record<string, string> = {
     'report.json': `${JSON.stringify(report, null, 2)}\n`,
     'report.md': renderMarkdown(report, history),
@@ -41,12 +39,10 @@ export async function writeReport(report: RunReport, historyOptions?: HistoryOpt
   if (history?.available) {
     for (const chart of history.charts) files[chart.file] = chart.svg;
   }
-  const written: string[] = [];
-  for (const [name, content] of Object.entries(files)) {
-    const file = path.join(report.resultsDir, name);
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, content);
-    written.push(file);
-  }
-  return { files: written };
+  return files;
+}
+
+export async function writeReport(report: RunReport, historyOptions?: HistoryOptions): Promise<{ files: string[] }> {
+  const history = historyOptions ? await readHistory(report, historyOptions) : undefined;
+  return { files: await writeFiles(report.resultsDir, reportFiles(report, history)) };
 }

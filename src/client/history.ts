@@ -2,13 +2,13 @@
  * `cli.js history`: the last runs from Temporal visibility with verdict, failed stage and key figures, a
  * regression flag per profile and model, and history.md with an SVG chart per figure written to a directory.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FIGURES } from '../history/figures.js';
-import { renderHistory } from '../history/render.js';
+import { renderHistory, type HistoryPage } from '../history/render.js';
 import { analyseRuns } from '../history/trends.js';
 import { listRuns, withVisibilityClient, type RunFilter } from '../history/visibility.js';
 import { columns } from '../report/render.js';
+import { writeFiles } from '../util/files.js';
 import { formatNumber } from '../verification/format.js';
 
 export interface HistoryCommand {
@@ -16,6 +16,13 @@ export interface HistoryCommand {
   last: number;
   outDir: string;
   marginPercent: number;
+}
+
+/** history.md and its charts, in `outDir` (the charts in a subdirectory the Markdown refers to). */
+export async function writeHistoryPage(outDir: string, page: HistoryPage): Promise<string> {
+  const charts = Object.fromEntries(page.charts.map((chart) => [chart.file, chart.svg]));
+  const [file] = await writeFiles(outDir, { 'history.md': page.markdown, ...charts });
+  return file!;
 }
 
 export async function runHistory(env: NodeJS.ProcessEnv, command: HistoryCommand, log: (line: string) => void): Promise<{ regressions: string[] }> {
@@ -30,12 +37,7 @@ export async function runHistory(env: NodeJS.ProcessEnv, command: HistoryCommand
     generatedAt: new Date().toISOString(),
   });
 
-  await mkdir(command.outDir, { recursive: true });
-  await writeFile(path.join(command.outDir, 'history.md'), page.markdown);
-  for (const chart of page.charts) {
-    await mkdir(path.dirname(path.join(command.outDir, chart.file)), { recursive: true });
-    await writeFile(path.join(command.outDir, chart.file), chart.svg);
-  }
+  await writeHistoryPage(command.outDir, page);
 
   const figure = (value: number | null) => (value === null ? '-' : formatNumber(value));
   for (const group of groups) {

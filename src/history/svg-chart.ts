@@ -30,18 +30,32 @@ function escapeXml(text: string): string {
 
 const px = (n: number) => Number(n.toFixed(1));
 
-/** Axis top: the data's maximum with a little headroom, never 0 so a flat-zero series still draws. */
-function axisMaximum(values: number[]): number {
+/** A step of 1, 2, 2.5 or 5 times a power of ten, so tick labels read as round numbers. */
+function niceStep(raw: number): number {
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const fraction = raw / power;
+  return (fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 2.5 ? 2.5 : fraction <= 5 ? 5 : 10) * power;
+}
+
+const TICKS = 4;
+
+/** The y axis from 0 up to a round number above the data (a flat-zero series still gets an axis). */
+function yAxis(values: number[]): { top: number; step: number } {
   const max = Math.max(0, ...values);
-  return max > 0 ? max * 1.15 : 1;
+  if (max === 0) return { top: 1, step: 1 / TICKS };
+  const step = niceStep((max * 1.05) / TICKS);
+  return { top: step * Math.ceil((max * 1.05) / step), step };
 }
 
 export function lineChartSvg(chart: LineChart): string {
   const plotWidth = WIDTH - MARGIN.left - MARGIN.right;
   const plotHeight = HEIGHT - MARGIN.top - MARGIN.bottom;
   const values = chart.points.map((p) => p.value).filter((v): v is number => v !== null);
-  const top = axisMaximum(chart.reference ? [...values, chart.reference.value] : values);
-  const x = (i: number) => MARGIN.left + (chart.points.length === 1 ? plotWidth / 2 : (i * plotWidth) / (chart.points.length - 1));
+  const { top, step } = yAxis(chart.reference ? [...values, chart.reference.value] : values);
+  // Inset from both ends so the first and last markers and labels stay clear of the axis and the edge.
+  const inset = 24;
+  const x = (i: number) =>
+    MARGIN.left + inset + (chart.points.length === 1 ? (plotWidth - 2 * inset) / 2 : (i * (plotWidth - 2 * inset)) / (chart.points.length - 1));
   const y = (v: number) => MARGIN.top + plotHeight - (v / top) * plotHeight;
   const unit = chart.unit ? ` (${chart.unit})` : '';
 
@@ -50,8 +64,8 @@ export function lineChartSvg(chart: LineChart): string {
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="#ffffff"/>`,
     `<text x="${WIDTH / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(chart.title + unit)}</text>`,
   ];
-  for (let tick = 0; tick <= 4; tick++) {
-    const value = (top * tick) / 4;
+  for (let tick = 0; tick * step <= top * (1 + 1e-9); tick++) {
+    const value = tick * step;
     out.push(
       `<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${px(y(value))}" y2="${px(y(value))}" stroke="#e0e0e0"/>`,
       `<text x="${MARGIN.left - 6}" y="${px(y(value) + 4)}" text-anchor="end">${escapeXml(formatNumber(Number(value.toPrecision(3))))}</text>`,
