@@ -2,6 +2,7 @@
  * Regression detection over past runs, pure: a run's figure is compared with the median of earlier passing
  * runs of the same profile and model, and flagged when it is worse by more than a margin.
  */
+import { atMost } from '../verification/format.js';
 import { FIGURES, type FigureSpec, type KeyFigures } from './figures.js';
 
 /** One run as visibility lists it (its search attributes and times). */
@@ -55,7 +56,7 @@ export function compareFigures(figures: KeyFigures, previousPassing: Pick<RunRec
     const value = figures[figure.id];
     const reference = earlier.length > 0 ? median(earlier) : null;
     const worse = value !== null && reference !== null ? worsePercent(figure, value, reference) : null;
-    return { figure, value, median: reference, runs: earlier.length, worsePercent: worse, regression: worse !== null && worse > marginPercent };
+    return { figure, value, median: reference, runs: earlier.length, worsePercent: worse, regression: worse !== null && !atMost(worse, marginPercent) };
   });
 }
 
