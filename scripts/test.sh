@@ -13,7 +13,7 @@ suites=("$@")
 for suite in "${suites[@]}"; do
   case "$suite" in
     unit|workflow) ;;
-    integration|e2e) ensure_docker ;;
+    integration|e2e) ensure_docker; ensure_chromium ;;
     *) die "unknown suite $suite (unit, workflow, integration, e2e)" ;;
   esac
 done

@@ -77,6 +77,16 @@ ensure_docker() {
   die "dockerd did not come up within 60 s"
 }
 
+# Headless Chromium (Debian's chromium), for the tests that load the reports' charts as a CI page would.
+ensure_chromium() {
+  [ -n "${CHROMIUM_BIN:-}" ] && return 0
+  command -v chromium >/dev/null && return 0
+  [ "$(id -u)" = 0 ] || die "chromium is missing and this is not root: install Debian's chromium (or set CHROMIUM_BIN) and retry"
+  say "installing Debian's chromium"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >"$RUN_DIR/apt-chromium.log" 2>&1 \
+    || { tail -30 "$RUN_DIR/apt-chromium.log" >&2; die "installing chromium failed"; }
+}
+
 # TEMPORAL_ADDRESS if set; otherwise a local dev server (SQLite file in the project, UI on :8233).
 ensure_temporal() {
   if [ -n "${TEMPORAL_ADDRESS:-}" ]; then
