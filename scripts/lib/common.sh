@@ -91,6 +91,9 @@ ensure_chromium() {
 ensure_temporal() {
   if [ -n "${TEMPORAL_ADDRESS:-}" ]; then
     say "using Temporal at $TEMPORAL_ADDRESS"
+    # A run that upserts an unknown search attribute would be stuck: refuse before starting one.
+    local missing; missing="$(missing_search_attributes)"
+    [ -z "$missing" ] || die "namespace ${TEMPORAL_NAMESPACE:-default} at $TEMPORAL_ADDRESS lacks the runs' search attributes ($(cut -d' ' -f1 <<<"$missing" | paste -sd, -)): run scripts/setup-temporal.sh once"
     return 0
   fi
   export TEMPORAL_ADDRESS="127.0.0.1:${TEMPORAL_PORT:-7233}"
@@ -117,19 +120,28 @@ ensure_temporal() {
   die "Temporal dev server did not come up within 60 s"
 }
 
-# Registers the runs' search attributes (LmcacheMp…) on TEMPORAL_ADDRESS's namespace where missing — the dev
-# server's --search-attribute flag only applies to a new database — and sets the retention if one is given.
-# Needs the TypeScript build (the names and types come from cli.js search-attributes).
-prepare_namespace() {
-  local retention="${1:-}" namespace="${TEMPORAL_NAMESPACE:-default}" existing name type
+# Prints "name type" for each of the runs' search attributes (LmcacheMp…) that TEMPORAL_ADDRESS's namespace
+# lacks. Needs the TypeScript build (the names and types come from cli.js search-attributes).
+missing_search_attributes() {
+  local namespace="${TEMPORAL_NAMESPACE:-default}" existing name type
   existing="$("$TEMPORAL_BIN" operator search-attribute list --address "$TEMPORAL_ADDRESS" --namespace "$namespace")" \
     || die "cannot list the search attributes of namespace $namespace at $TEMPORAL_ADDRESS"
   while read -r name type; do
-    grep -qw "$name" <<<"$existing" && continue
+    grep -qw "$name" <<<"$existing" || echo "$name $type"
+  done < <(node "$PROJECT_ROOT/dist/src/client/cli.js" search-attributes)
+}
+
+# Registers the missing search attributes — the dev server's --search-attribute flag only applies to a new
+# database — and sets the namespace's retention if one is given (e.g. 720h).
+prepare_namespace() {
+  local retention="${1:-}" namespace="${TEMPORAL_NAMESPACE:-default}" missing name type
+  missing="$(missing_search_attributes)"
+  while read -r name type; do
+    [ -n "$name" ] || continue
     say "registering search attribute $name ($type) on namespace $namespace"
     "$TEMPORAL_BIN" operator search-attribute create --address "$TEMPORAL_ADDRESS" --namespace "$namespace" \
       --name "$name" --type "$type" >/dev/null || die "registering search attribute $name failed"
-  done < <(node "$PROJECT_ROOT/dist/src/client/cli.js" search-attributes)
+  done <<<"$missing"
   if [ -n "$retention" ]; then
     "$TEMPORAL_BIN" operator namespace update --address "$TEMPORAL_ADDRESS" --retention "$retention" --namespace "$namespace" >/dev/null \
       || die "setting the retention of namespace $namespace failed"
