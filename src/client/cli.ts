@@ -63,12 +63,18 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`--last: expected a positive integer, got ${JSON.stringify(values.last)}\n`);
       return 2;
     }
+    const marginPercent = regressionMargin(process.env);
     const { runHistory } = await import('./history.js');
-    await runHistory(
-      process.env,
-      { filter: { profile: values.profile, model: values.model }, last, outDir: values.out!, marginPercent: regressionMargin(process.env) },
-      (line) => process.stdout.write(`${line}\n`),
-    );
+    try {
+      await runHistory(
+        process.env,
+        { filter: { profile: values.profile, model: values.model }, last, outDir: values.out!, marginPercent },
+        (line) => process.stdout.write(`${line}\n`),
+      );
+    } catch (error) {
+      process.stderr.write(`history: cannot read runs from Temporal at ${process.env.TEMPORAL_ADDRESS || 'localhost:7233'}: ${(error as Error).message}\n`);
+      return 1;
+    }
     return 0;
   }
   if (command === 'summary' && file) {
