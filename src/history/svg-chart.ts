@@ -18,8 +18,8 @@ export interface LineChart {
 }
 
 const WIDTH = 720;
-const HEIGHT = 340;
-const MARGIN = { top: 40, right: 24, bottom: 96, left: 72 };
+const HEIGHT = 360;
+const MARGIN = { top: 40, right: 24, bottom: 116, left: 72 };
 const PASS_COLOUR = '#2e7d32';
 const FAIL_COLOUR = '#c62828';
 const LINE_COLOUR = '#1565c0';
@@ -96,7 +96,7 @@ export function lineChartSvg(chart: LineChart): string {
     );
   }
   chart.points.forEach((p, i) => {
-    const label = p.label.length > 18 ? `${p.label.slice(0, 17)}…` : p.label;
+    const label = p.label.length > 26 ? `${p.label.slice(0, 25)}…` : p.label;
     const lx = px(x(i));
     const ly = MARGIN.top + plotHeight + 14;
     out.push(`<text x="${lx}" y="${ly}" text-anchor="end" transform="rotate(-35 ${lx} ${ly})"${p.failed ? ` fill="${FAIL_COLOUR}"` : ''}>${escapeXml(label)}</text>`);
