@@ -81,7 +81,7 @@ ensure_docker() {
 ensure_chromium() {
   [ -n "${CHROMIUM_BIN:-}" ] && return 0
   command -v chromium >/dev/null && return 0
-  [ "$(id -u)" = 0 ] || die "chromium is missing and this is not root: install Debian's chromium (or set CHROMIUM_BIN) and retry"
+  [ "$(id -u)" = 0 ] || die "chromium is missing and this is not root: install Debian's chromium (or set CHROMIUM_BIN)"
   say "installing Debian's chromium"
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >"$RUN_DIR/apt-chromium.log" 2>&1 \
     || { tail -30 "$RUN_DIR/apt-chromium.log" >&2; die "installing chromium failed"; }
@@ -93,7 +93,8 @@ ensure_temporal() {
     say "using Temporal at $TEMPORAL_ADDRESS"
     # A run that upserts an unknown search attribute would be stuck: refuse before starting one.
     local missing; missing="$(missing_search_attributes)"
-    [ -z "$missing" ] || die "namespace ${TEMPORAL_NAMESPACE:-default} at $TEMPORAL_ADDRESS lacks the runs' search attributes ($(cut -d' ' -f1 <<<"$missing" | paste -sd, -)): run scripts/setup-temporal.sh once"
+    [ -z "$missing" ] || die "namespace ${TEMPORAL_NAMESPACE:-default} at $TEMPORAL_ADDRESS lacks the runs' search" \
+      "attributes ($(cut -d' ' -f1 <<<"$missing" | paste -sd, -)): run scripts/setup-temporal.sh once"
     return 0
   fi
   export TEMPORAL_ADDRESS="127.0.0.1:${TEMPORAL_PORT:-7233}"
@@ -143,7 +144,8 @@ prepare_namespace() {
       --name "$name" --type "$type" >/dev/null || die "registering search attribute $name failed"
   done <<<"$missing"
   if [ -n "$retention" ]; then
-    "$TEMPORAL_BIN" operator namespace update --address "$TEMPORAL_ADDRESS" --retention "$retention" --namespace "$namespace" >/dev/null \
+    "$TEMPORAL_BIN" operator namespace update --address "$TEMPORAL_ADDRESS" --namespace "$namespace" \
+      --retention "$retention" >/dev/null \
       || die "setting the retention of namespace $namespace failed"
   fi
 }

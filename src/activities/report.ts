@@ -20,7 +20,11 @@ async function readHistory(report: RunReport, options: HistoryOptions): Promise<
     const previous = await withVisibilityClient(
       process.env,
       (client) =>
-        listRuns(client, { profile: report.profile, model: report.model, verdict: 'passed', excludeWorkflowId: report.workflowId }, options.historyRuns),
+        listRuns(
+          client,
+          { profile: report.profile, model: report.model, verdict: 'passed', excludeWorkflowId: report.workflowId },
+          options.historyRuns,
+        ),
       { namespace: activityInfo().workflowNamespace, connectTimeout: '10s' },
     );
     return compareWithHistory(report, previous, options.regressionMarginPercent);

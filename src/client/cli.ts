@@ -23,13 +23,15 @@ import { staticSummary } from '../workflows/run-summary.js';
 import { renderTimings } from './timings.js';
 
 const USAGE = [
-  'usage: cli.js input|results-dir|static-summary --workflow-id ID | summary REPORT_JSON | timings RESULTS_DIR HISTORY_JSON',
-  '       cli.js janitor [--dry-run] | search-attributes | history [--profile P] [--model M] [--last N] [--out DIR]',
+  'usage: cli.js input|results-dir|static-summary --workflow-id ID',
+  '       cli.js summary REPORT_JSON | timings RESULTS_DIR HISTORY_JSON | janitor [--dry-run]',
+  '       cli.js search-attributes | history [--profile P] [--model M] [--last N] [--out DIR]',
 ].join('\n');
 
 /** REGRESSION_MARGIN_PERCENT, validated by the configuration loader so its message names the variable. */
 function regressionMargin(env: NodeJS.ProcessEnv): number {
-  return loadConfigFromEnv({ REGRESSION_MARGIN_PERCENT: env.REGRESSION_MARGIN_PERCENT }, 'history').config.regressionMarginPercent;
+  const only = { REGRESSION_MARGIN_PERCENT: env.REGRESSION_MARGIN_PERCENT };
+  return loadConfigFromEnv(only, 'history').config.regressionMarginPercent;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -49,7 +51,8 @@ async function main(argv: string[]): Promise<number> {
   const workflowId = values['workflow-id'];
   if ((command === 'input' || command === 'results-dir' || command === 'static-summary') && workflowId) {
     const { input, config } = loadConfigFromEnv(process.env, workflowId);
-    const output = { input: JSON.stringify(input), 'results-dir': config.resultsDir, 'static-summary': staticSummary(config) }[command];
+    const outputs = { input: JSON.stringify(input), 'results-dir': config.resultsDir, 'static-summary': staticSummary(config) };
+    const output = outputs[command];
     process.stdout.write(`${output}\n`);
     return 0;
   }
@@ -72,7 +75,8 @@ async function main(argv: string[]): Promise<number> {
         (line) => process.stdout.write(`${line}\n`),
       );
     } catch (error) {
-      process.stderr.write(`history: cannot read runs from Temporal at ${process.env.TEMPORAL_ADDRESS || 'localhost:7233'}: ${(error as Error).message}\n`);
+      const address = process.env.TEMPORAL_ADDRESS || 'localhost:7233';
+      process.stderr.write(`history: cannot read runs from Temporal at ${address}: ${(error as Error).message}\n`);
       return 1;
     }
     return 0;

@@ -25,10 +25,17 @@ export async function writeHistoryPage(outDir: string, page: HistoryPage): Promi
   return file!;
 }
 
-export async function runHistory(env: NodeJS.ProcessEnv, command: HistoryCommand, log: (line: string) => void): Promise<{ regressions: string[] }> {
+export async function runHistory(
+  env: NodeJS.ProcessEnv,
+  command: HistoryCommand,
+  log: (line: string) => void,
+): Promise<{ regressions: string[] }> {
   const runs = await withVisibilityClient(env, (client) => listRuns(client, command.filter, command.last));
   const groups = analyseRuns(runs, command.marginPercent);
-  const filters = [command.filter.profile && `profile ${command.filter.profile}`, command.filter.model && `model ${command.filter.model}`]
+  const filters = [
+    command.filter.profile && `profile ${command.filter.profile}`,
+    command.filter.model && `model ${command.filter.model}`,
+  ]
     .filter(Boolean)
     .join(', ');
   const page = renderHistory(groups, {
@@ -45,7 +52,13 @@ export async function runHistory(env: NodeJS.ProcessEnv, command: HistoryCommand
     log(
       columns([
         ['STARTED', 'BUILD', 'VERDICT', 'FAILED STAGE', ...FIGURES.map((f) => f.chart.toUpperCase())],
-        ...group.runs.map((run) => [run.startTime, run.buildId, run.verdict, run.failedStage ?? '-', ...FIGURES.map((f) => figure(run.figures[f.id]))]),
+        ...group.runs.map((run) => [
+          run.startTime,
+          run.buildId,
+          run.verdict,
+          run.failedStage ?? '-',
+          ...FIGURES.map((f) => figure(run.figures[f.id])),
+        ]),
       ]).join('\n'),
     );
   }

@@ -20,7 +20,13 @@ export interface FigureSpec {
 export const FIGURES: readonly FigureSpec[] = [
   { id: 'queryTtft', title: 'Query TTFT (LMCache)', unit: 's', better: 'lower', chart: 'query_ttft' },
   { id: 'queryRoundTime', title: 'Query round time (LMCache)', unit: 's', better: 'lower', chart: 'query_round_time' },
-  { id: 'throughputRatio', title: 'Throughput ratio (LMCache ÷ baseline)', unit: '', better: 'higher', chart: 'throughput_ratio' },
+  {
+    id: 'throughputRatio',
+    title: 'Throughput ratio (LMCache ÷ baseline)',
+    unit: '',
+    better: 'higher',
+    chart: 'throughput_ratio',
+  },
 ];
 
 /** A figure is null when its benchmark did not run (or produced no value). */

@@ -49,15 +49,23 @@ export function figureCharts(
 
 /** The comparison of one run with earlier passing runs, a table row per figure. */
 export function comparisonTable(comparisons: FigureComparison[], marginPercent: number): string[] {
-  const lines = ['| Figure | This run | Median before | Runs | Change | Verdict |', '| --- | ---: | ---: | ---: | ---: | --- |'];
+  const lines = [
+    '| Figure | This run | Median before | Runs | Change | Verdict |',
+    '| --- | ---: | ---: | ---: | ---: | --- |',
+  ];
   for (const c of comparisons) {
-    const change = c.worsePercent === null ? '—' : `${formatNumber(Math.abs(c.worsePercent))} % ${c.worsePercent > 0 ? 'worse' : 'better'}`;
+    const change =
+      c.worsePercent === null
+        ? '—'
+        : `${formatNumber(Math.abs(c.worsePercent))} % ${c.worsePercent > 0 ? 'worse' : 'better'}`;
     const verdict = c.regression
       ? `❌ regression (> ${formatNumber(marginPercent)} % worse)`
       : c.worsePercent === null
         ? 'no comparison'
         : '✅ within margin';
-    lines.push(`| ${cell(c.figure.title)} | ${figureText(c.figure, c.value)} | ${figureText(c.figure, c.median)} | ${c.runs} | ${change} | ${verdict} |`);
+    lines.push(
+      `| ${cell(c.figure.title)} | ${figureText(c.figure, c.value)} | ${figureText(c.figure, c.median)} | ${c.runs} | ${change} | ${verdict} |`,
+    );
   }
   return lines;
 }
@@ -81,11 +89,17 @@ export interface HistoryPage {
   regressions: string[];
 }
 
-export function renderHistory(groups: RunGroup[], options: { marginPercent: number; filters: string; generatedAt: string }): HistoryPage {
+export function renderHistory(
+  groups: RunGroup[],
+  options: { marginPercent: number; filters: string; generatedAt: string },
+): HistoryPage {
   const out: string[] = ['# LMCache multiprocessing test: run history', ''];
   const runs = groups.reduce((n, g) => n + g.runs.length, 0);
-  out.push(`${runs} run(s) ${options.filters}, listed ${options.generatedAt}. A regression is a figure more than ` +
-    `${formatNumber(options.marginPercent)} % worse than the median of the earlier passing runs of the same profile and model.`, '');
+  out.push(
+    `${runs} run(s) ${options.filters}, listed ${options.generatedAt}. A regression is a figure more than ` +
+      `${formatNumber(options.marginPercent)} % worse than the median of the earlier passing runs of the same profile and model.`,
+    '',
+  );
   const charts: ChartFile[] = [];
   const regressions: string[] = [];
   if (groups.length === 0) out.push('No runs found.', '');
@@ -100,7 +114,11 @@ export function renderHistory(groups: RunGroup[], options: { marginPercent: numb
       out.push(...comparisonTable(group.latest.comparisons, options.marginPercent), '');
     }
     out.push('### Runs (newest first)', '');
-    out.push('| Started | Build | Verdict | Failed stage | Failed checks | ' + FIGURES.map((f) => cell(f.title)).join(' | ') + ' | Workflow |');
+    out.push(
+      '| Started | Build | Verdict | Failed stage | Failed checks | ' +
+        FIGURES.map((f) => cell(f.title)).join(' | ') +
+        ' | Workflow |',
+    );
     out.push('| --- | --- | --- | --- | --- | ' + FIGURES.map(() => '---:').join(' | ') + ' | --- |');
     for (const run of [...group.runs].reverse()) {
       const verdict = `${isFailed(run) ? '❌' : run.verdict === 'passed' ? '✅' : '⏳'} ${run.verdict}`;

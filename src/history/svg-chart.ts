@@ -55,7 +55,11 @@ export function lineChartSvg(chart: LineChart): string {
   // Inset from both ends so the first and last markers and labels stay clear of the axis and the edge.
   const inset = 24;
   const x = (i: number) =>
-    MARGIN.left + inset + (chart.points.length === 1 ? (plotWidth - 2 * inset) / 2 : (i * (plotWidth - 2 * inset)) / (chart.points.length - 1));
+    MARGIN.left +
+    inset +
+    (chart.points.length === 1
+      ? (plotWidth - 2 * inset) / 2
+      : (i * (plotWidth - 2 * inset)) / (chart.points.length - 1));
   const y = (v: number) => MARGIN.top + plotHeight - (v / top) * plotHeight;
   const unit = chart.unit ? ` (${chart.unit})` : '';
 
@@ -71,7 +75,9 @@ export function lineChartSvg(chart: LineChart): string {
       `<text x="${MARGIN.left - 6}" y="${px(y(value) + 4)}" text-anchor="end">${escapeXml(formatNumber(Number(value.toPrecision(3))))}</text>`,
     );
   }
-  out.push(`<line x1="${MARGIN.left}" x2="${MARGIN.left}" y1="${MARGIN.top}" y2="${MARGIN.top + plotHeight}" stroke="#616161"/>`);
+  out.push(
+    `<line x1="${MARGIN.left}" x2="${MARGIN.left}" y1="${MARGIN.top}" y2="${MARGIN.top + plotHeight}" stroke="#616161"/>`,
+  );
 
   if (chart.reference) {
     const ry = px(y(chart.reference.value));
@@ -83,7 +89,9 @@ export function lineChartSvg(chart: LineChart): string {
 
   const drawn = chart.points.map((p, i) => ({ ...p, i })).filter((p) => p.value !== null);
   if (drawn.length > 1) {
-    out.push(`<polyline fill="none" stroke="${LINE_COLOUR}" stroke-width="2" points="${drawn.map((p) => `${px(x(p.i))},${px(y(p.value!))}`).join(' ')}"/>`);
+    out.push(
+      `<polyline fill="none" stroke="${LINE_COLOUR}" stroke-width="2" points="${drawn.map((p) => `${px(x(p.i))},${px(y(p.value!))}`).join(' ')}"/>`,
+    );
   }
   for (const p of drawn) {
     const cx = px(x(p.i));
@@ -99,7 +107,9 @@ export function lineChartSvg(chart: LineChart): string {
     const label = p.label.length > 26 ? `${p.label.slice(0, 25)}…` : p.label;
     const lx = px(x(i));
     const ly = MARGIN.top + plotHeight + 14;
-    out.push(`<text x="${lx}" y="${ly}" text-anchor="end" transform="rotate(-35 ${lx} ${ly})"${p.failed ? ` fill="${FAIL_COLOUR}"` : ''}>${escapeXml(label)}</text>`);
+    out.push(
+      `<text x="${lx}" y="${ly}" text-anchor="end" transform="rotate(-35 ${lx} ${ly})"${p.failed ? ` fill="${FAIL_COLOUR}"` : ''}>${escapeXml(label)}</text>`,
+    );
   });
   out.push(
     `<circle cx="${MARGIN.left + 8}" cy="${HEIGHT - 12}" r="5" fill="${PASS_COLOUR}"/>`,

@@ -50,13 +50,24 @@ export function worsePercent(figure: FigureSpec, value: number, reference: numbe
 }
 
 /** Compares one run's figures with earlier passing runs' (the caller picks which runs count). */
-export function compareFigures(figures: KeyFigures, previousPassing: Pick<RunRecord, 'figures'>[], marginPercent: number): FigureComparison[] {
+export function compareFigures(
+  figures: KeyFigures,
+  previousPassing: Pick<RunRecord, 'figures'>[],
+  marginPercent: number,
+): FigureComparison[] {
   return FIGURES.map((figure) => {
     const earlier = previousPassing.map((run) => run.figures[figure.id]).filter((v): v is number => v !== null);
     const value = figures[figure.id];
     const reference = earlier.length > 0 ? median(earlier) : null;
     const worse = value !== null && reference !== null ? worsePercent(figure, value, reference) : null;
-    return { figure, value, median: reference, runs: earlier.length, worsePercent: worse, regression: worse !== null && !atMost(worse, marginPercent) };
+    return {
+      figure,
+      value,
+      median: reference,
+      runs: earlier.length,
+      worsePercent: worse,
+      regression: worse !== null && !atMost(worse, marginPercent),
+    };
   });
 }
 

@@ -19,7 +19,8 @@ export interface RunFilter {
 
 /** Values go between single quotes in the query: refuse what could end the quote rather than escape it. */
 function quoted(field: string, value: string): string {
-  if (/['"\\\n]/.test(value)) throw new Error(`${field}: quotes, backslashes and newlines are not allowed (${JSON.stringify(value)})`);
+  if (/['"\\\n]/.test(value))
+    throw new Error(`${field}: quotes, backslashes and newlines are not allowed (${JSON.stringify(value)})`);
   return `'${value}'`;
 }
 

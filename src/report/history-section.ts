@@ -7,7 +7,13 @@ import { comparisonTable, figureCharts, regressionSentences, type ChartFile } fr
 import type { RunReport } from '../verification/types.js';
 
 export type RunHistory =
-  | { available: true; previous: RunRecord[]; comparisons: FigureComparison[]; marginPercent: number; charts: ChartFile[] }
+  | {
+      available: true;
+      previous: RunRecord[];
+      comparisons: FigureComparison[];
+      marginPercent: number;
+      charts: ChartFile[];
+    }
   | { available: false; reason: string };
 
 /** Compares a finished run with earlier passing runs (oldest first) and draws its charts. */
@@ -23,7 +29,12 @@ export function compareWithHistory(report: RunReport, previous: RunRecord[], mar
 
 export function renderHistorySection(history: RunHistory, report: RunReport): string[] {
   if (!history.available) {
-    return ['## Against earlier passing runs', '', `Run history could not be read, so this run is not compared: ${history.reason}`, ''];
+    return [
+      '## Against earlier passing runs',
+      '',
+      `Run history could not be read, so this run is not compared: ${history.reason}`,
+      '',
+    ];
   }
   const out = [`## Against the last ${history.previous.length} passing runs`, ''];
   if (history.previous.length === 0) {
@@ -32,7 +43,9 @@ export function renderHistorySection(history: RunHistory, report: RunReport): st
   }
   const regressions = regressionSentences(history.comparisons, report.buildId);
   out.push(
-    regressions.length > 0 ? `❌ **Regression**: ${regressions.join(' ')}` : '✅ No figure is worse than the earlier runs\' median by more than the margin.',
+    regressions.length > 0
+      ? `❌ **Regression**: ${regressions.join(' ')}`
+      : "✅ No figure is worse than the earlier runs' median by more than the margin.",
     '',
     `Earlier passing runs of profile ${report.profile} and model \`${report.model}\`: ${history.previous.map((run) => `\`${run.buildId}\``).join(', ')}.`,
     '',

@@ -151,7 +151,9 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
         error: failure.message,
         errorType: failure.type,
       });
-      if (failure.type === FailureType.BenchmarkCheckFailed) checks.push(...((failure.details?.checks as Check[] | undefined) ?? []));
+      if (failure.type === FailureType.BenchmarkCheckFailed) {
+        checks.push(...((failure.details?.checks as Check[] | undefined) ?? []));
+      }
       publishState();
       throw error;
     }

@@ -45,8 +45,18 @@ describe('run history end to end', { timeout: 900_000 }, () => {
   async function execute(buildId: string, input: ConfigInput) {
     const config = { profile: 'sim' as const, model: 'sim/greedy-echo', buildId };
     const result = await server.cli([
-      'workflow', 'execute', '--type', 'lmcacheMpTest', '--task-queue', TASK_QUEUE, '--workflow-id', workflowIdOf(buildId),
-      '--static-summary', staticSummary(config), '--input', JSON.stringify({ ...config, ...LIGHT, ...input }),
+      'workflow',
+      'execute',
+      '--type',
+      'lmcacheMpTest',
+      '--task-queue',
+      TASK_QUEUE,
+      '--workflow-id',
+      workflowIdOf(buildId),
+      '--static-summary',
+      staticSummary(config),
+      '--input',
+      JSON.stringify({ ...config, ...LIGHT, ...input }),
     ]);
     return { exitCode: result.exitCode, output: result.all ?? '' };
   }
@@ -56,7 +66,14 @@ describe('run history end to end', { timeout: 900_000 }, () => {
     const result = await server.cli(['workflow', 'list', '--query', query, '--output', 'json']);
     assert.equal(result.exitCode, 0, result.all);
     const text = (result.all ?? '').trim();
-    const executions = (text.startsWith('[') ? JSON.parse(text) : text.split('\n').filter(Boolean).map((line) => JSON.parse(line))) as {
+    const executions = (
+      text.startsWith('[')
+        ? JSON.parse(text)
+        : text
+            .split('\n')
+            .filter(Boolean)
+            .map((line) => JSON.parse(line))
+    ) as {
       execution: { workflowId: string };
     }[];
     return executions.map((e) => e.execution.workflowId).sort();
@@ -75,7 +92,9 @@ describe('run history end to end', { timeout: 900_000 }, () => {
     assert.deepEqual(await listed('LmcacheMpVerdict="failed"'), [workflowIdOf(slowBuild)]);
     assert.deepEqual(await listed('LmcacheMpVerdict="passed"'), passingBuilds.map(workflowIdOf).sort());
     assert.deepEqual(await listed('LmcacheMpFailedStage="long_doc_qa"'), [workflowIdOf(slowBuild)]);
-    assert.deepEqual(await listed('LmcacheMpFailedChecks="long_doc_qa.query_ttft_per_prompt"'), [workflowIdOf(slowBuild)]);
+    assert.deepEqual(await listed('LmcacheMpFailedChecks="long_doc_qa.query_ttft_per_prompt"'), [
+      workflowIdOf(slowBuild),
+    ]);
     assert.deepEqual(await listed('LmcacheMpQueryTtft > 0.1'), [workflowIdOf(slowBuild)]);
     assert.equal((await listed(`LmcacheMpProfile="sim" AND LmcacheMpBuildId="${passingBuilds[0]}"`)).length, 1);
   });
@@ -90,30 +109,51 @@ describe('run history end to end', { timeout: 900_000 }, () => {
     }
     const metadata = await server.cli(['workflow', 'metadata', '--workflow-id', workflowIdOf(slowBuild)]);
     assert.equal(metadata.exitCode, 0, metadata.all);
-    assert.match(metadata.all ?? '', /FAILED · failed stage long_doc_qa · Query TTFT \(LMCache\) [\d.]+ s/, metadata.all);
+    assert.match(
+      metadata.all ?? '',
+      /FAILED · failed stage long_doc_qa · Query TTFT \(LMCache\) [\d.]+ s/,
+      metadata.all,
+    );
   });
 
   it('history lists all four runs with their figures, charts them and flags the query TTFT regression', async () => {
     const outDir = await mkdtemp(path.join(tmpdir(), 'e2e-history-'));
-    const history = await execa('node', ['dist/src/client/cli.js', 'history', '--profile', 'sim', '--last', '10', '--out', outDir], {
-      cwd: PROJECT_ROOT,
-      env: { TEMPORAL_ADDRESS: server.address },
-      reject: false,
-      all: true,
-    });
+    const history = await execa(
+      'node',
+      ['dist/src/client/cli.js', 'history', '--profile', 'sim', '--last', '10', '--out', outDir],
+      {
+        cwd: PROJECT_ROOT,
+        env: { TEMPORAL_ADDRESS: server.address },
+        reject: false,
+        all: true,
+      },
+    );
     assert.equal(history.exitCode, 0, history.all);
     const rows = history.all.split('\n').filter((line) => /^\s+\d{4}-\d\d-\d\dT/.test(line));
     assert.equal(rows.length, 4, history.all);
     for (const row of rows) assert.match(row, /(passed|failed)\s+\S+\s+\d+(\.\d+)?\s+\d+(\.\d+)?/, `figures of ${row}`);
-    assert.match(history.all, new RegExp(`REGRESSION: Query TTFT \\(LMCache\\) of build ${slowBuild} is [\\d.]+ s, [\\d.]+ % worse than the median`));
+    assert.match(
+      history.all,
+      new RegExp(
+        `REGRESSION: Query TTFT \\(LMCache\\) of build ${slowBuild} is [\\d.]+ s, [\\d.]+ % worse than the median`,
+      ),
+    );
     assert.doesNotMatch(history.all, /REGRESSION: Throughput/, 'vllm bench did not run: no throughput figure, no flag');
 
     const markdown = await readFile(path.join(outDir, 'history.md'), 'utf8');
     for (const buildId of [...passingBuilds, slowBuild]) assert.ok(markdown.includes(`\`${buildId}\``), buildId);
     assert.match(markdown, /### ❌ Regression/);
-    assert.deepEqual((await readdir(path.join(outDir, 'charts'))).sort(), ['query_round_time.svg', 'query_ttft.svg', 'throughput_ratio.svg']);
+    assert.deepEqual((await readdir(path.join(outDir, 'charts'))).sort(), [
+      'query_round_time.svg',
+      'query_ttft.svg',
+      'throughput_ratio.svg',
+    ]);
     const ttftChart = await readFile(path.join(outDir, 'charts', 'query_ttft.svg'), 'utf8');
-    assert.equal((ttftChart.match(/<circle cx/g) ?? []).length - 1, 3, 'three passing runs drawn as dots (plus the legend)');
+    assert.equal(
+      (ttftChart.match(/<circle cx/g) ?? []).length - 1,
+      3,
+      'three passing runs drawn as dots (plus the legend)',
+    );
     assert.ok(ttftChart.includes(`${slowBuild}: `) && ttftChart.includes('(failed)'), 'the failed run is marked');
     const images = await imagesOfRenderedMarkdown(path.join(outDir, 'history.md'));
     assert.equal(images.length, 3);

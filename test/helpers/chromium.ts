@@ -12,7 +12,10 @@ import { marked } from 'marked';
 
 export function chromiumBinary(): string {
   const binary = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
-  if (!existsSync(binary)) throw new Error(`chromium not found at ${binary}: run scripts/test.sh integration (it installs it) or set CHROMIUM_BIN`);
+  if (!existsSync(binary))
+    throw new Error(
+      `chromium not found at ${binary}: run scripts/test.sh integration (it installs it) or set CHROMIUM_BIN`,
+    );
   return binary;
 }
 
@@ -63,8 +66,17 @@ export async function imagesOfRenderedMarkdown(markdownFile: string): Promise<Lo
       { timeout: 60_000 },
     );
     const match = /<pre id="loaded-images">([\s\S]*?)<\/pre>/.exec(result.stdout);
-    if (!match) throw new Error(`the page did not record its images; chromium printed:\n${result.stdout.slice(0, 2000)}\n${result.stderr.slice(0, 2000)}`);
-    return JSON.parse(match[1]!.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')) as LoadedImage[];
+    if (!match)
+      throw new Error(
+        `the page did not record its images; chromium printed:\n${result.stdout.slice(0, 2000)}\n${result.stderr.slice(0, 2000)}`,
+      );
+    return JSON.parse(
+      match[1]!
+        .replace(/&quot;/g, '"')
+        .replace(/&lt;/g, '<')
+        .replace(/&gt;/g, '>')
+        .replace(/&amp;/g, '&'),
+    ) as LoadedImage[];
   } finally {
     await rm(profile, { recursive: true, force: true });
     await rm(page, { force: true });

@@ -2,7 +2,12 @@
 import type { KeyFigures } from '../../src/history/figures.js';
 import type { RunRecord } from '../../src/history/trends.js';
 
-export function runRecord(index: number, verdict: string, figures: Partial<KeyFigures>, extra: Partial<RunRecord> = {}): RunRecord {
+export function runRecord(
+  index: number,
+  verdict: string,
+  figures: Partial<KeyFigures>,
+  extra: Partial<RunRecord> = {},
+): RunRecord {
   return {
     workflowId: `lmcache-mp-test-build-${index}`,
     runId: `run-${index}`,

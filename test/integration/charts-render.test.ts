@@ -17,7 +17,8 @@ import type { RunReport } from '../../src/verification/types.js';
 import { imagesOfRenderedMarkdown } from '../helpers/chromium.js';
 import { runRecord } from '../helpers/runs.js';
 
-const passing = (i: number, ttft: number) => runRecord(i, 'passed', { queryTtft: ttft, queryRoundTime: ttft * 5, throughputRatio: 1.01 });
+const passing = (i: number, ttft: number) =>
+  runRecord(i, 'passed', { queryTtft: ttft, queryRoundTime: ttft * 5, throughputRatio: 1.01 });
 
 describe('charts load in headless Chromium', { timeout: 180_000 }, () => {
   let dir: string;
@@ -33,7 +34,12 @@ describe('charts load in headless Chromium', { timeout: 180_000 }, () => {
       passing(1, 0.02),
       passing(2, 0.021),
       runRecord(3, 'failed', {}, { failedStage: 'health' }),
-      runRecord(4, 'failed', { queryTtft: 0.09, queryRoundTime: 0.2 }, { failedStage: 'long_doc_qa', failedChecks: ['long_doc_qa.query_ttft_per_prompt'] }),
+      runRecord(
+        4,
+        'failed',
+        { queryTtft: 0.09, queryRoundTime: 0.2 },
+        { failedStage: 'long_doc_qa', failedChecks: ['long_doc_qa.query_ttft_per_prompt'] },
+      ),
     ];
     const page = renderHistory(analyseRuns(runs, 10), { marginPercent: 10, filters: '(test)', generatedAt: 'now' });
     const file = await writeHistoryPage(path.join(dir, 'history'), page);
@@ -44,8 +50,15 @@ describe('charts load in headless Chromium', { timeout: 180_000 }, () => {
 
   it('report.md: the comparison charts it refers to load from the results directory', async () => {
     const report: RunReport = {
-      workflowId: 'wf', runId: 'run', buildId: 'build-9', profile: 'sim', model: 'sim/greedy-echo', passed: true,
-      resultsDir: path.join(dir, 'results'), stages: [{ name: 'long_doc_qa', status: 'passed', durationMs: 1000 }], checks: [],
+      workflowId: 'wf',
+      runId: 'run',
+      buildId: 'build-9',
+      profile: 'sim',
+      model: 'sim/greedy-echo',
+      passed: true,
+      resultsDir: path.join(dir, 'results'),
+      stages: [{ name: 'long_doc_qa', status: 'passed', durationMs: 1000 }],
+      checks: [],
       figures: { queryTtft: 0.02, queryRoundTime: 0.1, throughputRatio: 1 },
     };
     const history = compareWithHistory(report, [passing(1, 0.02), passing(2, 0.022)], 10);
@@ -60,6 +73,9 @@ describe('charts load in headless Chromium', { timeout: 180_000 }, () => {
     const file = path.join(dir, 'broken.md');
     await writeFile(file, '# page\n\n![missing](charts/missing.svg)\n');
     const images = await imagesOfRenderedMarkdown(file);
-    assert.deepEqual(images.map((image) => [image.src, image.naturalWidth]), [['charts/missing.svg', 0]]);
+    assert.deepEqual(
+      images.map((image) => [image.src, image.naturalWidth]),
+      [['charts/missing.svg', 0]],
+    );
   });
 });

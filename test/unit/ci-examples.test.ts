@@ -12,11 +12,26 @@ import { parse } from 'yaml';
 import { PROJECT_ROOT, temporalBinary } from '../helpers/temporal.js';
 
 /** Tools the examples may call that are not part of this repository. */
-const KNOWN_TOOLS = new Set(['temporal', 'node', 'bash', 'buildkite-agent', 'sed', 'cat', 'cp', 'mkdir', 'echo', 'export', 'exit', 'true', '[']);
+const KNOWN_TOOLS = new Set([
+  'temporal',
+  'node',
+  'bash',
+  'buildkite-agent',
+  'sed',
+  'cat',
+  'cp',
+  'mkdir',
+  'echo',
+  'export',
+  'exit',
+  'true',
+  '[',
+]);
 
 /** Shell words, quotes removed; good enough for the examples' one-line commands. */
 function words(command: string): string[] {
-  const unquote = (word: string) => word.replace(/"((?:[^"\\]|\\.)*)"|'([^']*)'/g, (_, double, single) => double ?? single);
+  const unquote = (word: string) =>
+    word.replace(/"((?:[^"\\]|\\.)*)"|'([^']*)'/g, (_, double, single) => double ?? single);
   return (command.match(/(?:"(?:[^"\\]|\\.)*"|'[^']*'|[^\s"'])+/g) ?? []).map(unquote);
 }
 
@@ -50,7 +65,7 @@ export function simpleCommands(script: string): string[][] {
   const substitutions: string[] = [];
   let text = script.replace(/\\\n/g, ' ');
   // Innermost first: $( … ) without parentheses inside.
-  for (let previous = ''; previous !== text; ) {
+  for (let previous = ''; previous !== text;) {
     previous = text;
     text = text.replace(/\$\(([^()]*)\)/g, (_, inner: string) => {
       substitutions.push(inner);
@@ -58,7 +73,9 @@ export function simpleCommands(script: string): string[][] {
     });
   }
   for (const part of [...text.split('\n'), ...substitutions].flatMap(pipelineParts)) {
-    const command = words(part.trim()).filter((word, i, all) => !(all.slice(0, i + 1).every((w) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(w))));
+    const command = words(part.trim()).filter(
+      (word, i, all) => !all.slice(0, i + 1).every((w) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(w)),
+    );
     if (command.length > 0) commands.push(command);
   }
   return commands;
@@ -69,11 +86,16 @@ const CLI_SOURCE = readFileSync(path.join(PROJECT_ROOT, 'src/client/cli.ts'), 'u
 async function checkCommand(command: string[], where: string): Promise<void> {
   const [tool, ...args] = command;
   assert.ok(KNOWN_TOOLS.has(tool!), `${where}: unknown command ${tool} in "${command.join(' ')}"`);
-  if (tool === 'bash') assert.ok(existsSync(path.join(PROJECT_ROOT, args[0]!)), `${where}: ${args[0]} is not in the repository`);
+  if (tool === 'bash')
+    assert.ok(existsSync(path.join(PROJECT_ROOT, args[0]!)), `${where}: ${args[0]} is not in the repository`);
   if (tool === 'node') {
     const source = args[0]!.replace(/^dist\//, '').replace(/\.js$/, '.ts');
-    assert.ok(existsSync(path.join(PROJECT_ROOT, source)), `${where}: ${args[0]} is not built from a source in the repository`);
-    if (source === 'src/client/cli.ts') assert.ok(CLI_SOURCE.includes(`'${args[1]}'`), `${where}: cli.js has no command ${args[1]}`);
+    assert.ok(
+      existsSync(path.join(PROJECT_ROOT, source)),
+      `${where}: ${args[0]} is not built from a source in the repository`,
+    );
+    if (source === 'src/client/cli.ts')
+      assert.ok(CLI_SOURCE.includes(`'${args[1]}'`), `${where}: cli.js has no command ${args[1]}`);
   }
   if (tool === 'temporal') {
     const firstFlag = args.findIndex((arg) => arg.startsWith('-'));
@@ -81,7 +103,10 @@ async function checkCommand(command: string[], where: string): Promise<void> {
     const help = await execa(temporalBinary(), [...subcommand, '--help'], { reject: false, all: true });
     // An unknown subcommand prints its parent's help, so the usage line must name this one.
     const usage = `temporal ${subcommand.join(' ')} [flags]`;
-    assert.ok(help.exitCode === 0 && help.all.includes(usage), `${where}: no such command: temporal ${subcommand.join(' ')}`);
+    assert.ok(
+      help.exitCode === 0 && help.all.includes(usage),
+      `${where}: no such command: temporal ${subcommand.join(' ')}`,
+    );
     for (const flag of args.filter((arg) => arg.startsWith('--'))) {
       assert.ok(help.all.includes(flag), `${where}: temporal ${subcommand.join(' ')} has no flag ${flag}`);
     }
@@ -105,9 +130,18 @@ describe('CI examples', () => {
   it('refuses commands that do not exist', async () => {
     await assert.rejects(checkCommand(['make', 'test'], 'x'), /unknown command make/);
     await assert.rejects(checkCommand(['bash', 'scripts/no-such.sh'], 'x'), /not in the repository/);
-    await assert.rejects(checkCommand(['node', 'dist/src/client/cli.js', 'no-such'], 'x'), /cli.js has no command no-such/);
-    await assert.rejects(checkCommand(['temporal', 'workflow', 'execute', '--no-such-flag'], 'x'), /has no flag --no-such-flag/);
-    await assert.rejects(checkCommand(['temporal', 'workflow', 'no-such'], 'x'), /no such command: temporal workflow no-such/);
+    await assert.rejects(
+      checkCommand(['node', 'dist/src/client/cli.js', 'no-such'], 'x'),
+      /cli.js has no command no-such/,
+    );
+    await assert.rejects(
+      checkCommand(['temporal', 'workflow', 'execute', '--no-such-flag'], 'x'),
+      /has no flag --no-such-flag/,
+    );
+    await assert.rejects(
+      checkCommand(['temporal', 'workflow', 'no-such'], 'x'),
+      /no such command: temporal workflow no-such/,
+    );
   });
 
   it('Buildkite: a step that executes the run, uploads junit.xml and annotates with report.md', async () => {
@@ -119,7 +153,7 @@ describe('CI examples', () => {
     assert.match(script, /temporal workflow execute --type lmcacheMpTest/);
     assert.match(script, /buildkite-agent artifact upload/);
     assert.match(script, /buildkite-agent annotate/);
-    assert.match(script, /exit "\$\$status"/, 'the run\'s exit code is the step\'s');
+    assert.match(script, /exit "\$\$status"/, "the run's exit code is the step's");
     // Buildkite turns $$ into $ at upload; the step's shell sees the rest.
     for (const command of simpleCommands(script.replace(/\$\$/g, '$'))) await checkCommand(command, 'buildkite');
   });

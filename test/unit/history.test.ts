@@ -14,7 +14,12 @@ import { runVerdict, SA, searchAttributeUpdates, type RunState } from '../../src
 import { runRecord } from '../helpers/runs.js';
 
 const spec = (id: string) => FIGURES.find((f) => f.id === id)!;
-const check = (name: string, value: number | null, limit: number | null, passed = true): Check => ({ name, value, limit, passed });
+const check = (name: string, value: number | null, limit: number | null, passed = true): Check => ({
+  name,
+  value,
+  limit,
+  passed,
+});
 
 describe('keyFigures', () => {
   it('reads LMCache TTFT and round time, and throughput ÷ the baseline recovered from the limit', () => {
@@ -63,8 +68,14 @@ describe('search attribute values', () => {
     const updates = searchAttributeUpdates(
       state({
         finished: true,
-        stages: [{ name: 'build', status: 'passed', durationMs: 1 }, { name: 'long_doc_qa', status: 'failed', durationMs: 1 }],
-        checks: [check('long_doc_qa.query_ttft_per_prompt', 0.4, 0.1, false), check('long_doc_qa.query_round_time_per_prompt', 0.2, 0.3)],
+        stages: [
+          { name: 'build', status: 'passed', durationMs: 1 },
+          { name: 'long_doc_qa', status: 'failed', durationMs: 1 },
+        ],
+        checks: [
+          check('long_doc_qa.query_ttft_per_prompt', 0.4, 0.1, false),
+          check('long_doc_qa.query_round_time_per_prompt', 0.2, 0.3),
+        ],
         figures: { queryTtft: 0.4, queryRoundTime: 0.2, throughputRatio: null },
       }),
     );
@@ -81,8 +92,14 @@ describe('search attribute values', () => {
   });
 
   it('summarises a run in one line for the UI', () => {
-    assert.equal(staticSummary({ profile: 'gpu', model: 'Qwen/Qwen3-14B', buildId: '42' }), 'LMCache MP test · gpu · Qwen/Qwen3-14B · build 42');
-    assert.equal(figuresLine({ queryTtft: 0.0213, queryRoundTime: null, throughputRatio: 1.02 }), 'Query TTFT (LMCache) 0.0213 s · Throughput ratio (LMCache ÷ baseline) 1.02');
+    assert.equal(
+      staticSummary({ profile: 'gpu', model: 'Qwen/Qwen3-14B', buildId: '42' }),
+      'LMCache MP test · gpu · Qwen/Qwen3-14B · build 42',
+    );
+    assert.equal(
+      figuresLine({ queryTtft: 0.0213, queryRoundTime: null, throughputRatio: 1.02 }),
+      'Query TTFT (LMCache) 0.0213 s · Throughput ratio (LMCache ÷ baseline) 1.02',
+    );
   });
 });
 
@@ -101,12 +118,24 @@ describe('regression detection', () => {
   });
 
   it('flags a figure worse than the median by more than the margin, not at the margin, not when better', () => {
-    const previous = [0.1, 0.1, 0.5].map((ttft, i) => runRecord(i, 'passed', { queryTtft: ttft, queryRoundTime: 1, throughputRatio: 1 }));
+    const previous = [0.1, 0.1, 0.5].map((ttft, i) =>
+      runRecord(i, 'passed', { queryTtft: ttft, queryRoundTime: 1, throughputRatio: 1 }),
+    );
     const compare = (figures: Parameters<typeof compareFigures>[0]) => compareFigures(figures, previous, 10);
     const flagged = (figures: Parameters<typeof compareFigures>[0]) =>
-      compare(figures).filter((c) => c.regression).map((c) => c.figure.id);
-    assert.deepEqual(flagged({ queryTtft: 0.111, queryRoundTime: 1, throughputRatio: 1 }), ['queryTtft'], 'median 0.1, not the mean');
-    assert.deepEqual(flagged({ queryTtft: 0.11, queryRoundTime: 1.1, throughputRatio: 0.9 }), [], 'exactly 10 % worse is within the margin');
+      compare(figures)
+        .filter((c) => c.regression)
+        .map((c) => c.figure.id);
+    assert.deepEqual(
+      flagged({ queryTtft: 0.111, queryRoundTime: 1, throughputRatio: 1 }),
+      ['queryTtft'],
+      'median 0.1, not the mean',
+    );
+    assert.deepEqual(
+      flagged({ queryTtft: 0.11, queryRoundTime: 1.1, throughputRatio: 0.9 }),
+      [],
+      'exactly 10 % worse is within the margin',
+    );
     assert.deepEqual(flagged({ queryTtft: 0.01, queryRoundTime: 0.5, throughputRatio: 2 }), []);
     assert.deepEqual(flagged({ queryTtft: 0.1, queryRoundTime: 1, throughputRatio: 0.8 }), ['throughputRatio']);
     const none = compareFigures({ queryTtft: 1, queryRoundTime: null, throughputRatio: null }, [], 10);
@@ -123,13 +152,30 @@ describe('regression detection', () => {
       runRecord(6, 'running', {}),
     ];
     const groups = analyseRuns(runs.reverse(), 10);
-    assert.deepEqual(groups.map((g) => [g.profile, g.runs.length]), [['sim', 5], ['gpu', 1]]);
+    assert.deepEqual(
+      groups.map((g) => [g.profile, g.runs.length]),
+      [
+        ['sim', 5],
+        ['gpu', 1],
+      ],
+    );
     const sim = groups[0]!;
-    assert.deepEqual(sim.runs.map((r) => r.buildId), ['build-1', 'build-2', 'build-3', 'build-5', 'build-6'], 'oldest first');
+    assert.deepEqual(
+      sim.runs.map((r) => r.buildId),
+      ['build-1', 'build-2', 'build-3', 'build-5', 'build-6'],
+      'oldest first',
+    );
     assert.equal(sim.latest?.run.buildId, 'build-5', 'a running run is not judged yet');
     const ttft = sim.latest!.comparisons.find((c) => c.figure.id === 'queryTtft')!;
-    assert.deepEqual([ttft.median, ttft.runs, ttft.regression], [0.1, 2, true], 'the failed run 2 is left out of the median');
-    assert.equal(groups[1]!.latest?.comparisons.every((c) => c.runs === 0), true);
+    assert.deepEqual(
+      [ttft.median, ttft.runs, ttft.regression],
+      [0.1, 2, true],
+      'the failed run 2 is left out of the median',
+    );
+    assert.equal(
+      groups[1]!.latest?.comparisons.every((c) => c.runs === 0),
+      true,
+    );
   });
 });
 
@@ -137,7 +183,12 @@ describe('history rendering', () => {
   const runs = [
     runRecord(1, 'passed', { queryTtft: 0.02, queryRoundTime: 0.1, throughputRatio: 1 }),
     runRecord(2, 'passed', { queryTtft: 0.02, queryRoundTime: 0.1, throughputRatio: 1 }),
-    runRecord(3, 'failed', { queryTtft: 0.08, queryRoundTime: 0.1, throughputRatio: 1 }, { failedStage: 'long_doc_qa', failedChecks: ['long_doc_qa.query_ttft_per_prompt'] }),
+    runRecord(
+      3,
+      'failed',
+      { queryTtft: 0.08, queryRoundTime: 0.1, throughputRatio: 1 },
+      { failedStage: 'long_doc_qa', failedChecks: ['long_doc_qa.query_ttft_per_prompt'] },
+    ),
   ];
 
   it('history.md lists every run, says which figure regressed and by how much, and links a chart per figure', () => {
@@ -146,17 +197,26 @@ describe('history rendering', () => {
       'Query TTFT (LMCache) of build build-3 is 0.08 s, 300 % worse than the median 0.02 s of the 2 passing run(s) before it (lower is better).',
     ]);
     for (const run of runs) assert.ok(page.markdown.includes(`\`${run.buildId}\``));
-    assert.match(page.markdown, /\| `build-3` \| ❌ failed \| long_doc_qa \| long_doc_qa\.query_ttft_per_prompt \| 0\.08 s \|/);
-    assert.deepEqual(page.charts.map((c) => c.file), ['charts/query_ttft.svg', 'charts/query_round_time.svg', 'charts/throughput_ratio.svg']);
+    assert.match(
+      page.markdown,
+      /\| `build-3` \| ❌ failed \| long_doc_qa \| long_doc_qa\.query_ttft_per_prompt \| 0\.08 s \|/,
+    );
+    assert.deepEqual(
+      page.charts.map((c) => c.file),
+      ['charts/query_ttft.svg', 'charts/query_round_time.svg', 'charts/throughput_ratio.svg'],
+    );
     for (const chart of page.charts) assert.ok(page.markdown.includes(`](${chart.file})`));
   });
 
   it('keeps several groups apart, and says when there is nothing', () => {
-    const page = renderHistory(analyseRuns([...runs, runRecord(9, 'passed', { queryTtft: 1 }, { profile: 'gpu' })], 10), {
-      marginPercent: 10,
-      filters: '',
-      generatedAt: 'now',
-    });
+    const page = renderHistory(
+      analyseRuns([...runs, runRecord(9, 'passed', { queryTtft: 1 }, { profile: 'gpu' })], 10),
+      {
+        marginPercent: 10,
+        filters: '',
+        generatedAt: 'now',
+      },
+    );
     assert.equal(new Set(page.charts.map((c) => c.file)).size, 6);
     assert.match(renderHistory([], { marginPercent: 10, filters: '', generatedAt: 'now' }).markdown, /No runs found/);
   });
@@ -182,8 +242,16 @@ describe('history rendering', () => {
 
 describe("the report's comparison with earlier passing runs", () => {
   const report: RunReport = {
-    workflowId: 'wf', runId: 'r', buildId: 'now', profile: 'sim', model: 'm', passed: false, resultsDir: '/tmp/x',
-    stages: [], checks: [], figures: { queryTtft: 0.5, queryRoundTime: 0.1, throughputRatio: null },
+    workflowId: 'wf',
+    runId: 'r',
+    buildId: 'now',
+    profile: 'sim',
+    model: 'm',
+    passed: false,
+    resultsDir: '/tmp/x',
+    stages: [],
+    checks: [],
+    figures: { queryTtft: 0.5, queryRoundTime: 0.1, throughputRatio: null },
   };
 
   it('shows the earlier runs, the regression and the charts', () => {
@@ -196,7 +264,10 @@ describe("the report's comparison with earlier passing runs", () => {
   });
 
   it('says when there is nothing to compare with, or history could not be read', () => {
-    assert.match(renderHistorySection(compareWithHistory(report, [], 10), report).join('\n'), /No earlier passing run of profile sim/);
+    assert.match(
+      renderHistorySection(compareWithHistory(report, [], 10), report).join('\n'),
+      /No earlier passing run of profile sim/,
+    );
     const unavailable = renderHistorySection({ available: false, reason: 'connection refused' }, report).join('\n');
     assert.match(unavailable, /Run history could not be read, so this run is not compared: connection refused/);
   });

@@ -228,7 +228,8 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     const description = await handle.describe();
     assert.equal(description.status.name, 'CANCELLED');
     assert.equal(description.typedSearchAttributes.get(SA.verdict), 'cancelled');
-    assert.equal(description.typedSearchAttributes.get(SA.failedStage), undefined, 'a cancelled stage is not a failed one');
+    const failedStage = description.typedSearchAttributes.get(SA.failedStage);
+    assert.equal(failedStage, undefined, 'a cancelled stage is not a failed one');
     assert.deepEqual(calls.slice(-3), ['waitForHealth stopped', 'cleanupContainers', 'writeReport'], 'cleanup waits for the stage to stop');
     assert.ok(!calls.includes('runLmEval'));
   });
@@ -240,15 +241,29 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       runLmEval: async () => {
         const self = env.client.workflow.getHandle(Context.current().info.workflowExecution!.workflowId);
         const attributes = (await self.describe()).typedSearchAttributes;
-        whileRunning = { verdict: attributes.get(SA.verdict), profile: attributes.get(SA.profile), buildId: attributes.get(SA.buildId) };
+        whileRunning = {
+          verdict: attributes.get(SA.verdict),
+          profile: attributes.get(SA.profile),
+          buildId: attributes.get(SA.buildId),
+        };
         return { checks: [passing('lm_eval.samples_identical')], durationMs: 5 };
       },
-      runVllmBench: async () => ({ checks: [{ name: 'vllm_bench.throughput', passed: true, value: 990, limit: 950 }], durationMs: 5 }),
+      runVllmBench: async () => ({
+        checks: [{ name: 'vllm_bench.throughput', passed: true, value: 990, limit: 950 }],
+        durationMs: 5,
+      }),
       runLongDocQa: async () => {
         throw ApplicationFailure.create({
           type: FailureType.BenchmarkCheckFailed,
           message: 'long_doc_qa: too slow',
-          details: [{ checks: [{ ...failing('long_doc_qa.query_ttft_per_prompt'), value: 0.4, limit: 0.1 }, passing('long_doc_qa.query_round_time_per_prompt')] }],
+          details: [
+            {
+              checks: [
+                { ...failing('long_doc_qa.query_ttft_per_prompt'), value: 0.4, limit: 0.1 },
+                passing('long_doc_qa.query_round_time_per_prompt'),
+              ],
+            },
+          ],
         });
       },
     });
