@@ -33,6 +33,15 @@ export function runsQuery(filter: RunFilter): string {
   return terms.join(' AND ');
 }
 
+/**
+ * The run's own verdict; a run that never set one, or was terminated or timed out while it still said
+ * `running`, is known by its Temporal status instead (`terminated`, `timed_out`…).
+ */
+export function verdictOf(verdict: string | undefined, status: string): string {
+  if (verdict === undefined || (verdict === 'running' && status !== 'RUNNING')) return status.toLowerCase();
+  return verdict;
+}
+
 /** A listed execution as a run record; runs that never set the attributes show their Temporal status. */
 export function recordOf(execution: WorkflowExecutionInfo): RunRecord {
   const attributes = execution.typedSearchAttributes;
@@ -49,7 +58,7 @@ export function recordOf(execution: WorkflowExecutionInfo): RunRecord {
     profile: attributes.get(SA.profile) ?? 'unknown',
     model: attributes.get(SA.model) ?? 'unknown',
     buildId: attributes.get(SA.buildId) ?? execution.workflowId,
-    verdict: attributes.get(SA.verdict) ?? execution.status.name.toLowerCase(),
+    verdict: verdictOf(attributes.get(SA.verdict), execution.status.name),
     failedStage: attributes.get(SA.failedStage),
     failedChecks: attributes.get(SA.failedChecks) ?? [],
     figures,

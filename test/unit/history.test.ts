@@ -5,7 +5,7 @@ import { FIGURES, keyFigures } from '../../src/history/figures.js';
 import { renderHistory } from '../../src/history/render.js';
 import { lineChartSvg } from '../../src/history/svg-chart.js';
 import { analyseRuns, compareFigures, median, worsePercent } from '../../src/history/trends.js';
-import { runsQuery } from '../../src/history/visibility.js';
+import { runsQuery, verdictOf } from '../../src/history/visibility.js';
 import { compareWithHistory, renderHistorySection } from '../../src/report/history-section.js';
 import { renderMarkdown } from '../../src/report/render.js';
 import type { Check, RunReport, StageReport } from '../../src/verification/types.js';
@@ -280,6 +280,14 @@ describe('visibility query', () => {
       "WorkflowType = 'lmcacheMpTest' AND LmcacheMpProfile = 'sim' AND LmcacheMpModel = 'Qwen/Qwen3-14B' AND LmcacheMpVerdict = 'passed' AND WorkflowId != 'wf-1'",
     );
     assert.equal(runsQuery({}), "WorkflowType = 'lmcacheMpTest'");
+  });
+
+  it("a run's verdict, or its Temporal status when it ended without saying", () => {
+    assert.equal(verdictOf('passed', 'COMPLETED'), 'passed');
+    assert.equal(verdictOf('failed', 'FAILED'), 'failed');
+    assert.equal(verdictOf('running', 'RUNNING'), 'running');
+    assert.equal(verdictOf('running', 'TERMINATED'), 'terminated');
+    assert.equal(verdictOf(undefined, 'TIMED_OUT'), 'timed_out');
   });
 
   it('refuses a value that would end its quotes', () => {
