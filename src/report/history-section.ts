@@ -27,20 +27,17 @@ export function compareWithHistory(report: RunReport, previous: RunRecord[], mar
   return { available: true, previous, comparisons, marginPercent, charts: figureCharts(series, comparisons) };
 }
 
+const UNCOMPARED_HEADING = '## Against earlier passing runs';
+
 export function renderHistorySection(history: RunHistory, report: RunReport): string[] {
   if (!history.available) {
-    return [
-      '## Against earlier passing runs',
-      '',
-      `Run history could not be read, so this run is not compared: ${history.reason}`,
-      '',
-    ];
+    return [UNCOMPARED_HEADING, '', `Run history could not be read, so this run is not compared: ${history.reason}`, ''];
+  }
+  if (history.previous.length === 0) {
+    const none = `No earlier passing run of profile ${report.profile} and model \`${report.model}\` to compare with.`;
+    return [UNCOMPARED_HEADING, '', none, ''];
   }
   const out = [`## Against the last ${history.previous.length} passing runs`, ''];
-  if (history.previous.length === 0) {
-    out.push(`No earlier passing run of profile ${report.profile} and model \`${report.model}\` to compare with.`, '');
-    return out;
-  }
   const regressions = regressionSentences(history.comparisons, report.buildId);
   out.push(
     regressions.length > 0
