@@ -20,6 +20,7 @@ TASK_QUEUE="${TASK_QUEUE:-lmcache-mp}"
 # Bad input is refused here, before anything starts.
 INPUT="$(node dist/src/client/cli.js input --workflow-id "$WORKFLOW_ID")" || exit 2
 RESULTS_DIR="$(node dist/src/client/cli.js results-dir --workflow-id "$WORKFLOW_ID")"
+SUMMARY="$(node dist/src/client/cli.js static-summary --workflow-id "$WORKFLOW_ID")"
 
 ensure_docker
 ensure_temporal
@@ -36,7 +37,7 @@ say "running workflow $WORKFLOW_ID (type lmcacheMpTest) — watch it at http://1
 status=0
 "$TEMPORAL_BIN" workflow execute --address "$TEMPORAL_ADDRESS" \
   --type lmcacheMpTest --task-queue "$TASK_QUEUE" --workflow-id "$WORKFLOW_ID" \
-  --input "$INPUT" >"$RUN_DIR/execute-$BUILD_ID.log" 2>&1 || status=$?
+  --static-summary "$SUMMARY" --input "$INPUT" >"$RUN_DIR/execute-$BUILD_ID.log" 2>&1 || status=$?
 
 if [ -f "$RESULTS_DIR/report.json" ]; then
   node dist/src/client/cli.js summary "$RESULTS_DIR/report.json" || true

@@ -105,15 +105,30 @@ ensure_docker() {
   die "dockerd did not come up within 60 s"
 }
 
+# Headless Chromium (Debian's chromium), for the tests that load the reports' charts as a CI page would.
+ensure_chromium() {
+  [ -n "${CHROMIUM_BIN:-}" ] && return 0
+  command -v chromium >/dev/null && return 0
+  [ "$(id -u)" = 0 ] || die "chromium is missing and this is not root: install Debian's chromium (or set CHROMIUM_BIN)"
+  say "installing Debian's chromium"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >"$RUN_DIR/apt-chromium.log" 2>&1 \
+    || { tail -30 "$RUN_DIR/apt-chromium.log" >&2; die "installing chromium failed"; }
+}
+
 # TEMPORAL_ADDRESS if set; otherwise a local dev server (SQLite file in the project, UI on :8233).
 ensure_temporal() {
   if [ -n "${TEMPORAL_ADDRESS:-}" ]; then
     say "using Temporal at $TEMPORAL_ADDRESS"
+    # A run that upserts an unknown search attribute would be stuck: refuse before starting one.
+    local missing; missing="$(missing_search_attributes)"
+    [ -z "$missing" ] || die "namespace ${TEMPORAL_NAMESPACE:-default} at $TEMPORAL_ADDRESS lacks the runs' search" \
+      "attributes ($(cut -d' ' -f1 <<<"$missing" | paste -sd, -)): run scripts/setup-temporal.sh once"
     return 0
   fi
   export TEMPORAL_ADDRESS="127.0.0.1:${TEMPORAL_PORT:-7233}"
   if "$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; then
     say "using the Temporal dev server already at $TEMPORAL_ADDRESS"
+    prepare_namespace 720h
     return 0
   fi
   mkdir -p "$PROJECT_ROOT/.temporal"
@@ -124,9 +139,41 @@ ensure_temporal() {
     >"$RUN_DIR/temporal.log" 2>&1 &
   echo $! >"$RUN_DIR/temporal.pid"
   for _ in $(seq 1 60); do
-    "$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1 && return 0
+    if "$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDRESS" >/dev/null 2>&1; then
+      prepare_namespace 720h
+      return 0
+    fi
     sleep 1
   done
   tail -30 "$RUN_DIR/temporal.log" >&2
   die "Temporal dev server did not come up within 60 s"
+}
+
+# Prints "name type" for each of the runs' search attributes (LmcacheMp…) that TEMPORAL_ADDRESS's namespace
+# lacks. Needs the TypeScript build (the names and types come from cli.js search-attributes).
+missing_search_attributes() {
+  local namespace="${TEMPORAL_NAMESPACE:-default}" existing name type
+  existing="$("$TEMPORAL_BIN" operator search-attribute list --address "$TEMPORAL_ADDRESS" --namespace "$namespace")" \
+    || die "cannot list the search attributes of namespace $namespace at $TEMPORAL_ADDRESS"
+  while read -r name type; do
+    grep -qw "$name" <<<"$existing" || echo "$name $type"
+  done < <(node "$PROJECT_ROOT/dist/src/client/cli.js" search-attributes)
+}
+
+# Registers the missing search attributes — the dev server's --search-attribute flag only applies to a new
+# database — and sets the namespace's retention if one is given (e.g. 720h).
+prepare_namespace() {
+  local retention="${1:-}" namespace="${TEMPORAL_NAMESPACE:-default}" missing name type
+  missing="$(missing_search_attributes)"
+  while read -r name type; do
+    [ -n "$name" ] || continue
+    say "registering search attribute $name ($type) on namespace $namespace"
+    "$TEMPORAL_BIN" operator search-attribute create --address "$TEMPORAL_ADDRESS" --namespace "$namespace" \
+      --name "$name" --type "$type" >/dev/null || die "registering search attribute $name failed"
+  done <<<"$missing"
+  if [ -n "$retention" ]; then
+    "$TEMPORAL_BIN" operator namespace update --address "$TEMPORAL_ADDRESS" --namespace "$namespace" \
+      --retention "$retention" >/dev/null \
+      || die "setting the retention of namespace $namespace failed"
+  fi
 }

@@ -8,6 +8,9 @@
  *   cli.js timings RESULTS_DIR HISTORY_JSON   stage durations and health-wait lag of one run
  *   cli.js janitor [--dry-run]      remove the containers of runs that are no longer running (see janitor.ts)
  *   cli.js doctor                   check this node for what a run with this environment's configuration needs
+ *   cli.js static-summary --workflow-id ID   the one-line summary to start a run with (profile, model, build)
+ *   cli.js search-attributes        the runs' search attributes as "name type" lines, for registering them
+ *   cli.js history [--profile P] [--model M] [--last N] [--out DIR]   past runs, regressions, history.md + charts
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -19,23 +22,71 @@ import { InvalidConfigError } from '../config/schema.js';
 import { resolveNodePath } from '../activities/stage.js';
 import { renderSummaryTable } from '../report/render.js';
 import type { RunReport } from '../report/types.js';
+import { cliTypeName, SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes.js';
+import { staticSummary } from '../workflows/run-summary.js';
 import { renderTimings } from './timings.js';
+
+const USAGE = [
+  'usage: cli.js input|results-dir|static-summary --workflow-id ID',
+  '       cli.js summary REPORT_JSON | timings RESULTS_DIR HISTORY_JSON | janitor [--dry-run]',
+  '       cli.js search-attributes | history [--profile P] [--model M] [--last N] [--out DIR] | doctor',
+].join('\n');
+
+/** REGRESSION_MARGIN_PERCENT, validated by the configuration loader so its message names the variable. */
+function regressionMargin(env: NodeJS.ProcessEnv): number {
+  const only = { REGRESSION_MARGIN_PERCENT: env.REGRESSION_MARGIN_PERCENT };
+  return loadConfigFromEnv(only, 'history').config.regressionMarginPercent;
+}
 
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { 'workflow-id': { type: 'string' }, 'dry-run': { type: 'boolean' } },
+    options: {
+      'workflow-id': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+      profile: { type: 'string' },
+      model: { type: 'string' },
+      last: { type: 'string', default: '20' },
+      out: { type: 'string', default: 'history' },
+    },
   });
   const [command, file] = positionals;
   const workflowId = values['workflow-id'];
-  if ((command === 'input' || command === 'results-dir') && workflowId) {
+  if ((command === 'input' || command === 'results-dir' || command === 'static-summary') && workflowId) {
     const { input, config } = loadConfigFromEnv(process.env, workflowId);
     if (command === 'input') {
       const problems = await scriptFileProblems(config);
       if (problems.length > 0) throw new InvalidConfigError(problems);
     }
-    process.stdout.write(`${command === 'input' ? JSON.stringify(input) : config.resultsDir}\n`);
+    const outputs = { input: JSON.stringify(input), 'results-dir': config.resultsDir, 'static-summary': staticSummary(config) };
+    const output = outputs[command];
+    process.stdout.write(`${output}\n`);
+    return 0;
+  }
+  if (command === 'search-attributes') {
+    process.stdout.write(SEARCH_ATTRIBUTE_KEYS.map((key) => `${key.name} ${cliTypeName(key)}\n`).join(''));
+    return 0;
+  }
+  if (command === 'history') {
+    const last = Number(values.last);
+    if (!Number.isInteger(last) || last < 1) {
+      process.stderr.write(`--last: expected a positive integer, got ${JSON.stringify(values.last)}\n`);
+      return 2;
+    }
+    const marginPercent = regressionMargin(process.env);
+    const { runHistory } = await import('./history.js');
+    try {
+      await runHistory(
+        process.env,
+        { filter: { profile: values.profile, model: values.model }, last, outDir: values.out!, marginPercent },
+        (line) => process.stdout.write(`${line}\n`),
+      );
+    } catch (error) {
+      const address = process.env.TEMPORAL_ADDRESS || 'localhost:7233';
+      process.stderr.write(`history: cannot read runs from Temporal at ${address}: ${(error as Error).message}\n`);
+      return 1;
+    }
     return 0;
   }
   if (command === 'summary' && file) {
@@ -66,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
     await runJanitor(process.env, { dryRun: values['dry-run'] ?? false, log: (line) => process.stdout.write(`${line}\n`) });
     return 0;
   }
-  process.stderr.write('usage: cli.js input|results-dir --workflow-id ID | summary REPORT_JSON | timings RESULTS_DIR HISTORY_JSON | janitor [--dry-run] | doctor\n');
+  process.stderr.write(`${USAGE}\n`);
   return 2;
 }
 

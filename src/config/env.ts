@@ -54,6 +54,8 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
   { env: 'MAX_LMCACHE_QUERY_ROUND_TIME', field: 'maxLmcacheQueryRoundTime', kind: 'number', help: 'max LMCache query round time (s)' },
   { env: 'SIM_DEFECT', field: 'simDefect', kind: 'string', help: 'sim only: a defect to switch on' },
   { env: 'SIM_STARTUP_SECONDS', field: 'simStartupSeconds', kind: 'number', help: 'sim only: model load time' },
+  { env: 'REGRESSION_MARGIN_PERCENT', field: 'regressionMarginPercent', kind: 'number', help: 'worse than the median by more: a regression' },
+  { env: 'HISTORY_RUNS', field: 'historyRuns', kind: 'integer', help: 'passing runs the report compares against' },
 ];
 
 function parseValue(env: string, kind: Kind, raw: string): unknown {

@@ -125,6 +125,9 @@ export const configSchema = z
 
     simDefect: z.string().refine(isKnownDefect, `must be one of ${DEFECT_CHOICES}`),
     simStartupSeconds: z.number().min(0),
+
+    regressionMarginPercent: z.number().min(0),
+    historyRuns: positiveInt,
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -211,6 +214,8 @@ export const GPU_DEFAULTS: Omit<Config, 'buildId' | 'resultsDir' | 'randomSeed'>
   maxLmcacheQueryRoundTime: 0.58,
   simDefect: 'none',
   simStartupSeconds: 0,
+  regressionMarginPercent: 10,
+  historyRuns: 10,
 };
 
 /**

@@ -3,6 +3,7 @@
  * plain-text table for a terminal. Pure: the caller writes the text where it belongs.
  */
 import { formatNumber, formatValue } from '../verification/format.js';
+import { renderHistorySection, type RunHistory } from './history-section.js';
 import type { Check, ComparisonRow, RunReport, StageReport, StageStatus } from './types.js';
 import { verdict, verdictLine } from './verdict.js';
 
@@ -117,8 +118,11 @@ export function renderComparisonTable(rows: ComparisonRow[]): string {
   return lines.join('\n');
 }
 
-/** A report people read: verdict, stages, checks against their limits, the long doc QA comparison, charts. */
-export function renderMarkdown(report: RunReport): string {
+/**
+ * A report people read: verdict, stages, checks against their limits, the long doc QA comparison, charts,
+ * and, when given, how the run compares with earlier passing runs.
+ */
+export function renderMarkdown(report: RunReport, history?: RunHistory): string {
   const { checksPassed, stagesPassed } = tally(report);
   const out: string[] = [];
   out.push(`# ${report.passed ? '✅' : '❌'} LMCache multiprocessing test ${verdict(report)}`, '');
@@ -188,6 +192,8 @@ export function renderMarkdown(report: RunReport): string {
     });
     if (bars.length > 0) out.push(...barChart('Long document QA latency', 'Seconds', bars), '');
   }
+
+  if (history) out.push(...renderHistorySection(history, report));
 
   out.push(`**Verdict: ${verdictLine(report)}**`, '');
   return out.join('\n');
@@ -305,7 +311,7 @@ export function renderJUnit(report: RunReport): string {
 
 // ---------------------------------------------------------------- terminal
 
-function columns(rows: string[][], indent = '  '): string[] {
+export function columns(rows: string[][], indent = '  '): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
   return rows.map((row) => (indent + row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).trimEnd());
 }

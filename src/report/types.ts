@@ -1,4 +1,5 @@
 /** The run's report and its parts: shared by the verification code, activities, workflow and renderers. Pure types. */
+import type { KeyFigures } from '../history/figures.js';
 
 /** One pass/fail criterion of the suite, with the measured value and the limit it was held to. */
 export interface Check {
@@ -35,6 +36,8 @@ export interface RunReport {
   checks: Check[];
   /** Long doc QA's latencies, LMCache beside the baseline, when that stage ran. */
   longDocQaComparison?: ComparisonRow[];
+  /** The figures run history tracks across builds (see src/history/figures.ts). */
+  figures?: KeyFigures;
 }
 
 /** One metric of a benchmark, measured on both servers (in seconds for long doc QA). */

@@ -9,8 +9,10 @@ import {
   CancellationScope,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
+  upsertSearchAttributes,
   workflowInfo,
   ActivityCancellationType,
   type ActivityOptions,
@@ -20,9 +22,12 @@ import type { PipelineActivities } from '../activities/index.js';
 import { InvalidConfigError, resolveConfig, STAGES, type Config, type ConfigInput, type StageName } from '../config/schema.js';
 import { scriptStagesOf, type ScriptStage } from '../config/scripts.js';
 import { FailureType, NON_RETRYABLE_TYPES } from '../failures.js';
-import type { Check, ComparisonRow, RunReport, StageReport } from '../report/types.js';
+import { keyFigures } from '../history/figures.js';
 import { renderProgress } from '../report/progress.js';
+import type { Check, ComparisonRow, RunReport, StageReport } from '../report/types.js';
 import { verdict } from '../report/verdict.js';
+import { verdictLine } from './run-summary.js';
+import { failedStage, runVerdict, searchAttributeUpdates, type RunState } from './search-attributes.js';
 
 /** Report stage names, in order; script stages go before cleanup. `select_gpus` appears in the gpu profile only. */
 type ReportedStage = StageName | 'select_gpus' | 'cleanup';
@@ -141,6 +146,24 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   let stageFailure: { stage: string; message: string } | undefined;
   let cancellation: unknown;
 
+  // Search attributes follow the run: at its start, when a stage fails, and when it ends. Runs started before
+  // this existed replay without them (the patch marker keeps their histories valid).
+  const tracksSearchAttributes = patched('search-attributes');
+  const runState = (finished: boolean): RunState => ({
+    profile: config.profile,
+    model: config.model,
+    buildId: config.buildId,
+    stages,
+    checks,
+    figures: keyFigures(checks, config.maxThroughputSlowdownPercent),
+    finished,
+    cancelled: Boolean(cancellation),
+  });
+  const publishState = (finished = false) => {
+    if (tracksSearchAttributes) upsertSearchAttributes(searchAttributeUpdates(runState(finished)));
+  };
+  publishState();
+
   const showProgress = (current: string) => setCurrentDetails(renderProgress(current, stages));
 
   /**
@@ -173,16 +196,17 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
         errorType: failure.type,
       });
       log.warn('stage did not pass', { stage: name, errorType: failure.type, cancelled: isCancellation(error) });
+      publishState();
       throw error;
     }
   }
 
-  /** Runs a stage that yields checks. A failed check does not stop the run: the other stages still report theirs. */
   /** A stage whose outcome is checks: a failed check does not stop the run, the other stages still report theirs. */
   async function runCheckedStage(name: string, call: () => Promise<BenchmarkOutcome & Timed>): Promise<void> {
     const outcome = await runStage(name, call);
     checks.push(...outcome.checks);
     longDocQaComparison ??= outcome.longDocQaComparison;
+    if (outcome.checks.some((check) => !check.passed)) publishState();
   }
 
   const selected = (stage: StageName) => config.stages.includes(stage);
@@ -225,6 +249,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   const reportOrder: string[] = [...REPORT_ORDER];
   reportOrder.splice(reportOrder.indexOf('cleanup'), 0, ...scriptNames);
   stages.sort((a, b) => reportOrder.indexOf(a.name) - reportOrder.indexOf(b.name));
+  const finalState = runState(true);
   const report: RunReport = {
     workflowId: info.workflowId,
     runId: info.runId,
@@ -236,11 +261,16 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     stages,
     checks,
     longDocQaComparison,
+    figures: finalState.figures,
   };
-  await CancellationScope.nonCancellable(() => act('report').writeReport(report));
-  showProgress(verdict(report));
+  const historyOptions = { regressionMarginPercent: config.regressionMarginPercent, historyRuns: config.historyRuns };
+  await CancellationScope.nonCancellable(() => act('report').writeReport(report, historyOptions));
+  publishState(true);
+  // "passed — no checks selected" rather than a bare pass when the selected stages hold no check.
+  const finalVerdict = runVerdict(finalState) === 'passed' ? verdict(report) : runVerdict(finalState);
+  showProgress(verdictLine(finalVerdict, finalState.figures, failedStage(finalState)));
   const failedChecks = checks.filter((check) => !check.passed);
-  log.info('run finished', { verdict: verdict(report), checks: checks.length, failedChecks: failedChecks.length });
+  log.info('run finished', { verdict: finalVerdict, checks: checks.length, failedChecks: failedChecks.length });
 
   // Rethrown as is, so the run ends as Canceled rather than Failed.
   if (cancellation) throw cancellation;

@@ -1,5 +1,6 @@
 /** A real Temporal dev server started from the `temporal` CLI, and real worker processes. */
 import { execa, type ResultPromise } from 'execa';
+import { cliTypeName, SEARCH_ATTRIBUTE_KEYS } from '../../src/workflows/search-attributes.js';
 import { freePort } from './ports.js';
 import { PROJECT_ROOT, temporalBinary } from './temporal.js';
 
@@ -12,9 +13,10 @@ export class DevServer {
   static async start(): Promise<DevServer> {
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
-    const process = execa(temporalBinary(), ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless', '--log-level', 'error'], {
-      reject: false,
-    });
+    // An in-memory database is always new, so the start flags register the runs' search attributes.
+    const searchAttributes = SEARCH_ATTRIBUTE_KEYS.flatMap((key) => ['--search-attribute', `${key.name}=${cliTypeName(key)}`]);
+    const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless', '--log-level', 'error'];
+    const process = execa(temporalBinary(), [...args, ...searchAttributes], { reject: false });
     for (let i = 0; i < 120; i++) {
       const health = await execa(temporalBinary(), ['operator', 'cluster', 'health', '--address', address], { reject: false });
       if (health.exitCode === 0) return new DevServer(address, process);

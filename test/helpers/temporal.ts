@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { SEARCH_ATTRIBUTE_KEYS } from '../../src/workflows/search-attributes.js';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../src/workflows/index.js', import.meta.url));
@@ -13,12 +14,16 @@ export function temporalBinary(): string {
   return path;
 }
 
-/** A real local Temporal dev server started from the temporal CLI binary. */
+/** A real local Temporal dev server started from the temporal CLI binary, with the runs' search attributes. */
 export function createLocalEnvironment(): Promise<TestWorkflowEnvironment> {
   // The workflow logs every stage; a test shows only what went wrong.
   Runtime.install({ logger: new DefaultLogger('WARN') });
   return TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: temporalBinary() }, log: { format: 'pretty', level: 'error' } },
+    server: {
+      executable: { type: 'existing-path', path: temporalBinary() },
+      log: { format: 'pretty', level: 'error' },
+      searchAttributes: SEARCH_ATTRIBUTE_KEYS,
+    },
   });
 }
 

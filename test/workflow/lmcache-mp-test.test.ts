@@ -13,6 +13,7 @@ import type { ConfigInput } from '../../src/config/schema.js';
 import { FailureType } from '../../src/failures.js';
 import type { Check, RunReport } from '../../src/report/types.js';
 import { lmcacheMpTest } from '../../src/workflows/lmcache-mp-test.js';
+import { SA } from '../../src/workflows/search-attributes.js';
 import { createLocalEnvironment, workflowBundle } from '../helpers/temporal.js';
 
 type Calls = string[];
@@ -102,7 +103,7 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
 
   it('runs the stages in order and returns a report of every stage and check', async () => {
     const calls: Calls = [];
-    const { report, error } = await run(testActivities(calls), { profile: 'gpu' });
+    const { report, error, handle } = await run(testActivities(calls), { profile: 'gpu' });
     assert.equal(error, undefined);
     assert.deepEqual(calls, [
       'buildImage',
@@ -117,6 +118,7 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     ]);
     assert.ok(report);
     assert.equal(report.passed, true);
+    assert.equal((await handle.describe()).typedSearchAttributes.get(SA.verdict), 'passed');
     assert.equal(report.resultsDir, '/tmp/lmcache_ci_results_wf-test-1');
     assert.deepEqual(
       report.stages.map((stage) => [stage.name, stage.status, stage.durationMs]),
@@ -157,7 +159,7 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     });
     const { error, details } = await run(activities, {});
     assert.equal(benchAttempts, 1, 'a failed check is not retried');
-    assert.match(details, /^\*\*failed\*\*/);
+    assert.match(details, /^\*\*FAILED · failed stage vllm_bench/);
     assert.match(details, /\| vllm_bench \| failed: 1 check failed: vllm_bench\.throughput \| 0\.0 \|/);
     assert.deepEqual(calls.slice(-4), ['runVllmBench', 'runLongDocQa', 'cleanupContainers', 'writeReport']);
     const { type, report, message } = failureReport(error);
@@ -185,7 +187,7 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     const { report, details } = await run(testActivities([]), { profile: 'sim', stages });
     assert.equal(report!.passed, true);
     assert.deepEqual(report!.checks, []);
-    assert.match(details, /^\*\*passed — no checks selected\*\*/);
+    assert.match(details, /^\*\*PASSED — no checks selected\*\*/);
   });
 
   it('retries an infrastructure error and then goes on', async () => {
@@ -255,9 +257,56 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       await h.cancel();
     });
     assert.ok(error instanceof WorkflowFailedError);
-    assert.equal((await handle.describe()).status.name, 'CANCELLED');
+    const description = await handle.describe();
+    assert.equal(description.status.name, 'CANCELLED');
+    assert.equal(description.typedSearchAttributes.get(SA.verdict), 'cancelled');
+    const failedStage = description.typedSearchAttributes.get(SA.failedStage);
+    assert.equal(failedStage, undefined, 'a cancelled stage is not a failed one');
     assert.deepEqual(calls.slice(-3), ['waitForHealth stopped', 'cleanupContainers', 'writeReport'], 'cleanup waits for the stage to stop');
     assert.ok(!calls.includes('runLmEval'));
+  });
+
+  it('keeps its search attributes current: running with identity at start, then verdict, failure and figures', async () => {
+    const calls: Calls = [];
+    let whileRunning: Record<string, unknown> | undefined;
+    const activities = testActivities(calls, {
+      runLmEval: async () => {
+        const self = env.client.workflow.getHandle(Context.current().info.workflowExecution!.workflowId);
+        const attributes = (await self.describe()).typedSearchAttributes;
+        whileRunning = {
+          verdict: attributes.get(SA.verdict),
+          profile: attributes.get(SA.profile),
+          buildId: attributes.get(SA.buildId),
+        };
+        return { checks: [passing('lm_eval.samples_identical')], durationMs: 5, attempt: 1 };
+      },
+      runVllmBench: async () => ({
+        checks: [{ name: 'vllm_bench.throughput', passed: true, value: 990, limit: 950 }],
+        durationMs: 5,
+        attempt: 1,
+      }),
+      // Checks are the outcome, failing ones too: only the workflow fails the run.
+      runLongDocQa: async () => ({
+        checks: [
+          { ...failing('long_doc_qa.query_ttft_per_prompt'), value: 0.4, limit: 0.1 },
+          passing('long_doc_qa.query_round_time_per_prompt'),
+        ],
+        durationMs: 5,
+        attempt: 1,
+      }),
+    });
+    const { error, handle } = await run(activities, { profile: 'sim', buildId: 'b42' });
+    assert.deepEqual(whileRunning, { verdict: 'running', profile: 'sim', buildId: 'b42' });
+    assert.equal(failureReport(error).type, FailureType.ChecksFailed);
+    const attributes = (await handle.describe()).typedSearchAttributes;
+    assert.equal(attributes.get(SA.verdict), 'failed');
+    assert.equal(attributes.get(SA.model), 'sim/greedy-echo');
+    assert.equal(attributes.get(SA.failedStage), 'long_doc_qa');
+    assert.deepEqual(attributes.get(SA.failedChecks), ['long_doc_qa.query_ttft_per_prompt']);
+    assert.equal(attributes.get(SA.queryTtft), 0.4);
+    assert.equal(attributes.get(SA.queryRoundTime), 1);
+    // 990 tok/s against a minimum of 950 = baseline × 0.95, so the baseline made 1000.
+    assert.ok(Math.abs(attributes.get(SA.throughputRatio)! - 0.99) < 1e-9);
   });
 
   it('refuses bad input before any activity runs', async () => {

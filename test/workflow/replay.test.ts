@@ -29,7 +29,8 @@ async function bundleWithBenchmarksReordered() {
   assert.ok(source.includes(order), 'the benchmark order to alter is where this test expects it');
   const altered = source
     .replace(order, `${vllmBench}\n    ${lmEval}`)
-    .replace(/from '\.\.\//g, `from '${COMPILED_SRC}`);
+    .replace(/from '\.\.\//g, `from '${COMPILED_SRC}`)
+    .replace(/from '\.\//g, `from '${COMPILED_SRC}workflows/`);
   const dir = await mkdtemp(fileURLToPath(new URL('./altered-workflow-', import.meta.url)));
   try {
     await writeFile(path.join(dir, 'index.js'), altered);
