@@ -4,7 +4,6 @@
  */
 import { FIGURES, type KeyFigures } from '../history/figures.js';
 import { formatNumber } from '../verification/format.js';
-import type { Verdict } from './search-attributes.js';
 
 export function staticSummary(run: { profile: string; model: string; buildId: string }): string {
   return `LMCache MP test · ${run.profile} · ${run.model} · build ${run.buildId}`;
