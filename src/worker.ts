@@ -51,7 +51,10 @@ async function logPreflight(): Promise<void> {
     const failed = checks.filter((check) => !check.ok).map((check) => check.name);
     const logger = Runtime.instance().logger;
     const summary = `preflight (PROFILE=${config.profile}): ${failed.length === 0 ? 'all checks passed' : `${failed.length} check(s) failed`}`;
-    (failed.length === 0 ? logger.info : logger.warn).call(logger, `${summary}\n${renderDoctor(checks)}`, { profile: config.profile, failed });
+    (failed.length === 0 ? logger.info : logger.warn).call(logger, `${summary}\n${renderDoctor(checks)}`, {
+      profile: config.profile,
+      failed,
+    });
   } catch (error) {
     Runtime.instance().logger.warn('preflight could not run', { error: (error as Error).message });
   }

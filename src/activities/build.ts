@@ -35,7 +35,10 @@ interface BuildEvent {
 export function contextFilter(contextDir: string, dockerfile: string): (absolutePath: string) => boolean {
   const file = path.join(contextDir, '.dockerignore');
   if (!existsSync(file)) return () => false;
-  const lines = readFileSync(file, 'utf8').split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
   const matcher = dockerignore({ ignorecase: false }).add(lines);
   // The literal part of each `!` pattern, up to its first wildcard: only directories on that path can hold a match.
   const reincludedPrefixes = lines
@@ -47,7 +50,9 @@ export function contextFilter(contextDir: string, dockerfile: string): (absolute
     if (relative === '' || relative === '.dockerignore' || relative === path.normalize(dockerfile)) return false;
     if (!matcher.ignores(relative)) return false;
     const directory = `${relative}/`;
-    const mayHoldReincluded = reincludedPrefixes.some((prefix) => prefix.startsWith(directory) || directory.startsWith(prefix));
+    const mayHoldReincluded = reincludedPrefixes.some(
+      (prefix) => prefix.startsWith(directory) || directory.startsWith(prefix),
+    );
     return !mayHoldReincluded || !isDirectory(absolutePath);
   };
 }
@@ -77,7 +82,9 @@ export async function buildImage(config: Config): Promise<BuildResult> {
     buildArgs.BASE_IMAGE = await ensureSimBaseImage((message) => heartbeat({ step: message }));
   }
 
-  const context = tarFs.pack(contextDir, { ignore: contextFilter(contextDir, config.dockerfile) }) as unknown as NodeJS.ReadableStream;
+  const context = tarFs.pack(contextDir, {
+    ignore: contextFilter(contextDir, config.dockerfile),
+  }) as unknown as NodeJS.ReadableStream;
   // version '2' is BuildKit, as `docker build` uses on any current engine: LMCache's Dockerfiles need its
   // `RUN --mount=type=cache|bind` steps, which the legacy builder refuses.
   const stream = await docker()
@@ -119,7 +126,8 @@ export async function buildImage(config: Config): Promise<BuildResult> {
 
 /** The engine's refusal of a BuildKit build, said plainly; undefined for any other error. */
 function noBuildkit(error: Error): ApplicationFailure | undefined {
-  if (!/buildkit not supported|BuildKit is not supported|unsupported builder version/i.test(error.message)) return undefined;
+  if (!/buildkit not supported|BuildKit is not supported|unsupported builder version/i.test(error.message))
+    return undefined;
   return ApplicationFailure.create({
     type: FailureType.BuildFailed,
     message:

@@ -7,7 +7,12 @@ import { execa } from 'execa';
 import { GPU_QUERY_ARGS, NVIDIA_SMI, gpuTotalMemoryArgs } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
-import { gpuMemoryUtilizationFor, parseGpuQuery, parseTotalMemoryMib, selectGpus as selectByRule } from '../verification/gpu.js';
+import {
+  gpuMemoryUtilizationFor,
+  parseGpuQuery,
+  parseTotalMemoryMib,
+  selectGpus as selectByRule,
+} from '../verification/gpu.js';
 import { waitUntil } from './wait.js';
 
 const POLL_INTERVAL_MS = 10_000;
@@ -19,7 +24,11 @@ export interface GpuSelection {
 }
 
 export async function selectGpus(config: Config): Promise<GpuSelection> {
-  const rule = { minFreeMib: config.gpuMinFreeMemoryMib, maxUtilizationPercent: config.gpuMaxUtilizationPercent, count: 2 };
+  const rule = {
+    minFreeMib: config.gpuMinFreeMemoryMib,
+    maxUtilizationPercent: config.gpuMaxUtilizationPercent,
+    count: 2,
+  };
   return waitUntil({
     timeoutMs: config.gpuWaitSeconds * 1000,
     intervalMs: POLL_INTERVAL_MS,

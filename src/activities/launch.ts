@@ -80,7 +80,9 @@ async function waitForLmcache(launched: LaunchedContainer, port: number): Promis
       return { done: false, waitingFor: `${launched.name} on port ${port}` };
     },
     onTimeout: () => {
-      throw new Error(`LMCache server ${launched.name} is not listening on port ${port} after ${LMCACHE_START_TIMEOUT_MS / 1000} s`);
+      throw new Error(
+        `LMCache server ${launched.name} is not listening on port ${port} after ${LMCACHE_START_TIMEOUT_MS / 1000} s`,
+      );
     },
   });
 }

@@ -42,7 +42,10 @@ export async function runLongDocQa(input: { config: Config; workflowId: string }
   const comparison = comparisonRows(results);
   await writeFile(path.join(stageDir, 'comparison.md'), `${renderComparisonTable(comparison)}\n`);
   return concludeBenchmark('long_doc_qa', {
-    checks: verifyLongDocQa(results, { maxTtft: config.maxLmcacheTtft, maxQueryRoundTime: config.maxLmcacheQueryRoundTime }),
+    checks: verifyLongDocQa(results, {
+      maxTtft: config.maxLmcacheTtft,
+      maxQueryRoundTime: config.maxLmcacheQueryRoundTime,
+    }),
     longDocQaComparison: comparison,
   });
 }

@@ -97,7 +97,10 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
   subprocess.all?.on('data', (chunk: Buffer) => {
     logStream.write(chunk);
     // Progress bars redraw with carriage returns: the last segment is the current state.
-    const lines = chunk.toString('utf8').split(/[\r\n]+/).filter((line) => line.trim() !== '');
+    const lines = chunk
+      .toString('utf8')
+      .split(/[\r\n]+/)
+      .filter((line) => line.trim() !== '');
     if (lines.length === 0) return;
     tail.push(...lines);
     tail.splice(0, Math.max(0, tail.length - OUTPUT_TAIL_LINES));

@@ -59,13 +59,18 @@ export async function ensureSimBaseImage(onProgress: (message: string) => void =
   const staging = await mkdtemp(path.join(tmpdir(), 'sim-rootfs-'));
   try {
     const [node, ...libraries] = files;
-    const placements: Array<[string, string]> = [[node, NODE_IN_IMAGE], ...libraries.map((file): [string, string] => [file, file.slice(1)])];
+    const placements: Array<[string, string]> = [
+      [node, NODE_IN_IMAGE],
+      ...libraries.map((file): [string, string] => [file, file.slice(1)]),
+    ];
     for (const [source, target] of placements) {
       await mkdir(path.dirname(path.join(staging, target)), { recursive: true });
       await copyFile(source, path.join(staging, target));
     }
     await mkdir(path.join(staging, 'tmp'), { mode: 0o1777 });
-    const rootfs = tarFs.pack(staging, { map: (header) => ({ ...header, uid: 0, gid: 0 }) }) as unknown as NodeJS.ReadableStream;
+    const rootfs = tarFs.pack(staging, {
+      map: (header) => ({ ...header, uid: 0, gid: 0 }),
+    }) as unknown as NodeJS.ReadableStream;
     const [repo, tag] = reference.split(':');
     const events = await followProgress(await docker().importImage(rootfs, { repo, tag }));
     const failed = events.find((event) => event.error);

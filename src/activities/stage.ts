@@ -38,7 +38,9 @@ export function timed<A extends unknown[], R extends object>(fn: (...args: A) =>
         type: failure?.type ?? err.name ?? 'Error',
         message: err.message,
         nonRetryable: failure?.nonRetryable ?? false,
-        details: [{ ...((failure?.details?.[0] as object | undefined) ?? {}), durationMs, attempt: activityInfo().attempt }],
+        details: [
+          { ...((failure?.details?.[0] as object | undefined) ?? {}), durationMs, attempt: activityInfo().attempt },
+        ],
       });
     }
   };

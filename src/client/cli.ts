@@ -59,7 +59,11 @@ async function main(argv: string[]): Promise<number> {
       const problems = await scriptFileProblems(config);
       if (problems.length > 0) throw new InvalidConfigError(problems);
     }
-    const outputs = { input: JSON.stringify(input), 'results-dir': config.resultsDir, 'static-summary': staticSummary(config) };
+    const outputs = {
+      input: JSON.stringify(input),
+      'results-dir': config.resultsDir,
+      'static-summary': staticSummary(config),
+    };
     const output = outputs[command];
     process.stdout.write(`${output}\n`);
     return 0;
@@ -106,7 +110,9 @@ async function main(argv: string[]): Promise<number> {
     const { config } = loadConfigFromEnv(process.env, 'doctor');
     const { renderDoctor, runDoctor } = await import('../doctor/checks.js');
     const checks = await runDoctor(config, { resolvePath: resolveNodePath });
-    process.stdout.write(`preflight for PROFILE=${config.profile} BENCHMARK_DRIVER=${config.benchmarkDriver}\n${renderDoctor(checks)}\n`);
+    process.stdout.write(
+      `preflight for PROFILE=${config.profile} BENCHMARK_DRIVER=${config.benchmarkDriver}\n${renderDoctor(checks)}\n`,
+    );
     const failed = checks.filter((check) => !check.ok).length;
     process.stdout.write(failed === 0 ? 'all checks passed\n' : `${failed} check(s) failed\n`);
     return failed === 0 ? 0 : 1;
@@ -114,7 +120,10 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'janitor') {
     // Loaded on demand: the Temporal client and Docker modules would only slow the other commands down.
     const { runJanitor } = await import('./janitor.js');
-    await runJanitor(process.env, { dryRun: values['dry-run'] ?? false, log: (line) => process.stdout.write(`${line}\n`) });
+    await runJanitor(process.env, {
+      dryRun: values['dry-run'] ?? false,
+      log: (line) => process.stdout.write(`${line}\n`),
+    });
     return 0;
   }
   process.stderr.write(`${USAGE}\n`);

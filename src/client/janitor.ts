@@ -27,7 +27,10 @@ async function workflowStatus(client: WorkflowClient, workflowId: string): Promi
   }
 }
 
-export async function runJanitor(env: NodeJS.ProcessEnv, options: { dryRun: boolean; log: (line: string) => void }): Promise<JanitorVerdict[]> {
+export async function runJanitor(
+  env: NodeJS.ProcessEnv,
+  options: { dryRun: boolean; log: (line: string) => void },
+): Promise<JanitorVerdict[]> {
   const byWorkflow = new Map<string, OwnedContainer[]>();
   for (const container of await containersOf()) {
     byWorkflow.set(container.workflowId, [...(byWorkflow.get(container.workflowId) ?? []), container]);
@@ -48,9 +51,13 @@ export async function runJanitor(env: NodeJS.ProcessEnv, options: { dryRun: bool
       const names = containers.map((c) => c.name);
       if (orphaned && !options.dryRun) {
         const resultsDir = containers[0].resultsDir ?? FALLBACK_RESULTS_DIR;
-        await removeContainers(containers, resultsDir, (name) => options.log(`  removing ${name} (log tail saved in ${resultsDir}/container_logs)`));
+        await removeContainers(containers, resultsDir, (name) =>
+          options.log(`  removing ${name} (log tail saved in ${resultsDir}/container_logs)`),
+        );
       }
-      options.log(`${workflowId}: ${status}; ${orphaned ? (options.dryRun ? 'would remove' : 'removed') : 'kept'} ${names.join(', ')}`);
+      options.log(
+        `${workflowId}: ${status}; ${orphaned ? (options.dryRun ? 'would remove' : 'removed') : 'kept'} ${names.join(', ')}`,
+      );
       verdicts.push({ workflowId, status, containers: names, removed: orphaned && !options.dryRun });
     }
     return verdicts;

@@ -27,14 +27,18 @@ export function healthWaitLeftAt(events: HistoryEvent[]): number | undefined {
 
 export function renderTimings(report: RunReport, health: HealthResult | undefined, events: HistoryEvent[]): string {
   const lines = ['stage          seconds'];
-  for (const stage of report.stages) lines.push(`${stage.name.padEnd(14)} ${(stage.durationMs / 1000).toFixed(3).padStart(8)}  ${stage.status}`);
+  for (const stage of report.stages)
+    lines.push(`${stage.name.padEnd(14)} ${(stage.durationMs / 1000).toFixed(3).padStart(8)}  ${stage.status}`);
   const total = report.stages.reduce((sum, stage) => sum + stage.durationMs, 0);
   lines.push(`${'total'.padEnd(14)} ${(total / 1000).toFixed(3).padStart(8)}`);
   const leftAt = healthWaitLeftAt(events);
   if (health && leftAt !== undefined) {
     lines.push('', 'server     healthy -> workflow left the health wait (ms)');
-    for (const server of health.servers) lines.push(`${server.role.padEnd(10)} ${String(leftAt - server.healthyAt).padStart(8)}`);
-    lines.push(`(the last server seen healthy bounds the wait; probes run every 250 ms, so readiness is seen at most that late)`);
+    for (const server of health.servers)
+      lines.push(`${server.role.padEnd(10)} ${String(leftAt - server.healthyAt).padStart(8)}`);
+    lines.push(
+      `(the last server seen healthy bounds the wait; probes run every 250 ms, so readiness is seen at most that late)`,
+    );
   }
   return lines.join('\n');
 }

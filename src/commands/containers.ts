@@ -49,7 +49,10 @@ export interface LaunchPlan {
  * sanitizing alone could map two ids to the same name.
  */
 export function containerSuffix(workflowId: string): string {
-  const readable = workflowId.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 40);
+  const readable = workflowId
+    .replace(/[^A-Za-z0-9_.-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 40);
   return `${readable || 'run'}-${fnv1a32(workflowId).toString(16).padStart(8, '0')}`;
 }
 
@@ -81,7 +84,11 @@ function vllmArgs(config: Config, port: number, plan: LaunchPlan, withLmcache: b
 
 export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[] {
   const sim = config.profile === 'sim';
-  const labels = (role: Role) => ({ [LABEL_WORKFLOW_ID]: plan.workflowId, [LABEL_ROLE]: role, [LABEL_RESULTS_DIR]: config.resultsDir });
+  const labels = (role: Role) => ({
+    [LABEL_WORKFLOW_ID]: plan.workflowId,
+    [LABEL_ROLE]: role,
+    [LABEL_RESULTS_DIR]: config.resultsDir,
+  });
   const gpusOf = (index: number | undefined) => (sim || index === undefined ? [] : [index]);
   const vllmEnv: Record<string, string> = {
     VLLM_ENABLE_V1_MULTIPROCESSING: '0',

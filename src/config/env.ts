@@ -19,8 +19,18 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
   { env: 'VLLM_PORT', field: 'vllmPort', kind: 'integer', help: 'port of vLLM with LMCache' },
   { env: 'VLLM_BASELINE_PORT', field: 'vllmBaselinePort', kind: 'integer', help: 'port of baseline vLLM' },
   { env: 'LMCACHE_PORT', field: 'lmcachePort', kind: 'integer', help: 'port of the LMCache server' },
-  { env: 'MAX_WAIT_SECONDS', field: 'maxWaitSeconds', kind: 'integer', help: 'how long the servers may take to become healthy' },
-  { env: 'HF_CACHE_DIR', field: 'hfCacheDir', kind: 'string', help: 'Hugging Face cache mounted into the vLLM containers' },
+  {
+    env: 'MAX_WAIT_SECONDS',
+    field: 'maxWaitSeconds',
+    kind: 'integer',
+    help: 'how long the servers may take to become healthy',
+  },
+  {
+    env: 'HF_CACHE_DIR',
+    field: 'hfCacheDir',
+    kind: 'string',
+    help: 'Hugging Face cache mounted into the vLLM containers',
+  },
   { env: 'IMAGE', field: 'image', kind: 'string', help: 'image tag built and run' },
   { env: 'LMCACHE_REPO_DIR', field: 'lmcacheRepoDir', kind: 'string', help: 'build context: the LMCache repository' },
   { env: 'DOCKERFILE', field: 'dockerfile', kind: 'string', help: 'Dockerfile path inside the build context' },
@@ -30,19 +40,39 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
   { env: 'VLLM_VERSION', field: 'buildArgs', kind: 'buildArg', help: 'build argument' },
   { env: 'CPU_BUFFER_SIZE', field: 'cpuBufferSize', kind: 'number', help: 'LMCache L1 size in GB' },
   { env: 'MAX_WORKERS', field: 'maxWorkers', kind: 'integer', help: 'LMCache server workers' },
-  { env: 'GPU_MIN_FREE_MEMORY_MIB', field: 'gpuMinFreeMemoryMib', kind: 'integer', help: 'a usable GPU has at least this much free memory' },
-  { env: 'GPU_MAX_UTILIZATION_PERCENT', field: 'gpuMaxUtilizationPercent', kind: 'number', help: 'a usable GPU is at most this busy' },
+  {
+    env: 'GPU_MIN_FREE_MEMORY_MIB',
+    field: 'gpuMinFreeMemoryMib',
+    kind: 'integer',
+    help: 'a usable GPU has at least this much free memory',
+  },
+  {
+    env: 'GPU_MAX_UTILIZATION_PERCENT',
+    field: 'gpuMaxUtilizationPercent',
+    kind: 'number',
+    help: 'a usable GPU is at most this busy',
+  },
   { env: 'GPU_WAIT_SECONDS', field: 'gpuWaitSeconds', kind: 'integer', help: 'how long to wait for two usable GPUs' },
   { env: 'NUM_CONCURRENT', field: 'numConcurrent', kind: 'integer', help: 'lm_eval concurrent requests' },
   { env: 'LIMIT', field: 'limit', kind: 'integer', help: 'lm_eval samples' },
   { env: 'LM_EVAL_TASK', field: 'lmEvalTask', kind: 'string', help: 'lm_eval task' },
   { env: 'BENCHMARK_DRIVER', field: 'benchmarkDriver', kind: 'string', help: 'upstream tools or the builtin drivers' },
-  { env: 'TOKENIZER', field: 'tokenizer', kind: 'string', help: 'tokenizer for vllm bench serve (default: the model\'s)' },
+  {
+    env: 'TOKENIZER',
+    field: 'tokenizer',
+    kind: 'string',
+    help: "tokenizer for vllm bench serve (default: the model's)",
+  },
   { env: 'NUM_PROMPTS', field: 'numPrompts', kind: 'integer', help: 'vllm bench prompts' },
   { env: 'RANDOM_INPUT_LEN', field: 'randomInputLen', kind: 'integer', help: 'vllm bench input tokens' },
   { env: 'RANDOM_OUTPUT_LEN', field: 'randomOutputLen', kind: 'integer', help: 'vllm bench output tokens' },
   { env: 'RANDOM_SEED', field: 'randomSeed', kind: 'integer', help: 'vllm bench seed' },
-  { env: 'MAX_THROUGHPUT_SLOWDOWN_PERCENT', field: 'maxThroughputSlowdownPercent', kind: 'number', help: 'allowed LMCache throughput loss' },
+  {
+    env: 'MAX_THROUGHPUT_SLOWDOWN_PERCENT',
+    field: 'maxThroughputSlowdownPercent',
+    kind: 'number',
+    help: 'allowed LMCache throughput loss',
+  },
   { env: 'DOCUMENT_LENGTH', field: 'documentLength', kind: 'integer', help: 'long doc QA document tokens' },
   { env: 'NUM_DOCUMENTS', field: 'numDocuments', kind: 'integer', help: 'long doc QA documents' },
   { env: 'OUTPUT_LEN', field: 'outputLen', kind: 'integer', help: 'long doc QA output tokens' },
@@ -51,10 +81,20 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
   { env: 'SHUFFLE_SEED', field: 'shuffleSeed', kind: 'integer', help: 'long doc QA shuffle seed' },
   { env: 'MAX_INFLIGHT_REQUESTS', field: 'maxInflightRequests', kind: 'integer', help: 'long doc QA concurrency' },
   { env: 'MAX_LMCACHE_TTFT', field: 'maxLmcacheTtft', kind: 'number', help: 'max LMCache query TTFT (s)' },
-  { env: 'MAX_LMCACHE_QUERY_ROUND_TIME', field: 'maxLmcacheQueryRoundTime', kind: 'number', help: 'max LMCache query round time (s)' },
+  {
+    env: 'MAX_LMCACHE_QUERY_ROUND_TIME',
+    field: 'maxLmcacheQueryRoundTime',
+    kind: 'number',
+    help: 'max LMCache query round time (s)',
+  },
   { env: 'SIM_DEFECT', field: 'simDefect', kind: 'string', help: 'sim only: a defect to switch on' },
   { env: 'SIM_STARTUP_SECONDS', field: 'simStartupSeconds', kind: 'number', help: 'sim only: model load time' },
-  { env: 'REGRESSION_MARGIN_PERCENT', field: 'regressionMarginPercent', kind: 'number', help: 'worse than the median by more: a regression' },
+  {
+    env: 'REGRESSION_MARGIN_PERCENT',
+    field: 'regressionMarginPercent',
+    kind: 'number',
+    help: 'worse than the median by more: a regression',
+  },
   { env: 'HISTORY_RUNS', field: 'historyRuns', kind: 'integer', help: 'passing runs the report compares against' },
 ];
 
@@ -63,10 +103,17 @@ function parseValue(env: string, kind: Kind, raw: string): unknown {
   if (kind === 'integer' || kind === 'number') {
     const value = Number(text);
     const ok = text !== '' && Number.isFinite(value) && (kind === 'number' || Number.isInteger(value));
-    if (!ok) throw new InvalidConfigError([`${env}: expected ${kind === 'integer' ? 'an integer' : 'a number'}, got ${JSON.stringify(raw)}`]);
+    if (!ok)
+      throw new InvalidConfigError([
+        `${env}: expected ${kind === 'integer' ? 'an integer' : 'a number'}, got ${JSON.stringify(raw)}`,
+      ]);
     return value;
   }
-  if (kind === 'list') return text.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  if (kind === 'list')
+    return text
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
   return raw;
 }
 
@@ -100,7 +147,11 @@ export function inputFromEnv(env: NodeJS.ProcessEnv, now: Date = new Date()): Co
 }
 
 /** Loads and validates; the returned input is what the client sends, the config what the workflow will use. */
-export function loadConfigFromEnv(env: NodeJS.ProcessEnv, workflowId: string, now?: Date): { input: ConfigInput; config: Config } {
+export function loadConfigFromEnv(
+  env: NodeJS.ProcessEnv,
+  workflowId: string,
+  now?: Date,
+): { input: ConfigInput; config: Config } {
   const input = inputFromEnv(env, now);
   return { input, config: resolveConfig(input, { workflowId }) };
 }

@@ -37,7 +37,8 @@ function isKnownDefect(value: string): boolean {
 // result paths, so shell metacharacters, whitespace and `..` are refused.
 const MODEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
 // Docker's reference grammar, restricted to what a local tag needs (registry host optional, tag optional).
-const IMAGE_PATTERN = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/;
+const IMAGE_PATTERN =
+  /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/;
 const SAFE_TOKEN_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 // Path-like knobs: absolute or relative, no control characters, no shell metacharacters.
 const PATH_PATTERN = /^[A-Za-z0-9_./~+-][A-Za-z0-9_./~+@=-]*$/;
@@ -313,7 +314,10 @@ export function resolveConfig(input: unknown, identity: RunIdentity): Config {
     throw new InvalidConfigError(
       parsed.error.issues.map((issue) => {
         const field = issue.path.join('.') || 'input';
-        const got = issue.path.reduce<unknown>((value, key) => (value as Record<PropertyKey, unknown>)?.[key], candidate);
+        const got = issue.path.reduce<unknown>(
+          (value, key) => (value as Record<PropertyKey, unknown>)?.[key],
+          candidate,
+        );
         return `${field}: ${issue.message} (got ${JSON.stringify(got)})`;
       }),
     );

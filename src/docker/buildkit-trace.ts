@@ -98,7 +98,9 @@ export class BuildkitProgress {
       const text = (this.pendingOutput.get(log.vertex) ?? '') + Buffer.from(log.msg).toString('utf8');
       const complete = text.split('\n');
       this.pendingOutput.set(log.vertex, complete.pop() ?? '');
-      added.push(...complete.filter((line) => line.trim() !== '').map((line) => `#${this.numberOf(log.vertex)} ${line}`));
+      added.push(
+        ...complete.filter((line) => line.trim() !== '').map((line) => `#${this.numberOf(log.vertex)} ${line}`),
+      );
     }
     for (const warning of status.warnings) {
       added.push(`#${this.numberOf(warning.vertex)} WARNING: ${Buffer.from(warning.short).toString('utf8')}`);

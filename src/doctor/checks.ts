@@ -37,7 +37,8 @@ const MIN_FREE_RESULTS_GIB = 1;
 /** BuildKit builds through the API need engine API 1.39 (Docker 18.09) on Linux. */
 const BUILDKIT_MIN_API = [1, 39] as const;
 
-const SETUP = (config: Config) => `PROFILE=${config.profile} BENCHMARK_DRIVER=${config.benchmarkDriver} scripts/setup.sh`;
+const SETUP = (config: Config) =>
+  `PROFILE=${config.profile} BENCHMARK_DRIVER=${config.benchmarkDriver} scripts/setup.sh`;
 
 export async function runDoctor(config: Config, options: DoctorOptions): Promise<DoctorCheck[]> {
   const docker = options.docker ?? new Docker();
@@ -65,11 +66,13 @@ async function dockerChecks(docker: Docker, config: Config, options: DoctorOptio
         name: 'docker',
         ok: false,
         detail: `no Docker engine answers (${(error as Error).message})`,
-        fix: 'start dockerd (as root: `dockerd &`, or install Debian\'s docker.io), or set DOCKER_HOST',
+        fix: "start dockerd (as root: `dockerd &`, or install Debian's docker.io), or set DOCKER_HOST",
       },
     ];
   }
-  const checks: DoctorCheck[] = [{ name: 'docker', ok: true, detail: `Docker ${version.Version} answers (API ${version.ApiVersion})` }];
+  const checks: DoctorCheck[] = [
+    { name: 'docker', ok: true, detail: `Docker ${version.Version} answers (API ${version.ApiVersion})` },
+  ];
   const [major, minor] = version.ApiVersion.split('.').map(Number);
   const apiOk = major > BUILDKIT_MIN_API[0] || (major === BUILDKIT_MIN_API[0] && minor >= BUILDKIT_MIN_API[1]);
   checks.push(
@@ -103,10 +106,20 @@ async function dockerChecks(docker: Docker, config: Config, options: DoctorOptio
 async function nvidiaSmiCheck(): Promise<DoctorCheck> {
   const name = 'gpu.nvidia-smi';
   const listed = await execa(NVIDIA_SMI, ['-L'], { reject: false });
-  const gpus = String(listed.stdout ?? '').split('\n').filter((line) => line.startsWith('GPU ')).length;
+  const gpus = String(listed.stdout ?? '')
+    .split('\n')
+    .filter((line) => line.startsWith('GPU ')).length;
   if (listed.exitCode === 0 && gpus >= 2) return { name, ok: true, detail: `nvidia-smi lists ${gpus} GPUs` };
-  const why = listed.failed && gpus === 0 ? `nvidia-smi failed: ${lastLine(String(listed.stderr || listed.stdout || listed.message))}` : `nvidia-smi lists ${gpus} GPU(s); a run needs 2`;
-  return { name, ok: false, detail: why, fix: 'install the NVIDIA driver (nvidia-smi -L must list the GPUs), or use PROFILE=sim' };
+  const why =
+    listed.failed && gpus === 0
+      ? `nvidia-smi failed: ${lastLine(String(listed.stderr || listed.stdout || listed.message))}`
+      : `nvidia-smi lists ${gpus} GPU(s); a run needs 2`;
+  return {
+    name,
+    ok: false,
+    detail: why,
+    fix: 'install the NVIDIA driver (nvidia-smi -L must list the GPUs), or use PROFILE=sim',
+  };
 }
 
 /** The tools a run will start, and the Python modules their upstream scripts import. */
@@ -115,14 +128,26 @@ async function toolChecks(config: Config, venvBin: string, options: DoctorOption
   const checks: DoctorCheck[] = [];
   const python = path.join(venvBin, 'python');
   if (!existsSync(python)) {
-    return [{ name: 'tools.venv', ok: false, detail: `no Python virtual environment at ${path.dirname(venvBin)} (VENV_DIR=${config.venvDir})`, fix }];
+    return [
+      {
+        name: 'tools.venv',
+        ok: false,
+        detail: `no Python virtual environment at ${path.dirname(venvBin)} (VENV_DIR=${config.venvDir})`,
+        fix,
+      },
+    ];
   }
   const runs = async (name: string, file: string, args: string[]) => {
     const result = await execa(file, args, { reject: false, env: { HF_HUB_OFFLINE: '1' } });
     checks.push(
       result.exitCode === 0
         ? { name, ok: true, detail: `${path.basename(file)} ${args.join(' ')} runs` }
-        : { name, ok: false, detail: `${file} ${args.join(' ')} failed: ${lastLine(String(result.stderr || result.message))}`, fix },
+        : {
+            name,
+            ok: false,
+            detail: `${file} ${args.join(' ')} failed: ${lastLine(String(result.stderr || result.message))}`,
+            fix,
+          },
     );
   };
   if (config.stages.includes('lm_eval')) await runs('tools.lm_eval', path.join(venvBin, 'lm_eval'), ['--help']);
@@ -132,14 +157,20 @@ async function toolChecks(config: Config, venvBin: string, options: DoctorOption
   const modules = new Set(['openai']);
   if (config.profile === 'gpu') ['pandas', 'transformers'].forEach((module) => modules.add(module));
   const script = path.join(options.resolvePath(config.lmcacheRepoDir), LONG_DOC_QA_SCRIPT);
-  if (usesUpstreamLongDocQa(config) && existsSync(script)) importedModules(readFileSync(script, 'utf8')).forEach((m) => modules.add(m));
+  if (usesUpstreamLongDocQa(config) && existsSync(script))
+    importedModules(readFileSync(script, 'utf8')).forEach((m) => modules.add(m));
   const missing = await missingModules(python, [...modules]);
   for (const module of [...modules].sort()) {
     const error = missing[module];
     checks.push(
       error === undefined
         ? { name: `tools.python.${module}`, ok: true, detail: `${module} imports` }
-        : { name: `tools.python.${module}`, ok: false, detail: `${module} does not import in ${path.dirname(venvBin)}: ${error}`, fix },
+        : {
+            name: `tools.python.${module}`,
+            ok: false,
+            detail: `${module} does not import in ${path.dirname(venvBin)}: ${error}`,
+            fix,
+          },
     );
   }
   return checks;
@@ -170,7 +201,8 @@ async function missingModules(python: string, modules: string[]): Promise<Record
     'print(json.dumps(failed))',
   ].join('\n');
   const result = await execa(python, ['-c', probe, ...modules], { reject: false, env: { HF_HUB_OFFLINE: '1' } });
-  if (result.exitCode !== 0) return Object.fromEntries(modules.map((m) => [m, lastLine(String(result.stderr || result.message))]));
+  if (result.exitCode !== 0)
+    return Object.fromEntries(modules.map((m) => [m, lastLine(String(result.stderr || result.message))]));
   return JSON.parse(String(result.stdout).trim().split('\n').pop() ?? '{}') as Record<string, string>;
 }
 
@@ -197,7 +229,12 @@ async function hfCacheCheck(directory: string): Promise<DoctorCheck> {
     await rm(probe);
     return { name, ok: true, detail: `${directory} is writable` };
   } catch (error) {
-    return { name, ok: false, detail: `${directory} is not writable: ${(error as Error).message}`, fix: `set HF_CACHE_DIR to a writable directory, or fix the permissions of ${directory}` };
+    return {
+      name,
+      ok: false,
+      detail: `${directory} is not writable: ${(error as Error).message}`,
+      fix: `set HF_CACHE_DIR to a writable directory, or fix the permissions of ${directory}`,
+    };
   }
 }
 
@@ -225,7 +262,12 @@ async function diskCheck(name: string, directory: string, minimumGib: number): P
     const detail = `${freeGib.toFixed(1)} GiB free at ${directory}`;
     return freeGib >= minimumGib
       ? { name, ok: true, detail }
-      : { name, ok: false, detail: `${detail}, needs ${minimumGib} GiB`, fix: `free space at ${directory} (for Docker: docker system prune, docker builder prune)` };
+      : {
+          name,
+          ok: false,
+          detail: `${detail}, needs ${minimumGib} GiB`,
+          fix: `free space at ${directory} (for Docker: docker system prune, docker builder prune)`,
+        };
   } catch (error) {
     return { name, ok: false, detail: `cannot read free space at ${directory}: ${(error as Error).message}` };
   }
@@ -238,14 +280,24 @@ function nearestExisting(directory: string): string {
 }
 
 function lastLine(text: string): string {
-  return text.trim().split('\n').filter((line) => line.trim() !== '').pop()?.slice(0, 300) ?? '';
+  return (
+    text
+      .trim()
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .pop()
+      ?.slice(0, 300) ?? ''
+  );
 }
 
 /** One line per check, for a terminal or a log. */
 export function renderDoctor(checks: DoctorCheck[]): string {
   const width = Math.max(...checks.map((check) => check.name.length));
   return checks
-    .map((check) => `${check.ok ? 'ok  ' : 'FAIL'}  ${check.name.padEnd(width)}  ${check.detail}${check.fix ? `\n      fix: ${check.fix}` : ''}`)
+    .map(
+      (check) =>
+        `${check.ok ? 'ok  ' : 'FAIL'}  ${check.name.padEnd(width)}  ${check.detail}${check.fix ? `\n      fix: ${check.fix}` : ''}`,
+    )
     .join('\n');
 }
 

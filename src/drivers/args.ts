@@ -95,7 +95,8 @@ export function parseArgs(argv: readonly string[], table: OptionTable): ParsedAr
       values.set(name, arg.slice(eq + 1));
     } else {
       const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) throw new UsageError(`argument --${name}: expected one argument`);
+      if (next === undefined || next.startsWith('--'))
+        throw new UsageError(`argument --${name}: expected one argument`);
       values.set(name, next);
       i++;
     }

@@ -31,8 +31,10 @@ const options: OptionTable = {
   'max-concurrency': { help: 'most requests in flight at once (default unlimited)' },
   'request-rate': { help: 'requests per second as a Poisson process (default inf: all at once)' },
   temperature: { help: 'sampling temperature to send (default: none sent, the server decides)' },
-  tokenizer: { help: 'recorded as tokenizer_id; the builtin driver counts with the server\'s /tokenize' },
-  'ready-check-timeout-sec': { help: 'send one test request first, retrying up to this many seconds (default 0: skip)' },
+  tokenizer: { help: "recorded as tokenizer_id; the builtin driver counts with the server's /tokenize" },
+  'ready-check-timeout-sec': {
+    help: 'send one test request first, retrying up to this many seconds (default 0: skip)',
+  },
   'percentile-metrics': { help: 'comma list of ttft,tpot,itl,e2el (default ttft,tpot,itl)' },
   'metric-percentiles': { help: 'comma list of percentiles (default 99)' },
   'save-result': { flag: true, help: 'write the result JSON' },
@@ -69,9 +71,11 @@ interface RequestTemplate {
 
 function readSettings(args: ParsedArgs) {
   const datasetName = args.string('dataset-name', 'random');
-  if (datasetName !== 'random') throw new UsageError(`--dataset-name ${datasetName} is not implemented by the builtin driver (only random)`);
+  if (datasetName !== 'random')
+    throw new UsageError(`--dataset-name ${datasetName} is not implemented by the builtin driver (only random)`);
   const backend = args.string('backend', 'openai');
-  if (backend !== 'openai-chat') throw new UsageError(`--backend ${backend} is not implemented by the builtin driver (only openai-chat)`);
+  if (backend !== 'openai-chat')
+    throw new UsageError(`--backend ${backend} is not implemented by the builtin driver (only openai-chat)`);
   const endpoint = args.string('endpoint', '/v1/completions');
   if (!endpoint.startsWith('/') || !endpoint.endsWith('chat/completions')) {
     throw new UsageError(`--endpoint ${endpoint}: the OpenAI Chat Completions API URL must end with chat/completions`);
@@ -82,11 +86,15 @@ function readSettings(args: ParsedArgs) {
       throw new UsageError(`--percentile-metrics: '${metric}' is not one of ${PERCENTILE_METRICS.join(', ')}`);
     }
   }
-  const metricPercentiles = args.string('metric-percentiles', '99').split(',').map((raw) => {
-    const p = Number(raw);
-    if (raw.trim() === '' || !(p >= 0 && p <= 100)) throw new UsageError(`--metric-percentiles: '${raw}' is not a percentile`);
-    return p;
-  });
+  const metricPercentiles = args
+    .string('metric-percentiles', '99')
+    .split(',')
+    .map((raw) => {
+      const p = Number(raw);
+      if (raw.trim() === '' || !(p >= 0 && p <= 100))
+        throw new UsageError(`--metric-percentiles: '${raw}' is not a percentile`);
+      return p;
+    });
   const requestRate = args.float('request-rate', Number.POSITIVE_INFINITY);
   if (!(requestRate > 0)) throw new UsageError(`--request-rate must be positive, got ${requestRate}`);
   const host = args.string('host', '127.0.0.1');
@@ -303,7 +311,11 @@ function timestamp(now: Date): string {
 
 /** POSTs JSON to one of vLLM's own routes; undefined when the server has no such route. */
 async function postJson(url: string, body: unknown): Promise<Record<string, unknown> | undefined> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   if (response.status === 404) return undefined;
   if (!response.ok) throw new Error(`POST ${url} answered ${response.status} ${response.statusText}`);
   return (await response.json()) as Record<string, unknown>;
@@ -312,7 +324,8 @@ async function postJson(url: string, body: unknown): Promise<Record<string, unkn
 /** What the model's tokenizer adds to a prompt (`num_special_tokens_to_add`), from the server's /tokenize; 0 without one. */
 async function specialTokensAdded(baseUrl: string, model: string): Promise<number> {
   const count = async (addSpecialTokens: boolean) =>
-    (await postJson(`${baseUrl}/tokenize`, { model, prompt: 'x', add_special_tokens: addSpecialTokens }))?.count as number | undefined;
+    (await postJson(`${baseUrl}/tokenize`, { model, prompt: 'x', add_special_tokens: addSpecialTokens }))?.count as
+      number | undefined;
   const [framed, plain] = [await count(true), await count(false)];
   return framed === undefined || plain === undefined ? 0 : framed - plain;
 }
@@ -323,14 +336,17 @@ async function specialTokensAdded(baseUrl: string, model: string): Promise<numbe
  */
 async function alignToServer(baseUrl: string, model: string, requests: RandomRequest[]): Promise<RandomRequest[]> {
   const tokensOf = async (prompt: string) =>
-    (await postJson(`${baseUrl}/tokenize`, { model, prompt, add_special_tokens: false }))?.tokens as number[] | undefined;
+    (await postJson(`${baseUrl}/tokenize`, { model, prompt, add_special_tokens: false }))?.tokens as
+      number[] | undefined;
   const first = await tokensOf(requests[0]!.prompt);
   if (first === undefined) {
     console.log('WARNING: /tokenize unavailable (404 Not Found), skipping alignment.');
     return requests;
   }
   if (first.length === requests[0]!.promptLen) return requests;
-  console.log(`WARNING: tokenizer mismatch (server=${first.length}, expected=${requests[0]!.promptLen}), re-aligning prompts.`);
+  console.log(
+    `WARNING: tokenizer mismatch (server=${first.length}, expected=${requests[0]!.promptLen}), re-aligning prompts.`,
+  );
   return Promise.all(
     requests.map(async (request) => {
       const tokens = (await tokensOf(request.prompt))!;
@@ -348,7 +364,9 @@ async function readyCheck(template: RequestTemplate, request: RandomRequest, tim
     const outcome = await sendOne(template, request, `bench-ready-check`);
     if (outcome.success) return;
     if (performance.now() >= deadline) {
-      throw new Error(`Initial test run failed - Please make sure benchmark arguments are correctly specified. Error: ${outcome.error}`);
+      throw new Error(
+        `Initial test run failed - Please make sure benchmark arguments are correctly specified. Error: ${outcome.error}`,
+      );
     }
     await sleep(1000);
   }
@@ -363,12 +381,19 @@ async function main(args: ParsedArgs): Promise<number> {
   // this driver asks the server's tokenizer how many it adds.
   const numSpecial = await specialTokensAdded(s.baseUrl, served.name);
   const inputLen = s.inputLen - numSpecial;
-  if (inputLen < 1) throw new UsageError(`--random-input-len is too small: the tokenizer adds ${numSpecial} special tokens`);
-  console.log(`Builtin vllm bench serve driver: ${s.numPrompts} random prompts of ${inputLen} tokens (+${numSpecial} special), seed ${s.seed}, ${s.apiUrl}`);
+  if (inputLen < 1)
+    throw new UsageError(`--random-input-len is too small: the tokenizer adds ${numSpecial} special tokens`);
+  console.log(
+    `Builtin vllm bench serve driver: ${s.numPrompts} random prompts of ${inputLen} tokens (+${numSpecial} special), seed ${s.seed}, ${s.apiUrl}`,
+  );
   if (s.temperature === undefined) {
     console.log('WARNING: vllm bench serve no longer sets temperature==0 (greedy) in requests by default.');
   }
-  const requests = await alignToServer(s.baseUrl, served.name, randomDataset(s.seed, s.numPrompts, inputLen, s.outputLen));
+  const requests = await alignToServer(
+    s.baseUrl,
+    served.name,
+    randomDataset(s.seed, s.numPrompts, inputLen, s.outputLen),
+  );
 
   console.log('Starting initial single prompt test run...');
   if (s.readyCheckTimeoutSec > 0) {
@@ -476,7 +501,9 @@ async function main(args: ParsedArgs): Promise<number> {
   if (s.saveResult) {
     const baseModelId = served.id.split('/').pop()!;
     const concurrency = s.maxConcurrency === undefined ? '' : `-concurrency${s.maxConcurrency}`;
-    let fileName = s.resultFilename ?? `${s.backend}-${pyFloat(s.requestRate)}qps${concurrency}-${baseModelId}-${result['date']}.json`;
+    let fileName =
+      s.resultFilename ??
+      `${s.backend}-${pyFloat(s.requestRate)}qps${concurrency}-${baseModelId}-${result['date']}.json`;
     if (s.resultDir !== undefined) {
       await mkdir(s.resultDir, { recursive: true });
       fileName = join(s.resultDir, fileName);

@@ -23,7 +23,9 @@ export async function runDriver(driver: Driver): Promise<void> {
     process.exitCode = await driver.main(parseArgs(argv, driver.options));
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`usage: ${driver.program} [options] (see --help)\n${driver.program}: error: ${error.message}\n`);
+      process.stderr.write(
+        `usage: ${driver.program} [options] (see --help)\n${driver.program}: error: ${error.message}\n`,
+      );
       process.exitCode = 2;
       return;
     }

@@ -190,11 +190,19 @@ async function main(args: ParsedArgs): Promise<number> {
 
   await writeFile(
     'warmup_round.csv',
-    roundCsv(warmup.stats, ['prompt_id', 'request_start', 'ttft', 'request_end', 'successful', 'ttft_time', 'is_miss'], true),
+    roundCsv(
+      warmup.stats,
+      ['prompt_id', 'request_start', 'ttft', 'request_end', 'successful', 'ttft_time', 'is_miss'],
+      true,
+    ),
   );
   await writeFile(
     'query_round.csv',
-    roundCsv(query.stats, ['prompt_id', 'request_start', 'ttft', 'request_end', 'successful', 'is_miss', 'ttft_time'], false),
+    roundCsv(
+      query.stats,
+      ['prompt_id', 'request_start', 'ttft', 'request_end', 'successful', 'is_miss', 'ttft_time'],
+      false,
+    ),
   );
 
   const warmupOk = warmup.stats.filter((s) => s.successful);

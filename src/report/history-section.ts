@@ -31,7 +31,12 @@ const UNCOMPARED_HEADING = '## Against earlier passing runs';
 
 export function renderHistorySection(history: RunHistory, report: RunReport): string[] {
   if (!history.available) {
-    return [UNCOMPARED_HEADING, '', `Run history could not be read, so this run is not compared: ${history.reason}`, ''];
+    return [
+      UNCOMPARED_HEADING,
+      '',
+      `Run history could not be read, so this run is not compared: ${history.reason}`,
+      '',
+    ];
   }
   if (history.previous.length === 0) {
     const none = `No earlier passing run of profile ${report.profile} and model \`${report.model}\` to compare with.`;

@@ -146,7 +146,9 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
       out.push(`- ${STAGE_ICONS[stage.status]} stage **${mdText(stage.name)}** ${stage.status}${mdText(why)}`);
     }
     for (const check of failedChecks) {
-      out.push(`- ❌ **${check.name}**: ${mdText(check.detail ?? `value ${formatValue(check.value)}, limit ${formatValue(check.limit)}`)}`);
+      out.push(
+        `- ❌ **${check.name}**: ${mdText(check.detail ?? `value ${formatValue(check.value)}, limit ${formatValue(check.limit)}`)}`,
+      );
     }
     out.push('');
   }
@@ -163,7 +165,14 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
       );
     }
     out.push('');
-    out.push(...barChart('Stage durations', 'Seconds', report.stages.map((s) => [s.name, s.durationMs / 1000])), '');
+    out.push(
+      ...barChart(
+        'Stage durations',
+        'Seconds',
+        report.stages.map((s) => [s.name, s.durationMs / 1000]),
+      ),
+      '',
+    );
   }
 
   out.push('## Checks', '');
@@ -202,7 +211,8 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
 // ---------------------------------------------------------------- JUnit XML
 
 /** Characters XML 1.0 forbids (tools' output carries ANSI colour codes), and lone surrogate halves. */
-const XML_INVALID = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const XML_INVALID =
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const ANSI_SEQUENCE = /\u001B\[[0-9;?]*[A-Za-z]/g;
 
 function xmlEscape(text: string): string {
@@ -236,7 +246,9 @@ function suiteXml(name: string, cases: Case[], extra = ''): string[] {
   const failures = cases.filter((c) => c.failure).length;
   const skipped = cases.filter((c) => c.skipped !== undefined).length;
   const timeMs = cases.reduce((sum, c) => sum + c.timeMs, 0);
-  const lines = [`  <testsuite${attrs({ name, tests: cases.length, failures, errors: 0, skipped, time: seconds(timeMs) })}>`];
+  const lines = [
+    `  <testsuite${attrs({ name, tests: cases.length, failures, errors: 0, skipped, time: seconds(timeMs) })}>`,
+  ];
   if (extra) lines.push(extra);
   for (const c of cases) {
     const open = `    <testcase${attrs({ name: c.name, classname: c.classname, time: seconds(c.timeMs) })}`;
@@ -263,7 +275,11 @@ function stageCase(stage: StageReport): Case {
   // A cancelled stage did not do its work either, so CI must see it red.
   // CI shows the message on one line; the body keeps the whole error.
   const message = stage.error?.trim().split('\n')[0] ?? `stage ${stage.status}`;
-  const body = [`status: ${stage.status}`, stage.attempts !== undefined ? `attempts: ${stage.attempts}` : '', stage.error ? `error: ${stage.error}` : '']
+  const body = [
+    `status: ${stage.status}`,
+    stage.attempts !== undefined ? `attempts: ${stage.attempts}` : '',
+    stage.error ? `error: ${stage.error}` : '',
+  ]
     .filter(Boolean)
     .join('\n');
   return { ...base, failure: { message, type: stage.errorType ?? stage.status, body } };
@@ -293,7 +309,12 @@ export function renderJUnit(report: RunReport): string {
   ].join('\n');
   const suites = [
     ...suiteXml('stages', report.stages.map(stageCase), properties),
-    ...groupChecks(report.checks).flatMap(([prefix, checks]) => suiteXml(prefix, checks.map((c) => checkCase(c, prefix)))),
+    ...groupChecks(report.checks).flatMap(([prefix, checks]) =>
+      suiteXml(
+        prefix,
+        checks.map((c) => checkCase(c, prefix)),
+      ),
+    ),
   ];
   const tests = report.stages.length + report.checks.length;
   const failures =
@@ -320,14 +341,22 @@ export function columns(rows: string[][], indent = '  '): string[] {
 export function renderSummaryTable(report: RunReport): string {
   const { checksPassed, stagesPassed } = tally(report);
   const out: string[] = [];
-  out.push(`LMCache multiprocessing test  workflow ${report.workflowId}  profile ${report.profile}  model ${report.model}`, '');
+  out.push(
+    `LMCache multiprocessing test  workflow ${report.workflowId}  profile ${report.profile}  model ${report.model}`,
+    '',
+  );
   out.push('Stages');
   if (report.stages.length === 0) out.push('  (none ran)');
   else {
     out.push(
       ...columns([
         ['STAGE', 'STATUS', 'DURATION', 'ATTEMPTS'],
-        ...report.stages.map((s) => [s.name, s.status.toUpperCase(), formatDuration(s.durationMs), s.attempts === undefined ? '' : String(s.attempts)]),
+        ...report.stages.map((s) => [
+          s.name,
+          s.status.toUpperCase(),
+          formatDuration(s.durationMs),
+          s.attempts === undefined ? '' : String(s.attempts),
+        ]),
       ]),
     );
   }

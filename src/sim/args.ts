@@ -62,7 +62,9 @@ function portValue(flag: string, text: string | undefined, fallback: number): nu
 function positiveNumber(flag: string, text: string | undefined, max = Infinity): number {
   const value = Number(text);
   if (text === undefined || text.trim() === '' || !Number.isFinite(value) || value <= 0 || value > max) {
-    throw new UsageError(`${flag} must be a number > 0${max < Infinity ? ` and <= ${max}` : ''}, got ${JSON.stringify(text)}`);
+    throw new UsageError(
+      `${flag} must be a number > 0${max < Infinity ? ` and <= ${max}` : ''}, got ${JSON.stringify(text)}`,
+    );
   }
   return value;
 }
@@ -78,7 +80,11 @@ function lmcachePortFrom(json: string): number {
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw new UsageError('--kv-transfer-config must be a JSON object');
   }
-  const { kv_connector: connector, kv_role: role, kv_connector_extra_config: extra } = config as Record<string, unknown>;
+  const {
+    kv_connector: connector,
+    kv_role: role,
+    kv_connector_extra_config: extra,
+  } = config as Record<string, unknown>;
   if (connector !== 'LMCacheMPConnector') {
     throw new UsageError(
       `--kv-transfer-config: kv_connector ${JSON.stringify(connector)} is not simulated; use "LMCacheMPConnector"`,
@@ -122,7 +128,9 @@ export function parseVllmArgs(argv: string[]): VllmArgs {
     host: str('host') ?? DEFAULT_HOST,
     port: portValue('--port', str('port'), DEFAULT_VLLM_PORT),
     gpuMemoryUtilization:
-      utilization === undefined ? DEFAULT_GPU_MEMORY_UTILIZATION : positiveNumber('--gpu-memory-utilization', utilization, 1),
+      utilization === undefined
+        ? DEFAULT_GPU_MEMORY_UTILIZATION
+        : positiveNumber('--gpu-memory-utilization', utilization, 1),
     attentionBackend: str('attention-backend') ?? null,
     asyncScheduling: values['no-async-scheduling'] !== true,
     lmcachePort: str('kv-transfer-config') === undefined ? null : lmcachePortFrom(str('kv-transfer-config')!),

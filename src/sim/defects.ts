@@ -27,9 +27,7 @@ export function parseDefect(value: string | undefined): Defect {
   if (simple) return { kind: simple };
   const crash = /^crash-after:([1-9][0-9]*)$/.exec(text);
   if (crash) return { kind: 'crash-after', requests: Number(crash[1]) };
-  throw new UsageError(
-    `SIM_DEFECT=${JSON.stringify(text)} is not a known defect; allowed: ${DEFECT_CHOICES}`,
-  );
+  throw new UsageError(`SIM_DEFECT=${JSON.stringify(text)} is not a known defect; allowed: ${DEFECT_CHOICES}`);
 }
 
 export function describeDefect(defect: Defect): string {

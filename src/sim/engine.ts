@@ -114,7 +114,8 @@ export class Engine {
     const prefillTokens = tokens.length - cachedTokens;
 
     const loadSeconds =
-      lmcacheHitTokens * (this.defect.kind === 'slow-load' ? SLOW_LOAD_SECONDS_PER_TOKEN : LMCACHE_LOAD_SECONDS_PER_TOKEN);
+      lmcacheHitTokens *
+      (this.defect.kind === 'slow-load' ? SLOW_LOAD_SECONDS_PER_TOKEN : LMCACHE_LOAD_SECONDS_PER_TOKEN);
     const prefillSeconds = prefillTokens * PREFILL_SECONDS_PER_TOKEN;
     await sleep((loadSeconds + prefillSeconds) * 1000);
     this.modelled.load += loadSeconds;

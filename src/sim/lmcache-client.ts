@@ -54,7 +54,11 @@ export class LmcacheClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error(`LMCache server at ${this.host}:${this.port} did not answer ${body.op} within ${this.timeoutMs} ms`));
+        reject(
+          new Error(
+            `LMCache server at ${this.host}:${this.port} did not answer ${body.op} within ${this.timeoutMs} ms`,
+          ),
+        );
       }, this.timeoutMs);
       this.pending.set(id, {
         resolve: (reply) =>
@@ -84,7 +88,9 @@ export class LmcacheClient {
       waiter.resolve(reply);
     });
     socket.on('error', (error) => this.fail(socket, error));
-    socket.on('close', () => this.fail(socket, new Error(`connection to LMCache server at ${this.host}:${this.port} closed`)));
+    socket.on('close', () =>
+      this.fail(socket, new Error(`connection to LMCache server at ${this.host}:${this.port} closed`)),
+    );
     this.socket = socket;
     return socket;
   }

@@ -20,7 +20,13 @@ export function exitOnSignals(log: Logger, close: () => void): void {
 }
 
 /** Listens, or logs why not and exits 1 (a port already taken must stop the container, not hang it). */
-export function listenOrExit(server: Server, host: string, port: number, log: Logger, onListening: (port: number) => void): void {
+export function listenOrExit(
+  server: Server,
+  host: string,
+  port: number,
+  log: Logger,
+  onListening: (port: number) => void,
+): void {
   server.on('error', (error) => {
     log(`cannot listen on ${host}:${port}: ${error.message}`, 'ERROR');
     process.exit(1);

@@ -15,7 +15,11 @@ export class ApiError extends Error {
   }
 
   get type(): string {
-    const types: Record<number, string> = { 404: 'NotFoundError', 500: 'InternalServerError', 503: 'ServiceUnavailableError' };
+    const types: Record<number, string> = {
+      404: 'NotFoundError',
+      500: 'InternalServerError',
+      503: 'ServiceUnavailableError',
+    };
     return types[this.status] ?? 'BadRequestError';
   }
 
@@ -70,10 +74,12 @@ function common(body: Body, servedModel: string, maxTokensFields: string[]) {
   let maxTokens: number | null = null;
   for (const field of maxTokensFields) {
     maxTokens ??= optional(body, field, isInteger, 'an integer');
-    if (maxTokens !== null && maxTokens < 1) throw new ApiError(400, `${field} must be at least 1, got ${maxTokens}`, field);
+    if (maxTokens !== null && maxTokens < 1)
+      throw new ApiError(400, `${field} must be at least 1, got ${maxTokens}`, field);
   }
   const temperature = optional(body, 'temperature', isNumber, 'a number');
-  if (temperature !== null && temperature < 0) throw new ApiError(400, 'temperature must be non-negative', 'temperature');
+  if (temperature !== null && temperature < 0)
+    throw new ApiError(400, 'temperature must be non-negative', 'temperature');
   optional(body, 'seed', isInteger, 'an integer');
   const n = optional(body, 'n', isInteger, 'an integer');
   if (n !== null && n !== 1) throw new ApiError(400, 'the sim model is greedy: only n = 1 is supported', 'n');
@@ -109,7 +115,12 @@ export function parseCompletionRequest(raw: unknown, servedModel: string): Job {
   let prompts: string[];
   if (typeof prompt === 'string') prompts = [prompt];
   else if (Array.isArray(prompt) && prompt.length > 0 && prompt.every(isString)) prompts = prompt;
-  else throw new ApiError(400, 'prompt must be a string or a non-empty array of strings (token ids are not supported)', 'prompt');
+  else
+    throw new ApiError(
+      400,
+      'prompt must be a string or a non-empty array of strings (token ids are not supported)',
+      'prompt',
+    );
   const addSpecialTokens = optional(body, 'add_special_tokens', isBoolean, 'a boolean') ?? true;
   return { kind: 'completion', prompts, addSpecialTokens, ...common(body, servedModel, ['max_tokens']) };
 }
@@ -121,7 +132,12 @@ export function parseChatRequest(raw: unknown, servedModel: string): Job {
   }
   const prompts = [flattenChat(body.messages)];
   const addSpecialTokens = false;
-  return { kind: 'chat', prompts, addSpecialTokens, ...common(body, servedModel, ['max_completion_tokens', 'max_tokens']) };
+  return {
+    kind: 'chat',
+    prompts,
+    addSpecialTokens,
+    ...common(body, servedModel, ['max_completion_tokens', 'max_tokens']),
+  };
 }
 
 /**
@@ -163,24 +179,34 @@ export interface TokenizeJob {
 export function parseTokenizeRequest(raw: unknown, servedModel: string): TokenizeJob {
   const body = asBody(raw);
   const model = optional(body, 'model', isString, 'a string');
-  if (model !== null && model !== servedModel) throw new ApiError(404, `The model \`${model}\` does not exist.`, 'model');
+  if (model !== null && model !== servedModel)
+    throw new ApiError(404, `The model \`${model}\` does not exist.`, 'model');
   const returnTokenStrs = optional(body, 'return_token_strs', isBoolean, 'a boolean') ?? false;
   if (Array.isArray(body.messages)) {
     const addGenerationPrompt = optional(body, 'add_generation_prompt', isBoolean, 'a boolean') ?? true;
     const text = flattenChat(body.messages, addGenerationPrompt);
     // Chat: the template already holds the special tokens, so vLLM's default adds none.
-    return { text, addSpecialTokens: optional(body, 'add_special_tokens', isBoolean, 'a boolean') ?? false, returnTokenStrs };
+    return {
+      text,
+      addSpecialTokens: optional(body, 'add_special_tokens', isBoolean, 'a boolean') ?? false,
+      returnTokenStrs,
+    };
   }
   const prompt = optional(body, 'prompt', isString, 'a string');
   if (prompt === null) throw new ApiError(400, 'either prompt (a string) or messages (an array) is required', 'prompt');
-  return { text: prompt, addSpecialTokens: optional(body, 'add_special_tokens', isBoolean, 'a boolean') ?? true, returnTokenStrs };
+  return {
+    text: prompt,
+    addSpecialTokens: optional(body, 'add_special_tokens', isBoolean, 'a boolean') ?? true,
+    returnTokenStrs,
+  };
 }
 
 /** A `POST /detokenize` body: the token ids to turn back into text. */
 export function parseDetokenizeRequest(raw: unknown, servedModel: string): number[] {
   const body = asBody(raw);
   const model = optional(body, 'model', isString, 'a string');
-  if (model !== null && model !== servedModel) throw new ApiError(404, `The model \`${model}\` does not exist.`, 'model');
+  if (model !== null && model !== servedModel)
+    throw new ApiError(404, `The model \`${model}\` does not exist.`, 'model');
   if (!Array.isArray(body.tokens) || !body.tokens.every(isInteger)) {
     throw new ApiError(400, 'tokens must be an array of integers', 'tokens');
   }
@@ -194,7 +220,11 @@ function messageContent(content: unknown, index: number): string {
     return content
       .map((part, partIndex) => {
         if (isObject(part) && part.type === 'text' && isString(part.text)) return part.text;
-        throw new ApiError(400, `messages[${index}].content[${partIndex}]: only {"type":"text"} parts are supported`, 'messages');
+        throw new ApiError(
+          400,
+          `messages[${index}].content[${partIndex}]: only {"type":"text"} parts are supported`,
+          'messages',
+        );
       })
       .join('\n');
   }

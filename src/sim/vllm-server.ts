@@ -187,7 +187,12 @@ async function serveJob(res: ServerResponse, job: Job, sequences: Sequence[]): P
         ? { index, message: { role: 'assistant', content: generation.text }, logprobs: null, ...end }
         : { index, text: generation.text, logprobs: null, ...end };
     });
-    sendJson(res, 200, { ...head, object: chat ? 'chat.completion' : 'text_completion', choices, usage: totalUsage(outcomes) });
+    sendJson(res, 200, {
+      ...head,
+      object: chat ? 'chat.completion' : 'text_completion',
+      choices,
+      usage: totalUsage(outcomes),
+    });
     return;
   }
 
@@ -212,7 +217,14 @@ async function serveJob(res: ServerResponse, job: Job, sequences: Sequence[]): P
         const final = last !== null && step === last.generatedTokens - 1;
         if (piece !== '' || final) send({ ...head, choices: [choice(index, piece, final ? last : null, false)] });
       };
-      return runSequence(logId(index), job, sequence, emit, () => closed, (generation) => (last = generation));
+      return runSequence(
+        logId(index),
+        job,
+        sequence,
+        emit,
+        () => closed,
+        (generation) => (last = generation),
+      );
     }),
   );
   if (job.includeUsage) send({ ...head, choices: [], usage: totalUsage(outcomes) });
@@ -237,13 +249,19 @@ function statsBody() {
 function onServed(): void {
   counters.served++;
   if (defect.kind === 'crash-after' && counters.served >= defect.requests) {
-    log(`SIM_DEFECT=crash-after:${defect.requests}: simulated engine crash after serving ${counters.served} requests`, 'ERROR');
+    log(
+      `SIM_DEFECT=crash-after:${defect.requests}: simulated engine crash after serving ${counters.served} requests`,
+      'ERROR',
+    );
     process.exit(1);
   }
 }
 
 const startedAt = Math.floor(Date.now() / 1000);
-const ROUTES: Record<string, { method: string; handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void }> = {
+const ROUTES: Record<
+  string,
+  { method: string; handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void }
+> = {
   '/health': { method: 'GET', handle: (_req, res) => void res.writeHead(200).end() },
   '/v1/models': {
     method: 'GET',
@@ -327,7 +345,8 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     if (req.method !== route.method) throw new ApiError(405, `${path} accepts ${route.method}, not ${req.method}`);
     await route.handle(req, res);
   } catch (error) {
-    const apiError = error instanceof ApiError ? error : new ApiError(500, `internal error: ${(error as Error).message}`);
+    const apiError =
+      error instanceof ApiError ? error : new ApiError(500, `internal error: ${(error as Error).message}`);
     if (!(error instanceof ApiError)) log(`${req.method} ${path}: ${(error as Error).stack}`, 'ERROR');
     if (path.startsWith('/v1/') && req.method === 'POST') {
       counters.failed++;

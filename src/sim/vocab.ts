@@ -103,7 +103,9 @@ export function tokenizerFiles(modelMaxLen: number): Record<string, string> {
         ...CHAT_FRAME.slice(1).map((id) => ({ SpecialToken: { id, type_id: 0 } })),
       ],
       pair: [{ Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
-      special_tokens: Object.fromEntries(CHAT_FRAME.map((token) => [token, { id: token, ids: [IDS.get(token)], tokens: [token] }])),
+      special_tokens: Object.fromEntries(
+        CHAT_FRAME.map((token) => [token, { id: token, ids: [IDS.get(token)], tokens: [token] }]),
+      ),
     },
     // No decoder: tokens are joined with single spaces, which tokenizes back to the same tokens.
     decoder: null,

@@ -9,7 +9,8 @@ import { tokenizerFiles } from './vocab.js';
 
 export function writeTokenizer(directory: string): void {
   mkdirSync(directory, { recursive: true });
-  for (const [name, text] of Object.entries(tokenizerFiles(MAX_MODEL_LEN))) writeFileSync(path.join(directory, name), text);
+  for (const [name, text] of Object.entries(tokenizerFiles(MAX_MODEL_LEN)))
+    writeFileSync(path.join(directory, name), text);
 }
 
 if (process.argv[1] && import.meta.url.endsWith(path.basename(process.argv[1]))) {

@@ -52,10 +52,7 @@ interface Sample {
 const RUN_NAMES = ['first', 'second'] as const;
 
 /** Compares two runs' samples after sorting their lines (the reference's rule). Missing run → failed check naming it. */
-export function verifyLmEvalSamples(
-  first: SamplesFile | undefined,
-  second: SamplesFile | undefined,
-): Check[] {
+export function verifyLmEvalSamples(first: SamplesFile | undefined, second: SamplesFile | undefined): Check[] {
   const runs = [first, second].map((file) => (file ? sampleLines(file.text) : undefined));
   return [identicalCheck([first, second], runs), countCheck([first, second], runs)];
 }
@@ -70,7 +67,13 @@ function identicalCheck(files: (SamplesFile | undefined)[], runs: (string[] | un
   const missing = RUN_NAMES.filter((_, i) => !files[i]);
   if (missing.length > 0) {
     const which = missing.length === 2 ? 'either lm_eval run' : `the ${missing[0]} lm_eval run`;
-    return { name, passed: false, value: null, limit: 0, detail: `No samples file from ${which}, so there is nothing to compare.` };
+    return {
+      name,
+      passed: false,
+      value: null,
+      limit: 0,
+      detail: `No samples file from ${which}, so there is nothing to compare.`,
+    };
   }
   const empty = RUN_NAMES.findIndex((_, i) => runs[i]!.length === 0);
   if (empty >= 0) {
@@ -84,7 +87,13 @@ function identicalCheck(files: (SamplesFile | undefined)[], runs: (string[] | un
   }
   const [a, b] = runs as [string[], string[]];
   if (sameSortedLines(a, b)) {
-    return { name, passed: true, value: 0, limit: 0, detail: `All ${a.length} sample lines are identical after sorting.` };
+    return {
+      name,
+      passed: true,
+      value: 0,
+      limit: 0,
+      detail: `All ${a.length} sample lines are identical after sorting.`,
+    };
   }
   // Sorted lines differ, so at least one sample's lines differ between the runs.
   const byKey = [groupByKey(a), groupByKey(b)] as const;
@@ -113,10 +122,18 @@ function countCheck(files: (SamplesFile | undefined)[], runs: (string[] | undefi
   if (missing) return { ...base, passed: false, detail: `No samples file from the ${missing} lm_eval run.` };
   const empty = RUN_NAMES.findIndex((_, i) => runs[i]!.length === 0);
   if (empty >= 0) {
-    return { ...base, passed: false, detail: `The ${RUN_NAMES[empty]} run logged no samples (${files[empty]!.path} is empty).` };
+    return {
+      ...base,
+      passed: false,
+      detail: `The ${RUN_NAMES[empty]} run logged no samples (${files[empty]!.path} is empty).`,
+    };
   }
   if (a!.length !== b!.length) {
-    return { ...base, passed: false, detail: `The second run logged ${b!.length} samples but the first logged ${a!.length}.` };
+    return {
+      ...base,
+      passed: false,
+      detail: `The second run logged ${b!.length} samples but the first logged ${a!.length}.`,
+    };
   }
   return { ...base, passed: true, detail: `Both runs logged ${a!.length} samples.` };
 }
@@ -162,7 +179,12 @@ function toSample(line: string): Sample {
     };
   }
   // A line that is not a logged sample (e.g. cut off mid-write) is compared as text.
-  return { key: `line:${line}`, label: `the line ${JSON.stringify(truncate(line, 60))}`, order: [Number.POSITIVE_INFINITY, line], line };
+  return {
+    key: `line:${line}`,
+    label: `the line ${JSON.stringify(truncate(line, 60))}`,
+    order: [Number.POSITIVE_INFINITY, line],
+    line,
+  };
 }
 
 function compareSamples(x: Sample, y: Sample): number {
@@ -171,7 +193,16 @@ function compareSamples(x: Sample, y: Sample): number {
 }
 
 // The model's answer is what a cache defect changes; the rest follows from it or from the prompt.
-const FIELD_PRIORITY = ['resps', 'filtered_resps', 'arguments', 'prompt_hash', 'doc', 'doc_hash', 'target', 'target_hash'];
+const FIELD_PRIORITY = [
+  'resps',
+  'filtered_resps',
+  'arguments',
+  'prompt_hash',
+  'doc',
+  'doc_hash',
+  'target',
+  'target_hash',
+];
 
 function describeDifference(a: Sample[] | undefined, b: Sample[] | undefined): string {
   if (!a) return 'which appears only in the second run';
@@ -207,6 +238,7 @@ function excerptPair(a: string, b: string): [string, string] {
   let i = 0;
   while (i < a.length && i < b.length && a[i] === b[i]) i++;
   const start = Math.max(0, i - 20);
-  const cut = (s: string) => `${start > 0 ? '…' : ''}${s.slice(start, start + width)}${s.length > start + width ? '…' : ''}`;
+  const cut = (s: string) =>
+    `${start > 0 ? '…' : ''}${s.slice(start, start + width)}${s.length > start + width ? '…' : ''}`;
   return [cut(a), cut(b)];
 }

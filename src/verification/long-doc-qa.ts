@@ -62,13 +62,25 @@ function latencyCheck(
   const name = `long_doc_qa.${metric}`;
   const lmcache = results.lmcache?.[metric];
   if (lmcache === undefined) {
-    return { name, passed: false, value: null, limit, detail: 'No LMCache result from long_doc_qa, so its latency is unknown.' };
+    return {
+      name,
+      passed: false,
+      value: null,
+      limit,
+      detail: 'No LMCache result from long_doc_qa, so its latency is unknown.',
+    };
   }
   const baseline = results.baseline?.[metric];
   const against = baseline === undefined ? '' : ` (baseline ${formatNumber(baseline)} s)`;
   if (lmcache <= 0) {
     // long_doc_qa reports a TTFT of 0 for a request that produced no output; it must not pass as fast.
-    return { name, passed: false, value: lmcache, limit, detail: `LMCache's ${what} is ${formatNumber(lmcache)} s, which means no output was timed.` };
+    return {
+      name,
+      passed: false,
+      value: lmcache,
+      limit,
+      detail: `LMCache's ${what} is ${formatNumber(lmcache)} s, which means no output was timed.`,
+    };
   }
   const passed = atMost(lmcache, limit);
   return {

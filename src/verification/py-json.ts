@@ -15,9 +15,7 @@ const SPECIAL: Record<string, number> = {
 /** JSON.parse that also accepts Python's NaN / Infinity / -Infinity; throws SyntaxError like JSON.parse. */
 export function parsePythonJson(text: string): unknown {
   // Strings are matched first so a "NaN" inside a string value is left alone.
-  const marked = text.replace(TOKENS, (token) =>
-    token.startsWith('"') ? token : JSON.stringify(MARK + token),
-  );
+  const marked = text.replace(TOKENS, (token) => (token.startsWith('"') ? token : JSON.stringify(MARK + token)));
   return JSON.parse(marked, (_key, value: unknown) =>
     typeof value === 'string' && value.startsWith(MARK) ? SPECIAL[value.slice(MARK.length)] : value,
   );

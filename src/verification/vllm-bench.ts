@@ -42,10 +42,7 @@ const RUNS = [
   { key: 'lmcache', label: 'LMCache' },
 ] as const;
 
-export function verifyBench(
-  results: { baseline?: BenchResult; lmcache?: BenchResult },
-  limits: BenchLimits,
-): Check[] {
+export function verifyBench(results: { baseline?: BenchResult; lmcache?: BenchResult }, limits: BenchLimits): Check[] {
   const checks: Check[] = [];
   for (const { key, label } of RUNS) checks.push(...runChecks(key, label, results[key], limits));
   checks.push(throughputCheck(results, limits));
@@ -111,8 +108,8 @@ export function nearMissHint(result: BenchResult, limits: BenchLimits): string {
   const how = proven ? 'Every request was' : `That is consistent with every request being`;
   const cause =
     perRequest > 0
-      ? ' (as a chat template adds: vllm bench serve counts the server\'s usage.prompt_tokens, template included)'
-      : ' (the server counts fewer tokens than the client\'s tokenizer: is --tokenizer the served model\'s?)';
+      ? " (as a chat template adds: vllm bench serve counts the server's usage.prompt_tokens, template included)"
+      : " (the server counts fewer tokens than the client's tokenizer: is --tokenizer the served model's?)";
   return ` ${how} ${signed} tokens against RANDOM_INPUT_LEN=${limits.randomInputLen}${cause}.`;
 }
 
@@ -135,12 +132,24 @@ function throughputCheck(results: { baseline?: BenchResult; lmcache?: BenchResul
   const value = lmcache?.total_token_throughput ?? null;
   if (!baseline || !lmcache) {
     const missing = [!baseline && 'baseline', !lmcache && 'LMCache'].filter(Boolean).join(' and ');
-    return { name, passed: false, value, limit: null, detail: `No ${missing} result from vllm bench serve, so throughput cannot be compared.` };
+    return {
+      name,
+      passed: false,
+      value,
+      limit: null,
+      detail: `No ${missing} result from vllm bench serve, so throughput cannot be compared.`,
+    };
   }
   const base = baseline.total_token_throughput;
   if (base <= 0) {
     // A zero baseline would make any LMCache throughput pass; it means the baseline run did no work.
-    return { name, passed: false, value, limit: null, detail: `The baseline throughput is ${formatNumber(base)} tok/s, so there is nothing to compare LMCache against.` };
+    return {
+      name,
+      passed: false,
+      value,
+      limit: null,
+      detail: `The baseline throughput is ${formatNumber(base)} tok/s, so there is nothing to compare LMCache against.`,
+    };
   }
   const minimum = base * (1 - limits.maxSlowdownPercent / 100);
   const passed = atLeast(lmcache.total_token_throughput, minimum);

@@ -19,7 +19,14 @@ import {
 } from '@temporalio/workflow';
 import type { BenchmarkOutcome } from '../activities/benchmark.js';
 import type { PipelineActivities } from '../activities/index.js';
-import { InvalidConfigError, resolveConfig, STAGES, type Config, type ConfigInput, type StageName } from '../config/schema.js';
+import {
+  InvalidConfigError,
+  resolveConfig,
+  STAGES,
+  type Config,
+  type ConfigInput,
+  type StageName,
+} from '../config/schema.js';
 import { scriptStagesOf, type ScriptStage } from '../config/scripts.js';
 import { FailureType, NON_RETRYABLE_TYPES } from '../failures.js';
 import { keyFigures } from '../history/figures.js';
@@ -31,7 +38,16 @@ import { failedStage, runVerdict, searchAttributeUpdates, type RunState } from '
 
 /** Report stage names, in order; script stages go before cleanup. `select_gpus` appears in the gpu profile only. */
 type ReportedStage = StageName | 'select_gpus' | 'cleanup';
-const REPORT_ORDER: ReportedStage[] = ['build', 'select_gpus', 'launch', 'health', 'lm_eval', 'vllm_bench', 'long_doc_qa', 'cleanup'];
+const REPORT_ORDER: ReportedStage[] = [
+  'build',
+  'select_gpus',
+  'launch',
+  'health',
+  'lm_eval',
+  'vllm_bench',
+  'long_doc_qa',
+  'cleanup',
+];
 
 const BENCHMARKS = [
   { stage: 'lm_eval', activity: 'runLmEval' },
@@ -64,7 +80,13 @@ function stageOptions(config: Config): Record<ReportedStage | 'report', Activity
   });
   // Summaries name what each stage does with this run's settings, for the Temporal UI's timeline.
   return {
-    build: { startToCloseTimeout: '4h', heartbeatTimeout: '2m', retry: retryPolicy(3), summary: `build ${config.image}`, ...waitForStop },
+    build: {
+      startToCloseTimeout: '4h',
+      heartbeatTimeout: '2m',
+      retry: retryPolicy(3),
+      summary: `build ${config.image}`,
+      ...waitForStop,
+    },
     select_gpus: {
       startToCloseTimeout: `${config.gpuWaitSeconds + 300}s`,
       heartbeatTimeout: '1m',
@@ -72,7 +94,13 @@ function stageOptions(config: Config): Record<ReportedStage | 'report', Activity
       summary: `select 2 GPUs with >= ${config.gpuMinFreeMemoryMib} MiB free`,
       ...waitForStop,
     },
-    launch: { startToCloseTimeout: '10m', heartbeatTimeout: '1m', retry: retryPolicy(3), summary: `launch LMCache, vLLM and baseline (${config.profile})`, ...waitForStop },
+    launch: {
+      startToCloseTimeout: '10m',
+      heartbeatTimeout: '1m',
+      retry: retryPolicy(3),
+      summary: `launch LMCache, vLLM and baseline (${config.profile})`,
+      ...waitForStop,
+    },
     health: {
       startToCloseTimeout: `${config.maxWaitSeconds + 120}s`,
       heartbeatTimeout: '30s',
@@ -81,9 +109,18 @@ function stageOptions(config: Config): Record<ReportedStage | 'report', Activity
       ...waitForStop,
     },
     lm_eval: benchmark(`lm_eval ${config.lmEvalTask} twice, ${config.limit} samples`),
-    vllm_bench: benchmark(`vllm bench serve ${config.numPrompts} x ${config.randomInputLen} tokens, baseline then LMCache`),
-    long_doc_qa: benchmark(`long doc QA ${config.numDocuments} x ${config.documentLength} tokens, baseline then LMCache`),
-    cleanup: { startToCloseTimeout: '10m', heartbeatTimeout: '1m', retry: retryPolicy(10), summary: 'save log tails, stop and remove containers' },
+    vllm_bench: benchmark(
+      `vllm bench serve ${config.numPrompts} x ${config.randomInputLen} tokens, baseline then LMCache`,
+    ),
+    long_doc_qa: benchmark(
+      `long doc QA ${config.numDocuments} x ${config.documentLength} tokens, baseline then LMCache`,
+    ),
+    cleanup: {
+      startToCloseTimeout: '10m',
+      heartbeatTimeout: '1m',
+      retry: retryPolicy(10),
+      summary: 'save log tails, stop and remove containers',
+    },
     report: { startToCloseTimeout: '1m', retry: retryPolicy(5), summary: 'write report.json, report.md, junit.xml' },
   };
 }
@@ -104,7 +141,11 @@ type Timed = { durationMs: number; attempt?: number };
 function failureOf(error: unknown): { type?: string; message: string; details?: Record<string, unknown> } {
   const cause = error instanceof ActivityFailure && error.cause ? error.cause : error;
   if (cause instanceof ApplicationFailure) {
-    return { type: cause.type ?? undefined, message: cause.message, details: cause.details?.[0] as Record<string, unknown> | undefined };
+    return {
+      type: cause.type ?? undefined,
+      message: cause.message,
+      details: cause.details?.[0] as Record<string, unknown> | undefined,
+    };
   }
   return { message: (cause as Error).message ?? String(cause) };
 }
@@ -215,7 +256,9 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     if (selected('build')) await runStage('build', () => act('build').buildImage(config));
     if (selected('launch')) {
       const gpus =
-        config.profile === 'gpu' ? await runStage('select_gpus', () => act('select_gpus').selectGpus(config)) : undefined;
+        config.profile === 'gpu'
+          ? await runStage('select_gpus', () => act('select_gpus').selectGpus(config))
+          : undefined;
       await runStage('launch', () => act('launch').launchContainers({ ...payload, gpus }));
     }
     if (selected('health')) await runStage('health', () => act('health').waitForHealth(payload));
@@ -234,7 +277,9 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     // Cleanup must run even when the workflow is being cancelled.
     await CancellationScope.nonCancellable(async () => {
       try {
-        await runStage('cleanup', () => act('cleanup').cleanupContainers({ workflowId: info.workflowId, resultsDir: config.resultsDir }));
+        await runStage('cleanup', () =>
+          act('cleanup').cleanupContainers({ workflowId: info.workflowId, resultsDir: config.resultsDir }),
+        );
       } catch (error) {
         stageFailure ??= { stage: 'cleanup', message: failureOf(error).message };
       }

@@ -17,6 +17,10 @@ export function figuresLine(figures: KeyFigures): string {
 }
 
 export function verdictLine(verdict: string, figures: KeyFigures, failedStage?: string): string {
-  const parts = [verdict.replace(/^\w+/, (word) => word.toUpperCase()), failedStage ? `failed stage ${failedStage}` : '', figuresLine(figures)];
+  const parts = [
+    verdict.replace(/^\w+/, (word) => word.toUpperCase()),
+    failedStage ? `failed stage ${failedStage}` : '',
+    figuresLine(figures),
+  ];
   return parts.filter(Boolean).join(' · ');
 }

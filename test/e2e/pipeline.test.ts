@@ -42,10 +42,23 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
   async function execute(buildId: string, input: ConfigInput) {
     const workflowId = `e2e-${buildId}`;
     const result = await server.cli([
-      'workflow', 'execute', '--type', 'lmcacheMpTest', '--task-queue', TASK_QUEUE, '--workflow-id', workflowId,
-      '--input', JSON.stringify({ profile: 'sim', buildId, ...input }),
+      'workflow',
+      'execute',
+      '--type',
+      'lmcacheMpTest',
+      '--task-queue',
+      TASK_QUEUE,
+      '--workflow-id',
+      workflowId,
+      '--input',
+      JSON.stringify({ profile: 'sim', buildId, ...input }),
     ]);
-    return { workflowId, exitCode: result.exitCode, output: result.all ?? '', report: await readReport(resultsDirOf(buildId)) };
+    return {
+      workflowId,
+      exitCode: result.exitCode,
+      output: result.all ?? '',
+      report: await readReport(resultsDirOf(buildId)),
+    };
   }
 
   const failedChecks = (report: RunReport) => report.checks.filter((c) => !c.passed).map((c) => c.name);
@@ -56,7 +69,14 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
     const run = await execa('bash', ['scripts/run-mp-test.sh'], {
       cwd: PROJECT_ROOT,
       // The real `vllm bench serve` (PyPI vllm) for vllm_bench: the GPU path's tool, against the sim.
-      env: { TEMPORAL_ADDRESS: server.address, WORKER_RUNNING: '1', TASK_QUEUE, BUILD_ID: buildId, PROFILE: '', BENCHMARK_DRIVER: 'upstream' },
+      env: {
+        TEMPORAL_ADDRESS: server.address,
+        WORKER_RUNNING: '1',
+        TASK_QUEUE,
+        BUILD_ID: buildId,
+        PROFILE: '',
+        BENCHMARK_DRIVER: 'upstream',
+      },
       reject: false,
       all: true,
     });
@@ -67,13 +87,24 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
     const dir = resultsDirOf(buildId);
     const report = await readReport(dir);
     assert.equal(report.passed, true);
-    assert.deepEqual(report.stages.map((s) => [s.name, s.status]), [
-      ['build', 'passed'], ['launch', 'passed'], ['health', 'passed'], ['lm_eval', 'passed'],
-      ['vllm_bench', 'passed'], ['long_doc_qa', 'passed'], ['cleanup', 'passed'],
-    ]);
+    assert.deepEqual(
+      report.stages.map((s) => [s.name, s.status]),
+      [
+        ['build', 'passed'],
+        ['launch', 'passed'],
+        ['health', 'passed'],
+        ['lm_eval', 'passed'],
+        ['vllm_bench', 'passed'],
+        ['long_doc_qa', 'passed'],
+        ['cleanup', 'passed'],
+      ],
+    );
     assert.ok(report.checks.length >= 9 && report.checks.every((c) => c.passed));
     for (const prefix of ['lm_eval.', 'vllm_bench.', 'long_doc_qa.']) {
-      assert.ok(report.checks.some((c) => c.name.startsWith(prefix)), `a ${prefix} check is reported`);
+      assert.ok(
+        report.checks.some((c) => c.name.startsWith(prefix)),
+        `a ${prefix} check is reported`,
+      );
     }
 
     for (const run of ['first_run', 'second_run']) {
@@ -93,18 +124,27 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
       assert.match(log, /--tokenizer" ".*sim-tokenizer"/);
       assert.doesNotMatch(log, /tokenizer mismatch/, 'the sim tokenizer counts as the server does');
       const qa = JSON.parse(await readFile(path.join(dir, 'long_doc_qa', `${name}_result.json`), 'utf8'));
-      assert.ok(qa.query_ttft_per_prompt > 0 && qa.query_round_time_per_prompt > 0 && qa.warmup_round_time_per_prompt > 0);
+      assert.ok(
+        qa.query_ttft_per_prompt > 0 && qa.query_round_time_per_prompt > 0 && qa.warmup_round_time_per_prompt > 0,
+      );
       assert.ok(exists(path.join(dir, 'long_doc_qa', `${name}_output.txt`)));
     }
     const baselineQa = JSON.parse(await readFile(path.join(dir, 'long_doc_qa', 'baseline_result.json'), 'utf8'));
-    assert.ok(baselineQa.query_ttft_per_prompt > report.checks.find((c) => c.name === 'long_doc_qa.query_ttft_per_prompt')!.limit!, 'the baseline would fail the TTFT limit: LMCache is what passes it');
+    assert.ok(
+      baselineQa.query_ttft_per_prompt >
+        report.checks.find((c) => c.name === 'long_doc_qa.query_ttft_per_prompt')!.limit!,
+      'the baseline would fail the TTFT limit: LMCache is what passes it',
+    );
     for (const file of ['report.md', 'junit.xml']) assert.ok(exists(path.join(dir, file)), file);
     assert.equal((await readdir(path.join(dir, 'container_logs'))).length, 3);
     assert.deepEqual(await leftoverContainers(`lmcache-mp-test-${buildId}`), []);
   });
 
   it('corrupt-on-hit fails the lm_eval comparison', async () => {
-    const run = await execute(`corrupt-${process.pid}`, { simDefect: 'corrupt-on-hit', stages: ['build', 'launch', 'health', 'lm_eval'] });
+    const run = await execute(`corrupt-${process.pid}`, {
+      simDefect: 'corrupt-on-hit',
+      stages: ['build', 'launch', 'health', 'lm_eval'],
+    });
     assert.notEqual(run.exitCode, 0);
     assert.match(run.output, /ChecksFailed|check\(s\) failed/);
     assert.ok(failedChecks(run.report).includes('lm_eval.samples_identical'), JSON.stringify(run.report.checks));
@@ -113,9 +153,15 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
 
   it('never-hit and slow-load fail the long doc QA latency checks', async () => {
     for (const defect of ['never-hit', 'slow-load']) {
-      const run = await execute(`${defect}-${process.pid}`, { simDefect: defect, stages: ['build', 'launch', 'health', 'long_doc_qa'] });
+      const run = await execute(`${defect}-${process.pid}`, {
+        simDefect: defect,
+        stages: ['build', 'launch', 'health', 'long_doc_qa'],
+      });
       assert.notEqual(run.exitCode, 0, defect);
-      assert.ok(failedChecks(run.report).includes('long_doc_qa.query_ttft_per_prompt'), `${defect}: ${JSON.stringify(run.report.checks)}`);
+      assert.ok(
+        failedChecks(run.report).includes('long_doc_qa.query_ttft_per_prompt'),
+        `${defect}: ${JSON.stringify(run.report.checks)}`,
+      );
       assert.equal(stage(run.report, 'long_doc_qa').status, 'failed');
       assert.deepEqual(await leftoverContainers(run.workflowId), []);
     }
@@ -134,12 +180,18 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
 
   it('crash-after:N fails the stage and names the container that died', async () => {
     const buildId = `crash-${process.pid}`;
-    const run = await execute(buildId, { simDefect: 'crash-after:3', stages: ['build', 'launch', 'health', 'lm_eval'] });
+    const run = await execute(buildId, {
+      simDefect: 'crash-after:3',
+      stages: ['build', 'launch', 'health', 'lm_eval'],
+    });
     assert.notEqual(run.exitCode, 0);
     const lmEval = stage(run.report, 'lm_eval');
     assert.equal(lmEval.status, 'failed');
     assert.equal(lmEval.errorType, 'ContainerExited');
-    assert.match(lmEval.error!, new RegExp(`container ${containerName('vllm', run.workflowId)} \\(vllm\\) is no longer running`));
+    assert.match(
+      lmEval.error!,
+      new RegExp(`container ${containerName('vllm', run.workflowId)} \\(vllm\\) is no longer running`),
+    );
     assert.match(run.output, /StageFailed|stage lm_eval failed/);
     assert.deepEqual(await leftoverContainers(run.workflowId), []);
   });
@@ -161,12 +213,21 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
     const buildId = `cancel-${process.pid}`;
     const workflowId = `e2e-${buildId}`;
     const started = await server.cli([
-      'workflow', 'start', '--type', 'lmcacheMpTest', '--task-queue', TASK_QUEUE, '--workflow-id', workflowId,
-      '--input', JSON.stringify({ profile: 'sim', buildId, simStartupSeconds: 600, maxWaitSeconds: 900 }),
+      'workflow',
+      'start',
+      '--type',
+      'lmcacheMpTest',
+      '--task-queue',
+      TASK_QUEUE,
+      '--workflow-id',
+      workflowId,
+      '--input',
+      JSON.stringify({ profile: 'sim', buildId, simStartupSeconds: 600, maxWaitSeconds: 900 }),
     ]);
     assert.equal(started.exitCode, 0, started.all);
     // Wait until the servers are up and the run sits in the health wait.
-    for (let i = 0; i < 120 && (await leftoverContainers(workflowId)).length < 3; i++) await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < 120 && (await leftoverContainers(workflowId)).length < 3; i++)
+      await new Promise((r) => setTimeout(r, 500));
     assert.equal((await leftoverContainers(workflowId)).length, 3);
     // What the Temporal UI shows as the run's current details: the stage it is in and those done. The
     // containers exist a moment before the workflow records that launch finished, so wait for the health stage.
@@ -192,28 +253,53 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
     const start = async (buildId: string, ports: object) => {
       const workflowId = `e2e-${buildId}`;
       const started = await server.cli([
-        'workflow', 'start', '--type', 'lmcacheMpTest', '--task-queue', TASK_QUEUE, '--workflow-id', workflowId,
-        '--input', JSON.stringify({ profile: 'sim', buildId, simStartupSeconds: 600, maxWaitSeconds: 900, ...ports }),
+        'workflow',
+        'start',
+        '--type',
+        'lmcacheMpTest',
+        '--task-queue',
+        TASK_QUEUE,
+        '--workflow-id',
+        workflowId,
+        '--input',
+        JSON.stringify({ profile: 'sim', buildId, simStartupSeconds: 600, maxWaitSeconds: 900, ...ports }),
       ]);
       assert.equal(started.exitCode, 0, started.all);
-      for (let i = 0; i < 120 && (await leftoverContainers(workflowId)).length < 3; i++) await new Promise((r) => setTimeout(r, 500));
+      for (let i = 0; i < 120 && (await leftoverContainers(workflowId)).length < 3; i++)
+        await new Promise((r) => setTimeout(r, 500));
       assert.equal((await leftoverContainers(workflowId)).length, 3);
       return workflowId;
     };
     const terminatedBuild = `terminated-${process.pid}`;
     const terminated = await start(terminatedBuild, {});
-    const running = await start(`running-${process.pid}`, { vllmPort: 28000, vllmBaselinePort: 29000, lmcachePort: 26555 });
+    const running = await start(`running-${process.pid}`, {
+      vllmPort: 28000,
+      vllmBaselinePort: 29000,
+      lmcachePort: 26555,
+    });
     // Terminating skips the workflow's own cleanup: that is what the janitor is for.
-    assert.equal((await server.cli(['workflow', 'terminate', '--workflow-id', terminated, '--reason', 'e2e'])).exitCode, 0);
+    assert.equal(
+      (await server.cli(['workflow', 'terminate', '--workflow-id', terminated, '--reason', 'e2e'])).exitCode,
+      0,
+    );
     assert.equal((await leftoverContainers(terminated)).length, 3, 'a terminated run leaves its containers');
 
-    const janitor = await execa('bash', ['scripts/janitor.sh'], { cwd: PROJECT_ROOT, env: { TEMPORAL_ADDRESS: server.address }, reject: false, all: true });
+    const janitor = await execa('bash', ['scripts/janitor.sh'], {
+      cwd: PROJECT_ROOT,
+      env: { TEMPORAL_ADDRESS: server.address },
+      reject: false,
+      all: true,
+    });
     assert.equal(janitor.exitCode, 0, janitor.all);
     assert.match(janitor.all, new RegExp(`${terminated}: TERMINATED; removed`));
     assert.match(janitor.all, new RegExp(`${running}: RUNNING; kept`));
     assert.deepEqual(await leftoverContainers(terminated), []);
     assert.equal((await leftoverContainers(running)).length, 3);
-    assert.equal((await readdir(path.join(resultsDirOf(terminatedBuild), 'container_logs'))).length, 3, 'log tails saved where the run keeps its results');
+    assert.equal(
+      (await readdir(path.join(resultsDirOf(terminatedBuild), 'container_logs'))).length,
+      3,
+      'log tails saved where the run keeps its results',
+    );
 
     assert.equal((await server.cli(['workflow', 'cancel', '--workflow-id', running])).exitCode, 0);
     await server.cli(['workflow', 'result', '--workflow-id', running]);
@@ -224,8 +310,16 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
     const buildId = `killed-${process.pid}`;
     const workflowId = `e2e-${buildId}`;
     const started = await server.cli([
-      'workflow', 'start', '--type', 'lmcacheMpTest', '--task-queue', TASK_QUEUE, '--workflow-id', workflowId,
-      '--input', JSON.stringify({ profile: 'sim', buildId, stages: ['build', 'launch', 'health', 'lm_eval'] }),
+      'workflow',
+      'start',
+      '--type',
+      'lmcacheMpTest',
+      '--task-queue',
+      TASK_QUEUE,
+      '--workflow-id',
+      workflowId,
+      '--input',
+      JSON.stringify({ profile: 'sim', buildId, stages: ['build', 'launch', 'health', 'lm_eval'] }),
     ]);
     assert.equal(started.exitCode, 0, started.all);
     const firstRunLog = path.join(resultsDirOf(buildId), 'lm_eval', 'first_run.log');
@@ -239,9 +333,17 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
     const report = await readReport(resultsDirOf(buildId));
     assert.equal(report.passed, true);
     const history = await server.cli(['workflow', 'show', '--workflow-id', workflowId, '--output', 'json']);
-    const events = JSON.parse(history.all ?? '{}').events as Array<{ eventType: string; activityTaskStartedEventAttributes?: { attempt: number } }>;
-    const attempts = events.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
-    assert.ok(attempts.some((attempt) => attempt >= 2), `a stage was retried after the worker died: ${attempts}`);
+    const events = JSON.parse(history.all ?? '{}').events as Array<{
+      eventType: string;
+      activityTaskStartedEventAttributes?: { attempt: number };
+    }>;
+    const attempts = events
+      .filter((e) => e.activityTaskStartedEventAttributes)
+      .map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    assert.ok(
+      attempts.some((attempt) => attempt >= 2),
+      `a stage was retried after the worker died: ${attempts}`,
+    );
     assert.deepEqual(await leftoverContainers(workflowId), []);
   });
 });

@@ -23,7 +23,9 @@ const SERVERS_ONLY = ['build', 'launch', 'health'];
 /** Gone, or a zombie: dead and only waiting for init to reap it. */
 function processEnded(pid: number): boolean {
   try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').startsWith('Z');
+    return readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /, '')
+      .startsWith('Z');
   } catch {
     return true;
   }
@@ -57,8 +59,16 @@ describe('script stages end to end', { timeout: 900_000 }, () => {
 
   async function execute(buildId: string, input: object) {
     const result = await server.cli([
-      'workflow', 'execute', '--type', 'lmcacheMpTest', '--task-queue', TASK_QUEUE,
-      '--workflow-id', workflowIdOf(buildId), '--input', JSON.stringify({ profile: 'sim', buildId, ...input }),
+      'workflow',
+      'execute',
+      '--type',
+      'lmcacheMpTest',
+      '--task-queue',
+      TASK_QUEUE,
+      '--workflow-id',
+      workflowIdOf(buildId),
+      '--input',
+      JSON.stringify({ profile: 'sim', buildId, ...input }),
     ]);
     return { exitCode: result.exitCode, output: result.all ?? '' };
   }
@@ -95,23 +105,40 @@ describe('script stages end to end', { timeout: 900_000 }, () => {
     const dir = resultsDirOf(buildId);
     const report = await readReport(dir);
     assert.equal(report.passed, false);
-    assert.deepEqual(report.stages.map((s) => [s.name, s.status]), [
-      ['build', 'passed'], ['launch', 'passed'], ['health', 'passed'],
-      ['lm_eval', 'skipped'], ['vllm_bench', 'skipped'], ['long_doc_qa', 'skipped'],
-      ['env_check', 'passed'], ['exit_three', 'failed'], ['cleanup', 'passed'],
-    ]);
-    assert.deepEqual(report.checks.map((c) => [c.name, c.passed, c.value, c.limit]), [
-      ['env_check.exit_code', true, 0, 0],
-      ['exit_three.exit_code', false, 3, 0],
-    ]);
+    assert.deepEqual(
+      report.stages.map((s) => [s.name, s.status]),
+      [
+        ['build', 'passed'],
+        ['launch', 'passed'],
+        ['health', 'passed'],
+        ['lm_eval', 'skipped'],
+        ['vllm_bench', 'skipped'],
+        ['long_doc_qa', 'skipped'],
+        ['env_check', 'passed'],
+        ['exit_three', 'failed'],
+        ['cleanup', 'passed'],
+      ],
+    );
+    assert.deepEqual(
+      report.checks.map((c) => [c.name, c.passed, c.value, c.limit]),
+      [
+        ['env_check.exit_code', true, 0, 0],
+        ['exit_three.exit_code', false, 3, 0],
+      ],
+    );
     const lastLine = /exited with 3; last lines: .*"❌ failing on purpose with exit code 3"/;
     assert.match(stage(report, 'exit_three')!.error!, lastLine);
 
     // The passing script saw the run's settings, and the servers were up while it ran.
     const environment = await readFile(path.join(dir, 'env_check', 'environment.txt'), 'utf8');
     const expected = [
-      `RESULTS_DIR=${dir}`, `BUILD_ID=${buildId}`, 'MODEL=sim/greedy-echo',
-      'VLLM_PORT=8000', 'VLLM_BASELINE_PORT=9000', 'LMCACHE_PORT=6555', 'NUM_PROMPTS=5',
+      `RESULTS_DIR=${dir}`,
+      `BUILD_ID=${buildId}`,
+      'MODEL=sim/greedy-echo',
+      'VLLM_PORT=8000',
+      'VLLM_BASELINE_PORT=9000',
+      'LMCACHE_PORT=6555',
+      'NUM_PROMPTS=5',
     ];
     for (const line of expected) {
       assert.ok(environment.split('\n').includes(line), `${line} in\n${environment}`);
@@ -196,7 +223,10 @@ describe('script stages end to end', { timeout: 900_000 }, () => {
     const events = await historyOf(workflowIdOf(notExecutable));
     const failed = events.find((event) => event.workflowExecutionFailedEventAttributes)!;
     assert.equal(failed.workflowExecutionFailedEventAttributes!.failure.applicationFailureInfo?.type, 'InvalidConfig');
-    assert.deepEqual((await scheduledActivities(workflowIdOf(notExecutable))).map((a) => a.type), ['checkScriptFiles']);
+    assert.deepEqual(
+      (await scheduledActivities(workflowIdOf(notExecutable))).map((a) => a.type),
+      ['checkScriptFiles'],
+    );
     assert.ok(!exists(resultsDirOf(notExecutable)), 'nothing was written');
 
     // Refused by the schema inside the workflow: no activity at all.
@@ -211,7 +241,14 @@ describe('script stages end to end', { timeout: 900_000 }, () => {
     const buildId = `script-cancel-${process.pid}`;
     const workflowId = workflowIdOf(buildId);
     const started = await server.cli([
-      'workflow', 'start', '--type', 'lmcacheMpTest', '--task-queue', TASK_QUEUE, '--workflow-id', workflowId,
+      'workflow',
+      'start',
+      '--type',
+      'lmcacheMpTest',
+      '--task-queue',
+      TASK_QUEUE,
+      '--workflow-id',
+      workflowId,
       '--input',
       JSON.stringify({ profile: 'sim', buildId, stages: SERVERS_ONLY, scripts: [`${FIXTURES}/run-sleeper.sh`] }),
     ]);
@@ -220,7 +257,10 @@ describe('script stages end to end', { timeout: 900_000 }, () => {
     for (let i = 0; i < 480 && !existsSync(pidsFile); i++) await new Promise((r) => setTimeout(r, 250));
     const pids = (await readFile(pidsFile, 'utf8')).trim().split(' ').map(Number);
     assert.equal(pids.length, 3);
-    assert.ok(pids.every((pid) => !processEnded(pid)), 'the script and its children run');
+    assert.ok(
+      pids.every((pid) => !processEnded(pid)),
+      'the script and its children run',
+    );
     assert.equal((await leftoverContainers(workflowId)).length, 3, 'the servers are up while the script runs');
 
     const cancelled = await server.cli(['workflow', 'cancel', '--workflow-id', workflowId]);

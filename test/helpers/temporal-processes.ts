@@ -14,11 +14,26 @@ export class DevServer {
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
     // An in-memory database is always new, so the start flags register the runs' search attributes.
-    const searchAttributes = SEARCH_ATTRIBUTE_KEYS.flatMap((key) => ['--search-attribute', `${key.name}=${cliTypeName(key)}`]);
-    const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless', '--log-level', 'error'];
+    const searchAttributes = SEARCH_ATTRIBUTE_KEYS.flatMap((key) => [
+      '--search-attribute',
+      `${key.name}=${cliTypeName(key)}`,
+    ]);
+    const args = [
+      'server',
+      'start-dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--headless',
+      '--log-level',
+      'error',
+    ];
     const process = execa(temporalBinary(), [...args, ...searchAttributes], { reject: false });
     for (let i = 0; i < 120; i++) {
-      const health = await execa(temporalBinary(), ['operator', 'cluster', 'health', '--address', address], { reject: false });
+      const health = await execa(temporalBinary(), ['operator', 'cluster', 'health', '--address', address], {
+        reject: false,
+      });
       if (health.exitCode === 0) return new DevServer(address, process);
       await new Promise((resolve) => setTimeout(resolve, 500));
     }

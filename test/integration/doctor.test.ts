@@ -19,7 +19,9 @@ import { PROJECT_ROOT } from '../helpers/temporal.js';
 const options = { resolvePath: resolveNodePath };
 
 function failed(checks: DoctorCheck[]): Record<string, string> {
-  return Object.fromEntries(checks.filter((check) => !check.ok).map((check) => [check.name, `${check.detail} | fix: ${check.fix ?? ''}`]));
+  return Object.fromEntries(
+    checks.filter((check) => !check.ok).map((check) => [check.name, `${check.detail} | fix: ${check.fix ?? ''}`]),
+  );
 }
 
 describe('doctor', { timeout: 180_000 }, () => {
@@ -32,13 +34,25 @@ describe('doctor', { timeout: 180_000 }, () => {
   });
   after(() => rm(scratch, { recursive: true, force: true }));
 
-  const sim = (input: ConfigInput = {}) => resolveConfig({ profile: 'sim', ...ports, ...input }, { workflowId: 'doctor-test' });
+  const sim = (input: ConfigInput = {}) =>
+    resolveConfig({ profile: 'sim', ...ports, ...input }, { workflowId: 'doctor-test' });
 
   it('passes in sim on this machine, as CI prepares it', async () => {
     const checks = await runDoctor(sim(), options);
     assert.deepEqual(failed(checks), {});
-    for (const name of ['docker', 'docker.buildkit', 'tools.lm_eval', 'tools.python.openai', 'repository', 'hf-cache', 'disk.docker']) {
-      assert.ok(checks.some((check) => check.name === name), `no ${name} check`);
+    for (const name of [
+      'docker',
+      'docker.buildkit',
+      'tools.lm_eval',
+      'tools.python.openai',
+      'repository',
+      'hf-cache',
+      'disk.docker',
+    ]) {
+      assert.ok(
+        checks.some((check) => check.name === name),
+        `no ${name} check`,
+      );
     }
   });
 
@@ -55,9 +69,15 @@ describe('doctor', { timeout: 180_000 }, () => {
       const config = sim({ lmcacheRepoDir: emptyRepo, venvDir: bareVenv, hfCacheDir: `${blocker}/hf` });
       const problems = failed(await runDoctor(config, { ...options, minFreeDockerGib: 1e9 }));
       assert.match(problems['repository'], /has no sim\/image\/Dockerfile \| fix: set LMCACHE_REPO_DIR/);
-      assert.match(problems['tools.lm_eval'], /lm_eval --help failed.* \| fix: PROFILE=sim BENCHMARK_DRIVER=builtin scripts\/setup.sh/);
+      assert.match(
+        problems['tools.lm_eval'],
+        /lm_eval --help failed.* \| fix: PROFILE=sim BENCHMARK_DRIVER=builtin scripts\/setup.sh/,
+      );
       assert.match(problems['tools.python.openai'], /openai does not import.*ModuleNotFoundError/);
-      assert.match(problems[`port.${ports.vllmBaselinePort}`], /is taken \(EADDRINUSE\) \| fix: find the holder with `ss -ltnp/);
+      assert.match(
+        problems[`port.${ports.vllmBaselinePort}`],
+        /is taken \(EADDRINUSE\) \| fix: find the holder with `ss -ltnp/,
+      );
       assert.match(problems['hf-cache'], /is not writable/);
       assert.match(problems['disk.docker'], /GiB free at .*, needs 1000000000 GiB/);
       assert.equal(problems[`port.${ports.vllmPort}`], undefined, 'a free port passes');
@@ -70,7 +90,9 @@ describe('doctor', { timeout: 180_000 }, () => {
   });
 
   it('says when no Docker engine answers', async () => {
-    const problems = failed(await runDoctor(sim(), { ...options, docker: new Docker({ socketPath: path.join(scratch, 'no.sock') }) }));
+    const problems = failed(
+      await runDoctor(sim(), { ...options, docker: new Docker({ socketPath: path.join(scratch, 'no.sock') }) }),
+    );
     assert.match(problems['docker'], /no Docker engine answers .* \| fix: start dockerd/);
   });
 
@@ -83,7 +105,10 @@ describe('doctor', { timeout: 180_000 }, () => {
     await mkdir(path.join(repo, 'docker'), { recursive: true });
     await mkdir(path.join(repo, 'benchmarks/long_doc_qa'), { recursive: true });
     await writeFile(path.join(repo, 'docker/Dockerfile'), 'FROM scratch\n');
-    await writeFile(path.join(repo, 'benchmarks/long_doc_qa/long_doc_qa.py'), 'import json\nimport no_such_module_for_doctor\nfrom openai import AsyncOpenAI\n');
+    await writeFile(
+      path.join(repo, 'benchmarks/long_doc_qa/long_doc_qa.py'),
+      'import json\nimport no_such_module_for_doctor\nfrom openai import AsyncOpenAI\n',
+    );
     const savedPath = process.env.PATH;
     process.env.PATH = `${bin}:${savedPath}`;
     try {
@@ -96,8 +121,14 @@ describe('doctor', { timeout: 180_000 }, () => {
       assert.match(problems['docker.nvidia-runtime'], /no nvidia runtime .* \| fix: install nvidia-container-toolkit/);
       assert.match(problems['gpu.nvidia-smi'], /lists 1 GPU\(s\); a run needs 2/);
       assert.match(problems['tools.python.no_such_module_for_doctor'], /ModuleNotFoundError/);
-      assert.ok(checks.some((check) => check.name === 'tools.python.pandas'), 'pandas is checked on GPU nodes');
-      assert.ok(checks.some((check) => check.name === 'tools.python.transformers'), "lm_eval's tokenizer needs transformers");
+      assert.ok(
+        checks.some((check) => check.name === 'tools.python.pandas'),
+        'pandas is checked on GPU nodes',
+      );
+      assert.ok(
+        checks.some((check) => check.name === 'tools.python.transformers'),
+        "lm_eval's tokenizer needs transformers",
+      );
       assert.equal(problems['repository'], undefined, 'the Dockerfile and long_doc_qa.py are there');
     } finally {
       process.env.PATH = savedPath;
@@ -105,14 +136,21 @@ describe('doctor', { timeout: 180_000 }, () => {
   });
 
   it('reads the imports of a Python script', () => {
-    const source = 'import os, sys\nimport numpy as np\nfrom pandas import DataFrame\nfrom . import local\n    import json\nfrom a.b import c\n';
+    const source =
+      'import os, sys\nimport numpy as np\nfrom pandas import DataFrame\nfrom . import local\n    import json\nfrom a.b import c\n';
     assert.deepEqual(importedModules(source), ['os', 'sys', 'numpy', 'pandas', 'json', 'a']);
   });
 
   it('exits non-zero from the CLI, one line per check', async () => {
     const result = await execa('node', ['dist/src/client/cli.js', 'doctor'], {
       cwd: PROJECT_ROOT,
-      env: { PROFILE: 'sim', VENV_DIR: path.join(scratch, 'nowhere'), VLLM_PORT: String(ports.vllmPort), VLLM_BASELINE_PORT: String(ports.vllmBaselinePort), LMCACHE_PORT: String(ports.lmcachePort) },
+      env: {
+        PROFILE: 'sim',
+        VENV_DIR: path.join(scratch, 'nowhere'),
+        VLLM_PORT: String(ports.vllmPort),
+        VLLM_BASELINE_PORT: String(ports.vllmBaselinePort),
+        LMCACHE_PORT: String(ports.lmcachePort),
+      },
       reject: false,
     });
     assert.equal(result.exitCode, 1);

@@ -54,7 +54,8 @@ describe('GPU selection with nvidia-smi', { timeout: 60_000 }, () => {
     };
   }
 
-  const run = (overrides: object = {}) => new MockActivityEnvironment().run(selectGpus, resolveConfig(overrides, { workflowId: 'gpu-test' }));
+  const run = (overrides: object = {}) =>
+    new MockActivityEnvironment().run(selectGpus, resolveConfig(overrides, { workflowId: 'gpu-test' }));
 
   it('takes both H200s and halves vLLM memory on GPUs over 100 GB', async () => {
     useFixtures('h200x2-query-free-util-index.csv', 'h200x2-query-total-i0.csv');
@@ -82,7 +83,10 @@ describe('GPU selection with nvidia-smi', { timeout: 60_000 }, () => {
     } catch (error) {
       assert.ok(error instanceof ApplicationFailure);
       assert.equal(error.type, FailureType.NoGpusAvailable);
-      assert.match(error.message, /fewer than 2 GPUs with >= 150000 MiB free .* \(GPU 0: 143156 MiB free, 0 % busy; GPU 1: 143156 MiB free, 0 % busy\)/);
+      assert.match(
+        error.message,
+        /fewer than 2 GPUs with >= 150000 MiB free .* \(GPU 0: 143156 MiB free, 0 % busy; GPU 1: 143156 MiB free, 0 % busy\)/,
+      );
     }
   });
 });

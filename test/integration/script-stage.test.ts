@@ -23,7 +23,9 @@ function processEnded(pid: number): boolean {
   const stat = `/proc/${pid}/stat`;
   if (!existsSync(stat)) return true;
   try {
-    return readFileSync(stat, 'utf8').replace(/^.*\) /, '').startsWith('Z');
+    return readFileSync(stat, 'utf8')
+      .replace(/^.*\) /, '')
+      .startsWith('Z');
   } catch {
     return true;
   }
@@ -96,13 +98,19 @@ describe('script stage activity', { timeout: 120_000 }, () => {
     assert.ok(path.isAbsolute(seen[3]!) && seen[3]!.endsWith('/.venv'), seen[3]);
     assert.equal(seen[4], await realpath(repo));
     assert.match(await readFile(path.join(resultsDir, 'my_test', 'my_test.log'), 'utf8'), /✅ Test passed/);
-    assert.ok(heartbeats.some((h) => h.lastLines?.includes('✅ Test passed')), JSON.stringify(heartbeats));
+    assert.ok(
+      heartbeats.some((h) => h.lastLines?.includes('✅ Test passed')),
+      JSON.stringify(heartbeats),
+    );
   });
 
   it('fails its check with the exit code and the last lines on any other exit', async () => {
     const path_ = await script('run-exit-three.sh', 'echo "❌ nope"\nexit 3');
     const checks = await checksOfFailure(run(new MockActivityEnvironment(), [path_]));
-    assert.deepEqual(checks.map((c) => [c.name, c.passed, c.value]), [['exit_three.exit_code', false, 3]]);
+    assert.deepEqual(
+      checks.map((c) => [c.name, c.passed, c.value]),
+      [['exit_three.exit_code', false, 3]],
+    );
     assert.match(checks[0]!.detail!, /exited with 3; last lines: "❌ nope"/);
   });
 
@@ -132,7 +140,10 @@ describe('script stage activity', { timeout: 120_000 }, () => {
   it('kills the whole process group when the script runs past SCRIPT_TIMEOUT_MINUTES; its check fails', async () => {
     const path_ = await script('run-too-slow.sh', sleeper('too_slow'));
     const checks = await checksOfFailure(run(new MockActivityEnvironment(), [path_], { scriptTimeoutMinutes: 0.02 }));
-    assert.deepEqual(checks.map((c) => [c.name, c.passed, c.value]), [['too_slow.exit_code', false, 'SIGTERM']]);
+    assert.deepEqual(
+      checks.map((c) => [c.name, c.passed, c.value]),
+      [['too_slow.exit_code', false, 'SIGTERM']],
+    );
     assert.match(checks[0]!.detail!, /^killed after SCRIPT_TIMEOUT_MINUTES=0\.02; last lines: "sleeping"/);
     const pids = (await readFile(path.join(resultsDir, 'too_slow', 'pids'), 'utf8')).trim().split(' ').map(Number);
     assert.equal(pids.length, 3);

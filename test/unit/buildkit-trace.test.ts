@@ -26,10 +26,16 @@ describe('BuildKit trace decoding', () => {
     assert.ok(run, progress.lines.join('\n'));
     const number = /^#(\d+) /.exec(run)![1];
     assert.ok(progress.lines.includes(`#${number} step output line`), progress.lines.join('\n'));
-    assert.ok(progress.lines.some((line) => line.startsWith(`#${number} ERROR: `) && /exit code: 3/.test(line)), progress.lines.join('\n'));
+    assert.ok(
+      progress.lines.some((line) => line.startsWith(`#${number} ERROR: `) && /exit code: 3/.test(line)),
+      progress.lines.join('\n'),
+    );
     const steps = progress.stepStates();
     assert.ok(steps.some((step) => /RUN/.test(step.name) && /exit code: 3/.test(step.error)));
     assert.match(progress.currentStep(), /^#\d+ /);
-    assert.ok(EVENTS.some((event) => event.error), 'the engine also reports the error as a plain event');
+    assert.ok(
+      EVENTS.some((event) => event.error),
+      'the engine also reports the error as a plain event',
+    );
   });
 });

@@ -1,12 +1,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { containerName, containerSpecs, LABEL_ROLE, LABEL_WORKFLOW_ID } from '../../src/commands/containers.js';
-import { benchServeCommand, GPU_QUERY_ARGS, gpuTotalMemoryArgs, lmEvalCommand, longDocQaCommand, type ToolPaths } from '../../src/commands/tools.js';
+import {
+  benchServeCommand,
+  GPU_QUERY_ARGS,
+  gpuTotalMemoryArgs,
+  lmEvalCommand,
+  longDocQaCommand,
+  type ToolPaths,
+} from '../../src/commands/tools.js';
 import { resolveConfig } from '../../src/config/schema.js';
 
 const gpu = resolveConfig({ randomSeed: 1234 }, { workflowId: 'wf-1' });
 const sim = resolveConfig({ profile: 'sim', randomSeed: 1234 }, { workflowId: 'wf-1' });
-const paths: ToolPaths = { venvBin: '/venv/bin', projectRoot: '/proj', nodeBin: '/usr/bin/node', lmcacheRepoDir: '/src/LMCache' };
+const paths: ToolPaths = {
+  venvBin: '/venv/bin',
+  projectRoot: '/proj',
+  nodeBin: '/usr/bin/node',
+  lmcacheRepoDir: '/src/LMCache',
+};
 
 /** Splits a reference command line the way bash would for these simple, quoted commands. */
 function argv(commandLine: string): string[] {
@@ -19,7 +31,10 @@ describe('container specs', () => {
 
   it('launch the LMCache server as the reference does, on GPU A', () => {
     assert.deepEqual(lmcache.entrypoint, ['/opt/venv/bin/python3']);
-    assert.deepEqual(lmcache.cmd, argv('-m lmcache.v1.multiprocess.server --l1-size-gb 80 --eviction-policy LRU --max-workers 4 --port 6555'));
+    assert.deepEqual(
+      lmcache.cmd,
+      argv('-m lmcache.v1.multiprocess.server --l1-size-gb 80 --eviction-policy LRU --max-workers 4 --port 6555'),
+    );
     assert.deepEqual(lmcache.gpus, [0]);
     assert.equal(lmcache.image, 'lmcache/vllm-openai:test');
   });
@@ -38,7 +53,10 @@ describe('container specs', () => {
   });
 
   it('launch the baseline the same without LMCache, on its port and GPU B', () => {
-    assert.deepEqual(baseline.cmd, argv('Qwen/Qwen3-14B --attention-backend FLASH_ATTN --port 9000 --no-async-scheduling'));
+    assert.deepEqual(
+      baseline.cmd,
+      argv('Qwen/Qwen3-14B --attention-backend FLASH_ATTN --port 9000 --no-async-scheduling'),
+    );
     assert.deepEqual(baseline.gpus, [1]);
     assert.equal(baseline.port, 9000);
   });
@@ -46,7 +64,11 @@ describe('container specs', () => {
   it('label every container with the workflow id and its role', () => {
     assert.deepEqual(
       [lmcache, vllm, baseline].map((spec) => [spec.labels[LABEL_WORKFLOW_ID], spec.labels[LABEL_ROLE]]),
-      [['wf-1', 'lmcache'], ['wf-1', 'vllm'], ['wf-1', 'baseline']],
+      [
+        ['wf-1', 'lmcache'],
+        ['wf-1', 'vllm'],
+        ['wf-1', 'baseline'],
+      ],
     );
   });
 
@@ -88,13 +110,22 @@ describe('tool commands', () => {
 
   it('lm_eval in sim: the local task, no tokenizer, offline', () => {
     const command = lmEvalCommand(sim, paths, '/out');
-    assert.deepEqual(command.args.slice(3, 7), ['gsm8k_sim', '--include_path', '/proj/sim/lm_eval_tasks', '--model_args']);
+    assert.deepEqual(command.args.slice(3, 7), [
+      'gsm8k_sim',
+      '--include_path',
+      '/proj/sim/lm_eval_tasks',
+      '--model_args',
+    ]);
     assert.match(command.args[7], /,tokenizer_backend=none$/);
     assert.deepEqual(command.env, { HF_DATASETS_OFFLINE: '1', HF_HUB_OFFLINE: '1' });
   });
 
   it('vllm bench serve: the reference command', () => {
-    const command = benchServeCommand(gpu, paths, { port: 9000, resultDir: '/r/vllm_bench', resultFilename: 'baseline.json' });
+    const command = benchServeCommand(gpu, paths, {
+      port: 9000,
+      resultDir: '/r/vllm_bench',
+      resultFilename: 'baseline.json',
+    });
     assert.equal(command.file, '/venv/bin/vllm');
     assert.deepEqual(
       command.args,
@@ -107,7 +138,11 @@ describe('tool commands', () => {
   it('builtin drivers take the upstream arguments', () => {
     const bench = benchServeCommand(sim, paths, { port: 9000, resultDir: '/r', resultFilename: 'lmcache.json' });
     assert.deepEqual(bench.args.slice(0, 3), ['/proj/dist/src/drivers/bench-serve.js', '--seed', '1234']);
-    const upstreamArgs = benchServeCommand({ ...sim, benchmarkDriver: 'upstream' }, paths, { port: 9000, resultDir: '/r', resultFilename: 'lmcache.json' }).args;
+    const upstreamArgs = benchServeCommand({ ...sim, benchmarkDriver: 'upstream' }, paths, {
+      port: 9000,
+      resultDir: '/r',
+      resultFilename: 'lmcache.json',
+    }).args;
     assert.deepEqual(bench.args.slice(1), upstreamArgs.slice(2));
   });
 
@@ -120,7 +155,10 @@ describe('tool commands', () => {
   });
 
   it('long doc QA keeps the builtin driver in sim even with BENCHMARK_DRIVER=upstream', () => {
-    const command = longDocQaCommand({ ...sim, benchmarkDriver: 'upstream' }, paths, { port: 8000, outputFile: '/r/o.txt' });
+    const command = longDocQaCommand({ ...sim, benchmarkDriver: 'upstream' }, paths, {
+      port: 8000,
+      outputFile: '/r/o.txt',
+    });
     assert.equal(command.args[0], '/proj/dist/src/drivers/long-doc-qa.js');
   });
 
@@ -136,7 +174,10 @@ describe('tool commands', () => {
   });
 
   it('nvidia-smi queries are the reference ones', () => {
-    assert.deepEqual(GPU_QUERY_ARGS, argv('--query-gpu=memory.free,utilization.gpu,index --format=csv,noheader,nounits'));
+    assert.deepEqual(
+      GPU_QUERY_ARGS,
+      argv('--query-gpu=memory.free,utilization.gpu,index --format=csv,noheader,nounits'),
+    );
     assert.deepEqual(gpuTotalMemoryArgs(0), argv('--query-gpu=memory.total --format=csv,noheader,nounits -i 0'));
   });
 });

@@ -74,7 +74,11 @@ describe('configuration defaults', () => {
 describe('bad input is refused with the field and what is allowed', () => {
   const cases: Array<[string, Record<string, unknown>, RegExp]> = [
     ['port out of range', { vllmPort: 70000 }, /^vllmPort: .*65535/],
-    ['port shared by two servers', { vllmBaselinePort: 8000 }, /^vllmBaselinePort: port 8000 is already used by vllmPort/],
+    [
+      'port shared by two servers',
+      { vllmBaselinePort: 8000 },
+      /^vllmBaselinePort: port 8000 is already used by vllmPort/,
+    ],
     ['LMCache port shared', { lmcachePort: 9000 }, /^lmcachePort: port 9000 is already used by vllmBaselinePort/],
     ['negative count', { numPrompts: -1 }, /^numPrompts: .*>=1/],
     ['zero limit', { limit: 0 }, /^limit: /],
@@ -85,7 +89,11 @@ describe('bad input is refused with the field and what is allowed', () => {
     ['model with a path trick', { model: '../etc' }, /^model: /],
     ['model with dot-dot segment', { model: 'org/..' }, /^model: must not contain ".."/],
     ['image tag with metacharacters', { image: 'lmcache/vllm:$(id)' }, /^image: must be a Docker image reference/],
-    ['Dockerfile outside the repository', { dockerfile: '../Dockerfile' }, /^dockerfile: must be a path inside the repository/],
+    [
+      'Dockerfile outside the repository',
+      { dockerfile: '../Dockerfile' },
+      /^dockerfile: must be a path inside the repository/,
+    ],
     ['unknown profile', { profile: 'tpu' }, /^profile: got "tpu"; allowed: gpu, sim/],
     ['unknown defect', { profile: 'sim', simDefect: 'explode' }, /^simDefect: must be one of none, corrupt-on-hit/],
     ['crash-after without a count', { profile: 'sim', simDefect: 'crash-after:' }, /^simDefect: /],
@@ -101,7 +109,10 @@ describe('bad input is refused with the field and what is allowed', () => {
   for (const [what, input, expected] of cases) {
     it(what, () => {
       const problems = problemsOf(() => resolveConfig(input, identity));
-      assert.ok(problems.some((problem) => expected.test(problem)), `problems were: ${problems.join(' | ')}`);
+      assert.ok(
+        problems.some((problem) => expected.test(problem)),
+        `problems were: ${problems.join(' | ')}`,
+      );
     });
   }
 
@@ -121,7 +132,10 @@ describe('bad input is refused with the field and what is allowed', () => {
 
 describe('environment loader', () => {
   it('maps the reference variable names onto the input', () => {
-    const input = inputFromEnv({ MODEL: 'org/model', VLLM_PORT: '8100', MAX_LMCACHE_TTFT: '0.3', STAGES: 'build, launch', VLLM_VERSION: 'v1' }, new Date(0));
+    const input = inputFromEnv(
+      { MODEL: 'org/model', VLLM_PORT: '8100', MAX_LMCACHE_TTFT: '0.3', STAGES: 'build, launch', VLLM_VERSION: 'v1' },
+      new Date(0),
+    );
     assert.equal(input.model, 'org/model');
     assert.equal(input.vllmPort, 8100);
     assert.equal(input.maxLmcacheTtft, 0.3);
@@ -139,7 +153,10 @@ describe('environment loader', () => {
 
   it('names the variable when a number does not parse', () => {
     const problems = problemsOf(() => inputFromEnv({ NUM_PROMPTS: 'fifty', MAX_LMCACHE_TTFT: '0.2s' }));
-    assert.deepEqual(problems, ['NUM_PROMPTS: expected an integer, got "fifty"', 'MAX_LMCACHE_TTFT: expected a number, got "0.2s"']);
+    assert.deepEqual(problems, [
+      'NUM_PROMPTS: expected an integer, got "fifty"',
+      'MAX_LMCACHE_TTFT: expected a number, got "0.2s"',
+    ]);
   });
 
   it('refuses a fractional count', () => {

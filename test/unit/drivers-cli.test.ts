@@ -125,7 +125,11 @@ class FakeServer {
     if (this.options.reportUsage ?? true) {
       // Like vLLM and the sim server, count the chat template's tokens too.
       const promptTokens = countTokens(prompt) + 3;
-      send({ id, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: tokens, total_tokens: promptTokens + tokens } });
+      send({
+        id,
+        choices: [],
+        usage: { prompt_tokens: promptTokens, completion_tokens: tokens, total_tokens: promptTokens + tokens },
+      });
     }
     res.end('data: [DONE]\n\n');
     this.inFlight--;
@@ -166,20 +170,34 @@ after(async () => {
 });
 
 /** The suite's `vllm bench serve` argument list, at test scale. */
-function benchArgs(port: number, opts: { seed?: number; prompts?: number; inputLen?: number; outputLen?: number; name: string }) {
+function benchArgs(
+  port: number,
+  opts: { seed?: number; prompts?: number; inputLen?: number; outputLen?: number; name: string },
+) {
   return [
-    '--seed', String(opts.seed ?? 0),
-    '--port', String(port),
-    '--model', 'org/test-model',
-    '--dataset-name', 'random',
-    '--random-input-len', String(opts.inputLen ?? 200),
-    '--random-output-len', String(opts.outputLen ?? 3),
-    '--num-prompts', String(opts.prompts ?? 8),
+    '--seed',
+    String(opts.seed ?? 0),
+    '--port',
+    String(port),
+    '--model',
+    'org/test-model',
+    '--dataset-name',
+    'random',
+    '--random-input-len',
+    String(opts.inputLen ?? 200),
+    '--random-output-len',
+    String(opts.outputLen ?? 3),
+    '--num-prompts',
+    String(opts.prompts ?? 8),
     '--ignore-eos',
-    '--backend', 'openai-chat',
-    '--endpoint', '/v1/chat/completions',
-    '--result-dir', join(tmp, 'bench'),
-    '--result-filename', `${opts.name}.json`,
+    '--backend',
+    'openai-chat',
+    '--endpoint',
+    '/v1/chat/completions',
+    '--result-dir',
+    join(tmp, 'bench'),
+    '--result-filename',
+    `${opts.name}.json`,
     '--save-result',
   ];
 }
@@ -198,7 +216,10 @@ function promptsByIndex(received: readonly Received[]): string[] {
 describe('bench-serve driver', () => {
   it('sends num_prompts streaming chat requests of exactly random-input-len tokens and writes the result JSON', async () => {
     await withServer({ tokenizer: { frame: 3 } }, async (server) => {
-      const result = await run(BENCH_SERVE, benchArgs(server.port, { seed: 7, prompts: 8, inputLen: 300, outputLen: 3, name: 'basic' }));
+      const result = await run(
+        BENCH_SERVE,
+        benchArgs(server.port, { seed: 7, prompts: 8, inputLen: 300, outputLen: 3, name: 'basic' }),
+      );
       assert.equal(result.code, 0, result.stderr);
 
       assert.equal(server.received.length, 8, 'no ready-check request unless asked, as the tool');
@@ -231,17 +252,36 @@ describe('bench-serve driver', () => {
       assert.match(json['date'], /^\d{8}-\d{6}$/);
       const duration = json['duration'] as number;
       assert.ok(duration > 0);
-      const close = (actual: number, expected: number) => assert.ok(Math.abs(actual - expected) <= 1e-9 * expected, `${actual} vs ${expected}`);
+      const close = (actual: number, expected: number) =>
+        assert.ok(Math.abs(actual - expected) <= 1e-9 * expected, `${actual} vs ${expected}`);
       close(json['request_throughput'], 8 / duration);
       close(json['output_throughput'], 24 / duration);
       close(json['total_token_throughput'], (2400 + 24) / duration);
-      for (const key of ['mean_ttft_ms', 'median_ttft_ms', 'std_ttft_ms', 'p99_ttft_ms', 'mean_tpot_ms', 'p99_tpot_ms', 'mean_itl_ms', 'median_itl_ms', 'p99_itl_ms']) {
+      for (const key of [
+        'mean_ttft_ms',
+        'median_ttft_ms',
+        'std_ttft_ms',
+        'p99_ttft_ms',
+        'mean_tpot_ms',
+        'p99_tpot_ms',
+        'mean_itl_ms',
+        'median_itl_ms',
+        'p99_itl_ms',
+      ]) {
         assert.equal(typeof json[key], 'number', key);
         assert.ok(json[key] >= 0, key);
       }
       assert.equal(json['latencies'].length, 8);
       assert.equal(json['queue_times'].length, 8);
-      for (const dropped of ['input_lens', 'output_lens', 'ttfts', 'itls', 'errors', 'generated_texts', 'mean_e2el_ms']) {
+      for (const dropped of [
+        'input_lens',
+        'output_lens',
+        'ttfts',
+        'itls',
+        'errors',
+        'generated_texts',
+        'mean_e2el_ms',
+      ]) {
         assert.equal(dropped in json, false, `${dropped} is only written on request, as upstream`);
       }
 
@@ -268,7 +308,14 @@ describe('bench-serve driver', () => {
 
   it('never exceeds --max-concurrency and records per-request data with --save-detailed', async () => {
     await withServer({ roleChunkDelayMs: 150, tokenizer: { frame: 3 } }, async (server) => {
-      const args = [...benchArgs(server.port, { prompts: 6, inputLen: 20, outputLen: 2, name: 'limited' }), '--max-concurrency', '2', '--save-detailed', '--percentile-metrics', 'ttft,e2el'];
+      const args = [
+        ...benchArgs(server.port, { prompts: 6, inputLen: 20, outputLen: 2, name: 'limited' }),
+        '--max-concurrency',
+        '2',
+        '--save-detailed',
+        '--percentile-metrics',
+        'ttft,e2el',
+      ];
       const result = await run(BENCH_SERVE, args);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(server.received.length, 6);
@@ -290,7 +337,10 @@ describe('bench-serve driver', () => {
     const failOdd = (_arrival: number, request: Received) =>
       Number(/-(\d+)$/.exec(String(request.headers['x-request-id']))![1]) % 2 === 1 ? 500 : undefined;
     await withServer({ failWith: failOdd, tokenizer: { frame: 3 } }, async (server) => {
-      const result = await run(BENCH_SERVE, [...benchArgs(server.port, { prompts: 8, inputLen: 40, name: 'partial' }), '--save-detailed']);
+      const result = await run(BENCH_SERVE, [
+        ...benchArgs(server.port, { prompts: 8, inputLen: 40, name: 'partial' }),
+        '--save-detailed',
+      ]);
       assert.equal(result.code, 0, result.stderr);
       const json = await readResult('partial');
       assert.equal(json['completed'], 4);
@@ -317,7 +367,10 @@ describe('bench-serve driver', () => {
 
   it('counts output tokens from the generated text when the server reports no usage', async () => {
     await withServer({ reportUsage: false }, async (server) => {
-      const result = await run(BENCH_SERVE, benchArgs(server.port, { prompts: 2, inputLen: 30, outputLen: 4, name: 'nousage' }));
+      const result = await run(
+        BENCH_SERVE,
+        benchArgs(server.port, { prompts: 2, inputLen: 30, outputLen: 4, name: 'nousage' }),
+      );
       assert.equal(result.code, 0, result.stderr);
       const json = await readResult('nousage');
       assert.equal(json['total_input_tokens'], 60, 'the constructed lengths when the server reports no usage');
@@ -327,14 +380,19 @@ describe('bench-serve driver', () => {
 
   it('aligns prompts to the server tokenizer only when it disagrees, and sends a ready check when asked', async () => {
     await withServer({ tokenizer: { frame: 0, extraPerWord: 1 } }, async (server) => {
-      const args = [...benchArgs(server.port, { prompts: 3, inputLen: 40, name: 'aligned' }), '--ready-check-timeout-sec', '5'];
+      const args = [
+        ...benchArgs(server.port, { prompts: 3, inputLen: 40, name: 'aligned' }),
+        '--ready-check-timeout-sec',
+        '5',
+      ];
       const result = await run(BENCH_SERVE, args);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /tokenizer mismatch \(server=80, expected=40\), re-aligning prompts/);
       assert.ok(server.tokenizerCalls.includes('/detokenize'));
       assert.equal(server.received.length, 4, 'the ready check, then the 3 prompts');
       assert.equal(server.received[0].headers['x-request-id'], 'bench-ready-check');
-      for (const { prompt } of server.received.slice(1)) assert.equal(countTokens(prompt), 20, 'cut to 40 server tokens');
+      for (const { prompt } of server.received.slice(1))
+        assert.equal(countTokens(prompt), 20, 'cut to 40 server tokens');
     });
     await withServer({}, async (server) => {
       const result = await run(BENCH_SERVE, benchArgs(server.port, { prompts: 2, inputLen: 40, name: 'unaligned' }));
@@ -365,18 +423,31 @@ describe('bench-serve driver', () => {
 });
 
 /** The suite's long_doc_qa.py argument list, at test scale. */
-function docArgs(port: number, opts: { docs: number; length: number; mode: string; inflight: number; outputLen?: number; seed?: number }) {
+function docArgs(
+  port: number,
+  opts: { docs: number; length: number; mode: string; inflight: number; outputLen?: number; seed?: number },
+) {
   return [
-    '--port', String(port),
-    '--model', 'org/test-model',
-    '--document-length', String(opts.length),
-    '--num-documents', String(opts.docs),
-    '--output-len', String(opts.outputLen ?? 2),
-    '--repeat-count', '2',
-    '--repeat-mode', opts.mode,
-    '--shuffle-seed', String(opts.seed ?? 0),
-    '--max-inflight-requests', String(opts.inflight),
-    '--output', 'output.txt',
+    '--port',
+    String(port),
+    '--model',
+    'org/test-model',
+    '--document-length',
+    String(opts.length),
+    '--num-documents',
+    String(opts.docs),
+    '--output-len',
+    String(opts.outputLen ?? 2),
+    '--repeat-count',
+    '2',
+    '--repeat-mode',
+    opts.mode,
+    '--shuffle-seed',
+    String(opts.seed ?? 0),
+    '--max-inflight-requests',
+    String(opts.inflight),
+    '--output',
+    'output.txt',
     '--json-output',
   ];
 }
@@ -395,7 +466,11 @@ describe('long-doc-qa driver', () => {
   it('sends pre-warm-up, warm-up and tiled query rounds in order and ends stdout with the JSON summary', async () => {
     await withServer({}, async (server) => {
       const cwd = await mkdtemp(join(tmp, 'ldqa-'));
-      const result = await run(LONG_DOC_QA, docArgs(server.port, { docs: 4, length: 60, mode: 'tile', inflight: 1, outputLen: 3 }), cwd);
+      const result = await run(
+        LONG_DOC_QA,
+        docArgs(server.port, { docs: 4, length: 60, mode: 'tile', inflight: 1, outputLen: 3 }),
+        cwd,
+      );
       assert.equal(result.code, 0, result.stderr);
 
       assert.equal(server.received.length, 5 + 4 + 8);
@@ -403,7 +478,8 @@ describe('long-doc-qa driver', () => {
         assert.ok(r.prompt.startsWith(`${i}xx`));
         assert.equal(countTokens(r.prompt), 1000);
       });
-      for (const r of server.received.slice(5)) assert.equal(countTokens(r.prompt), 61, 'document id + document-length');
+      for (const r of server.received.slice(5))
+        assert.equal(countTokens(r.prompt), 61, 'document id + document-length');
       assert.deepEqual(documentOrder(server.received), [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]);
       for (const { body, headers } of server.received) {
         assert.equal(typeof body['messages'][0].content, 'string');
@@ -446,7 +522,11 @@ describe('long-doc-qa driver', () => {
   it('interleaves, and shuffles exactly as long_doc_qa.py does with the same seed', async () => {
     await withServer({}, async (server) => {
       const cwd = await mkdtemp(join(tmp, 'ldqa-'));
-      const result = await run(LONG_DOC_QA, docArgs(server.port, { docs: 3, length: 5, mode: 'interleave', inflight: 1 }), cwd);
+      const result = await run(
+        LONG_DOC_QA,
+        docArgs(server.port, { docs: 3, length: 5, mode: 'interleave', inflight: 1 }),
+        cwd,
+      );
       assert.equal(result.code, 0, result.stderr);
       assert.deepEqual(documentOrder(server.received), [0, 1, 2, 0, 0, 1, 1, 2, 2]);
     });
@@ -463,7 +543,11 @@ describe('long-doc-qa driver', () => {
   it('keeps at most --max-inflight-requests in flight and measures TTFT at the first content token', async () => {
     await withServer({ contentDelayMs: 120 }, async (server) => {
       const cwd = await mkdtemp(join(tmp, 'ldqa-'));
-      const result = await run(LONG_DOC_QA, docArgs(server.port, { docs: 4, length: 10, mode: 'tile', inflight: 3 }), cwd);
+      const result = await run(
+        LONG_DOC_QA,
+        docArgs(server.port, { docs: 4, length: 10, mode: 'tile', inflight: 3 }),
+        cwd,
+      );
       assert.equal(result.code, 0, result.stderr);
       assert.ok(server.maxInFlight <= 3, `max in flight ${server.maxInFlight}`);
       assert.ok(server.maxInFlight >= 2, `requests did overlap (${server.maxInFlight})`);
@@ -475,7 +559,9 @@ describe('long-doc-qa driver', () => {
   it('resolves --model auto (the default) from /v1/models', async () => {
     await withServer({}, async (server) => {
       const cwd = await mkdtemp(join(tmp, 'ldqa-'));
-      const args = docArgs(server.port, { docs: 1, length: 3, mode: 'tile', inflight: 2 }).filter((a) => a !== '--model' && a !== 'org/test-model');
+      const args = docArgs(server.port, { docs: 1, length: 3, mode: 'tile', inflight: 2 }).filter(
+        (a) => a !== '--model' && a !== 'org/test-model',
+      );
       const result = await run(LONG_DOC_QA, args, cwd);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(server.modelListings, 1);
@@ -486,7 +572,11 @@ describe('long-doc-qa driver', () => {
   it('fails without a JSON line when a request fails', async () => {
     await withServer({ failWith: (arrival) => (arrival === 5 + 3 + 2 ? 500 : undefined) }, async (server) => {
       const cwd = await mkdtemp(join(tmp, 'ldqa-'));
-      const result = await run(LONG_DOC_QA, docArgs(server.port, { docs: 3, length: 5, mode: 'tile', inflight: 1 }), cwd);
+      const result = await run(
+        LONG_DOC_QA,
+        docArgs(server.port, { docs: 3, length: 5, mode: 'tile', inflight: 1 }),
+        cwd,
+      );
       assert.equal(result.code, 1);
       assert.match(result.stderr, /query request 2 failed: HTTP 500/);
       assert.equal(server.received.length, 5 + 3 + 3, 'nothing is sent after the failure');
@@ -497,11 +587,18 @@ describe('long-doc-qa driver', () => {
   it('reports NaN TTFT, as upstream does, when no request produced any content', async () => {
     await withServer({ noContent: true }, async (server) => {
       const cwd = await mkdtemp(join(tmp, 'ldqa-'));
-      const result = await run(LONG_DOC_QA, docArgs(server.port, { docs: 2, length: 5, mode: 'tile', inflight: 2 }), cwd);
+      const result = await run(
+        LONG_DOC_QA,
+        docArgs(server.port, { docs: 2, length: 5, mode: 'tile', inflight: 2 }),
+        cwd,
+      );
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, /Query round successful prompt count: 0/);
       const last = result.stdout.trimEnd().split('\n').pop()!;
-      assert.match(last, /^\{"query_ttft_per_prompt": NaN, "query_round_time_per_prompt": [\d.e-]+, "warmup_round_time_per_prompt": [\d.e-]+\}$/);
+      assert.match(
+        last,
+        /^\{"query_ttft_per_prompt": NaN, "query_round_time_per_prompt": [\d.e-]+, "warmup_round_time_per_prompt": [\d.e-]+\}$/,
+      );
       const queryCsv = (await readFile(join(cwd, 'query_round.csv'), 'utf8')).trim().split('\n').slice(1);
       assert.ok(queryCsv.every((line) => line.split(',')[2] === '-1' && line.split(',')[4] === 'False'));
     });

@@ -84,7 +84,10 @@ describe('prompts', () => {
     assert.equal(new Set(a.map((r) => r.prompt)).size, 6, 'prompts are distinct');
     assert.deepEqual(randomDataset(42, 6, 1000, 7), a);
     const b = randomDataset(43, 6, 1000, 7);
-    assert.ok(b.every((request, i) => request.prompt !== a[i]!.prompt), 'another seed gives other prompts');
+    assert.ok(
+      b.every((request, i) => request.prompt !== a[i]!.prompt),
+      'another seed gives other prompts',
+    );
   });
 
   it("builds long_doc_qa's pre-warm-up prompts and documents", () => {

@@ -8,15 +8,21 @@ describe('container create options', () => {
   const plan = { workflowId: 'wf', hfCacheDir: '/hf', gpus: { withLmcache: 2, baseline: 5 } };
 
   it('gpu: host network and IPC, the NVIDIA runtime and one GPU per container, as the reference runs them', () => {
-    const [lmcache, vllm, baseline] = containerSpecs(resolveConfig({}, { workflowId: 'wf' }), plan).map((spec) => containerCreateOptions(spec));
+    const [lmcache, vllm, baseline] = containerSpecs(resolveConfig({}, { workflowId: 'wf' }), plan).map((spec) =>
+      containerCreateOptions(spec),
+    );
     for (const options of [lmcache, vllm, baseline]) {
       assert.equal(options.HostConfig.NetworkMode, 'host');
       assert.equal(options.HostConfig.IpcMode, 'host');
       assert.equal(options.HostConfig.Runtime, 'nvidia');
     }
-    assert.deepEqual(lmcache.HostConfig.DeviceRequests, [{ Driver: 'nvidia', DeviceIDs: ['2'], Capabilities: [['gpu']] }]);
+    assert.deepEqual(lmcache.HostConfig.DeviceRequests, [
+      { Driver: 'nvidia', DeviceIDs: ['2'], Capabilities: [['gpu']] },
+    ]);
     assert.deepEqual(vllm.HostConfig.DeviceRequests, [{ Driver: 'nvidia', DeviceIDs: ['2'], Capabilities: [['gpu']] }]);
-    assert.deepEqual(baseline.HostConfig.DeviceRequests, [{ Driver: 'nvidia', DeviceIDs: ['5'], Capabilities: [['gpu']] }]);
+    assert.deepEqual(baseline.HostConfig.DeviceRequests, [
+      { Driver: 'nvidia', DeviceIDs: ['5'], Capabilities: [['gpu']] },
+    ]);
     assert.equal(vllm.Entrypoint, undefined, 'the image default entrypoint (vllm serve) is kept');
     assert.deepEqual(lmcache.Entrypoint, ['/opt/venv/bin/python3']);
     assert.deepEqual(vllm.Env, ['VLLM_ENABLE_V1_MULTIPROCESSING=0', 'VLLM_BATCH_INVARIANT=1', 'PYTHONHASHSEED=0']);
@@ -30,6 +36,9 @@ describe('container create options', () => {
     assert.equal('Runtime' in options.HostConfig, false);
     assert.equal('DeviceRequests' in options.HostConfig, false);
     const [, otherPort] = containerSpecs({ ...config, vllmPort: 8100 }, { workflowId: 'wf', hfCacheDir: '/hf' });
-    assert.notEqual(containerCreateOptions(otherPort).Labels['org.lmcache.mp-test.spec'], options.Labels['org.lmcache.mp-test.spec']);
+    assert.notEqual(
+      containerCreateOptions(otherPort).Labels['org.lmcache.mp-test.spec'],
+      options.Labels['org.lmcache.mp-test.spec'],
+    );
   });
 });

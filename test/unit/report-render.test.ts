@@ -84,7 +84,8 @@ function assertWellFormedXml(xml: string): void {
   assert.doesNotMatch(xml, /[\u0000-\u0008\u000B\u000C\u000E-\u001F]/, 'forbidden control character');
   const body = xml.replace(/^<\?xml[^?]*\?>/, '');
   const entity = /&(?:amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);/g;
-  const checkText = (text: string) => assert.doesNotMatch(text.replace(entity, ''), /[&<]/, `raw markup in ${JSON.stringify(text)}`);
+  const checkText = (text: string) =>
+    assert.doesNotMatch(text.replace(entity, ''), /[&<]/, `raw markup in ${JSON.stringify(text)}`);
   const token = /<\/([A-Za-z_][\w.-]*)\s*>|<([A-Za-z_][\w.-]*)((?:\s+[A-Za-z_][\w.-]*="[^"]*")*)\s*(\/?)>|([^<]+)/y;
   const stack: string[] = [];
   let roots = 0;
@@ -108,7 +109,12 @@ function assertWellFormedXml(xml: string): void {
 }
 
 const unescapeXml = (s: string) =>
-  s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+  s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 
 describe('renderMarkdown', () => {
   it('shows the verdict, every stage and every check with its value and limit', () => {
@@ -133,7 +139,10 @@ describe('renderMarkdown', () => {
     assert.ok(md.includes(renderComparisonTable(report.longDocQaComparison!)));
     const charts = [...md.matchAll(/```mermaid\nxychart-beta\n([\s\S]*?)```/g)].map((m) => m[1]!);
     assert.equal(charts.length, 2);
-    assert.match(charts[0]!, /x-axis \["build", "launch", "wait-healthy", "lm_eval", "vllm_bench", "long_doc_qa", "cleanup"\]/);
+    assert.match(
+      charts[0]!,
+      /x-axis \["build", "launch", "wait-healthy", "lm_eval", "vllm_bench", "long_doc_qa", "cleanup"\]/,
+    );
     assert.match(charts[0]!, /bar \[84\.25, 10\.4, 3\.15, 61, 45\.7, 3725, 0\.85\]/);
     assert.match(charts[1]!, /"Query TTFT per prompt, baseline", "Query TTFT per prompt, LMCache"/);
     assert.match(charts[1]!, /bar \[1\.28, 0\.1527, /);
@@ -143,7 +152,10 @@ describe('renderMarkdown', () => {
     const md = renderMarkdown(failingReport());
     assert.match(md, /^# ❌ LMCache multiprocessing test failed/);
     const failed = md.slice(md.indexOf('## What failed'), md.indexOf('## Stages'));
-    assert.match(failed, /stage \*\*long_doc_qa\*\* failed: OutputParseError: long_doc_qa output lmcache: the last line is not JSON Traceback &lt;module&gt; & more/);
+    assert.match(
+      failed,
+      /stage \*\*long_doc_qa\*\* failed: OutputParseError: long_doc_qa output lmcache: the last line is not JSON Traceback &lt;module&gt; & more/,
+    );
     assert.match(failed, /stage \*\*cleanup\*\* cancelled/);
     assert.match(failed, /\*\*lm_eval\.samples_identical\*\*: Outputs differ: &lt;resps&gt; & "filtered_resps"/);
     assert.match(md, /\| `lm_eval\.samples_identical` \| ❌ fail \| 3 \| 0 \|/);
@@ -163,7 +175,11 @@ describe('renderJUnit', () => {
   it('is well-formed, with a stages suite and one suite per benchmark', () => {
     const xml = renderJUnit(passingReport());
     assertWellFormedXml(xml);
-    const suites = [...xml.matchAll(/<testsuite name="([^"]+)" tests="(\d+)" failures="(\d+)"/g)].map((m) => [m[1], Number(m[2]), Number(m[3])]);
+    const suites = [...xml.matchAll(/<testsuite name="([^"]+)" tests="(\d+)" failures="(\d+)"/g)].map((m) => [
+      m[1],
+      Number(m[2]),
+      Number(m[3]),
+    ]);
     assert.deepEqual(suites, [
       ['stages', 7, 0],
       ['lm_eval', 2, 0],
@@ -180,7 +196,10 @@ describe('renderJUnit', () => {
     const xml = renderJUnit(failingReport());
     assertWellFormedXml(xml);
     assert.ok(!xml.includes('<resps>'));
-    const failure = /<testcase name="lm_eval\.samples_identical" classname="lm_eval" time="0\.000">\n\s*<failure message="([^"]*)" type="CheckFailed">([^<]*)<\/failure>/.exec(xml);
+    const failure =
+      /<testcase name="lm_eval\.samples_identical" classname="lm_eval" time="0\.000">\n\s*<failure message="([^"]*)" type="CheckFailed">([^<]*)<\/failure>/.exec(
+        xml,
+      );
     assert.ok(failure, xml);
     const expectedDetail = 'Outputs differ: <resps> & "filtered_resps" \'quoted\' ]]> red bell';
     assert.equal(unescapeXml(failure[1]!), expectedDetail);
@@ -190,9 +209,18 @@ describe('renderJUnit', () => {
   it('marks a failed or cancelled stage as a failure and a skipped one as skipped', () => {
     const xml = renderJUnit(failingReport());
     assert.match(xml, /<testsuite name="stages" tests="8" failures="2" errors="0" skipped="1"/);
-    assert.match(xml, /<testcase name="long_doc_qa" classname="stages" time="12\.000">\n\s*<failure message="long_doc_qa output lmcache: the last line is not JSON" type="OutputParseError">status: failed\nattempts: 3\nerror: /);
-    assert.match(xml, /<testcase name="cleanup" classname="stages" time="0\.000">\n\s*<failure message="stage cancelled" type="cancelled">/);
-    assert.match(xml, /<testcase name="report" classname="stages" time="0\.000">\n\s*<skipped message="stage skipped"\/>/);
+    assert.match(
+      xml,
+      /<testcase name="long_doc_qa" classname="stages" time="12\.000">\n\s*<failure message="long_doc_qa output lmcache: the last line is not JSON" type="OutputParseError">status: failed\nattempts: 3\nerror: /,
+    );
+    assert.match(
+      xml,
+      /<testcase name="cleanup" classname="stages" time="0\.000">\n\s*<failure message="stage cancelled" type="cancelled">/,
+    );
+    assert.match(
+      xml,
+      /<testcase name="report" classname="stages" time="0\.000">\n\s*<skipped message="stage skipped"\/>/,
+    );
     assert.match(xml, /<testsuite name="long_doc_qa" tests="0" failures="0"/);
     assert.match(xml, /<testsuites name="lmcache-mp-test" tests="\d+" failures="3"/);
   });
@@ -207,7 +235,11 @@ describe('renderSummaryTable', () => {
     const header = lines.find((l) => l.trimStart().startsWith('CHECK'))!;
     const rows = lines.filter((l) => /^\s+(lm_eval|vllm_bench|long_doc_qa)\.\S+\s/.test(l));
     assert.equal(rows.length, report.checks.length);
-    for (const check of report.checks) assert.ok(rows.some((r) => r.trimStart().startsWith(`${check.name} `)), check.name);
+    for (const check of report.checks)
+      assert.ok(
+        rows.some((r) => r.trimStart().startsWith(`${check.name} `)),
+        check.name,
+      );
     for (const row of rows) {
       assert.equal(row.indexOf('PASS'), header.indexOf('RESULT'), row);
     }
@@ -220,7 +252,11 @@ describe('renderSummaryTable', () => {
     const text = renderSummaryTable(failingReport());
     const lines = text.trimEnd().split('\n');
     assert.equal(lines.at(-1), 'Verdict: FAILED (6/7 checks passed, 5/8 stages passed)');
-    assert.ok(text.includes('  - stage long_doc_qa failed: long_doc_qa output lmcache: the last line is not JSON Traceback <module> & more'));
+    assert.ok(
+      text.includes(
+        '  - stage long_doc_qa failed: long_doc_qa output lmcache: the last line is not JSON Traceback <module> & more',
+      ),
+    );
     assert.ok(text.includes(`  - lm_eval.samples_identical: ${NASTY}`));
     assert.match(text, /lm_eval\.samples_identical\s+FAIL\s+3\s+0/);
   });

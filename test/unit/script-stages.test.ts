@@ -90,7 +90,10 @@ describe('scripts in the configuration', () => {
   for (const [what, input, expected] of refused) {
     it(`refuses ${what}, naming the field`, () => {
       const problems = problemsOf(input);
-      assert.ok(problems.some((problem) => expected.test(problem)), `problems were: ${problems.join(' | ')}`);
+      assert.ok(
+        problems.some((problem) => expected.test(problem)),
+        `problems were: ${problems.join(' | ')}`,
+      );
     });
   }
 
@@ -155,7 +158,10 @@ describe('script files on the node', () => {
 
   it('names each bad script by its index', async () => {
     const found = await problems(['tests/run-ok.sh', 'tests/run-plain.sh', 'tests/run-missing.sh']);
-    assert.deepEqual(found.map((problem) => problem.split(':')[0]), ['scripts.1', 'scripts.2']);
+    assert.deepEqual(
+      found.map((problem) => problem.split(':')[0]),
+      ['scripts.1', 'scripts.2'],
+    );
   });
 
   it('refuses every script when the checkout itself is missing', async () => {

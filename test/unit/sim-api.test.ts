@@ -43,7 +43,12 @@ describe('sim vLLM server API', () => {
   });
 
   it('answers completions with usage counted by the token rule', async () => {
-    const completion = await baseline.openai.completions.create({ model: MODEL, prompt: QUESTION, max_tokens: 200, temperature: 0 });
+    const completion = await baseline.openai.completions.create({
+      model: MODEL,
+      prompt: QUESTION,
+      max_tokens: 200,
+      temperature: 0,
+    });
     const [choice] = completion.choices;
     assert.equal(completion.object, 'text_completion');
     assert.match(choice.text, /The answer is -?\d+\./);
@@ -96,10 +101,17 @@ describe('sim vLLM server API', () => {
       { role: 'user' as const, content: 'What is two plus two?' },
     ];
     const templateTokens = 2 * messages.length + 1;
-    const reply = await withLmcache.openai.chat.completions.create({ model: MODEL, messages, max_completion_tokens: 8 });
+    const reply = await withLmcache.openai.chat.completions.create({
+      model: MODEL,
+      messages,
+      max_completion_tokens: 8,
+    });
     assert.equal(reply.object, 'chat.completion');
     assert.equal(reply.choices[0].message.role, 'assistant');
-    assert.equal(reply.usage!.prompt_tokens, countTokens('You are a helpful assistant. What is two plus two?') + templateTokens);
+    assert.equal(
+      reply.usage!.prompt_tokens,
+      countTokens('You are a helpful assistant. What is two plus two?') + templateTokens,
+    );
     assert.equal(reply.usage!.completion_tokens, 8);
 
     const stream = await withLmcache.openai.chat.completions.create({
@@ -142,7 +154,11 @@ describe('sim vLLM server API', () => {
       max_tokens: free.usage!.completion_tokens + 10,
       ignore_eos: true,
     } as OpenAI.CompletionCreateParamsNonStreaming);
-    assert.equal(forced.usage!.completion_tokens, free.usage!.completion_tokens + 10, 'ignore_eos runs past the end of sequence');
+    assert.equal(
+      forced.usage!.completion_tokens,
+      free.usage!.completion_tokens + 10,
+      'ignore_eos runs past the end of sequence',
+    );
     assert.equal(forced.choices[0].finish_reason, 'length');
   });
 
@@ -155,7 +171,10 @@ describe('sim vLLM server API', () => {
     );
     const single = await withLmcache.openai.completions.create({ model: MODEL, prompt: prompts[1], max_tokens: 5 });
     assert.equal(batch.choices[1].text, single.choices[0].text);
-    assert.equal(batch.usage!.prompt_tokens, prompts.reduce((sum, p) => sum + countTokens(p) + CHAT_FRAME.length, 0));
+    assert.equal(
+      batch.usage!.prompt_tokens,
+      prompts.reduce((sum, p) => sum + countTokens(p) + CHAT_FRAME.length, 0),
+    );
     assert.equal(batch.usage!.completion_tokens, 15);
   });
 
@@ -196,15 +215,23 @@ describe('sim vLLM server API', () => {
 
     const messages = [{ role: 'user', content: 'What is two plus two?' }];
     const chat = await post(baseline, '/tokenize', { model: MODEL, messages });
-    const reply = await baseline.openai.chat.completions.create({ model: MODEL, messages: messages as never, max_tokens: 1 });
+    const reply = await baseline.openai.chat.completions.create({
+      model: MODEL,
+      messages: messages as never,
+      max_tokens: 1,
+    });
     assert.equal(chat.body.count, reply.usage!.prompt_tokens, 'the same count as the chat usage');
 
     const unusual = 'zq-unseen-word ok 42 zq-unseen-word';
-    const ids = (await post(baseline, '/tokenize', { prompt: unusual, add_special_tokens: false })).body.tokens as number[];
+    const ids = (await post(baseline, '/tokenize', { prompt: unusual, add_special_tokens: false })).body
+      .tokens as number[];
     assert.equal(ids[0], ids[3], 'one word, one id');
     const text = await post(baseline, '/detokenize', { model: MODEL, tokens: ids });
     assert.equal(text.body.prompt, unusual);
-    assert.deepEqual((await post(baseline, '/tokenize', { prompt: text.body.prompt, add_special_tokens: false })).body.tokens, ids);
+    assert.deepEqual(
+      (await post(baseline, '/tokenize', { prompt: text.body.prompt, add_special_tokens: false })).body.tokens,
+      ids,
+    );
 
     assert.equal((await post(baseline, '/detokenize', { tokens: [10_000_000] })).status, 400);
     assert.equal((await post(baseline, '/tokenize', { model: 'other/model', prompt: 'x' })).status, 404);
@@ -231,17 +258,27 @@ describe('sim vLLM server API', () => {
     assert.deepEqual(chat.at(-1)!.choices, []);
     assert.equal(chat.at(-1)!.usage.completion_tokens, 5);
 
-    const stopped = await rawStream(baseline, '/v1/completions', { model: MODEL, prompt: QUESTION, max_tokens: 200, stream: true });
+    const stopped = await rawStream(baseline, '/v1/completions', {
+      model: MODEL,
+      prompt: QUESTION,
+      max_tokens: 200,
+      stream: true,
+    });
     assert.equal(stopped.at(-1)!.choices[0].finish_reason, 'stop');
     assert.ok(stopped.every((chunk) => typeof chunk.choices[0].text === 'string'));
-    assert.ok(stopped.slice(0, -1).every((chunk) => chunk.choices[0].text !== '' && chunk.choices[0].finish_reason === null));
+    assert.ok(
+      stopped.slice(0, -1).every((chunk) => chunk.choices[0].text !== '' && chunk.choices[0].finish_reason === null),
+    );
   });
 
-  it("reads every stream with the official openai Python client, as long_doc_qa.py calls it", async () => {
+  it('reads every stream with the official openai Python client, as long_doc_qa.py calls it', async () => {
     const script = fileURLToPath(new URL('../../../test/fixtures/python/read_streams.py', import.meta.url));
     const result = await execa(`${PROJECT_ROOT}.venv/bin/python`, [script, withLmcache.url, MODEL], { reject: false });
     assert.equal(result.exitCode, 0, result.stderr);
-    const reads = result.stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const reads = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     assert.equal(reads.length, 4);
     for (const read of reads) {
       assert.ok(read.text.length > 0, JSON.stringify(read));
@@ -284,7 +321,18 @@ describe('sim vLLM server command line', () => {
   });
 
   it('refuses an unknown LMCache server flag and an unknown SIM_DEFECT with exit code 2', async () => {
-    const lmcacheArgv = ['--l1-size-gb', '1', '--eviction-policy', 'LRU', '--max-workers', '4', '--port', '0', '--gpu', '0'];
+    const lmcacheArgv = [
+      '--l1-size-gb',
+      '1',
+      '--eviction-policy',
+      'LRU',
+      '--max-workers',
+      '4',
+      '--port',
+      '0',
+      '--gpu',
+      '0',
+    ];
     const lmcache = await runToExit('lmcache', lmcacheArgv);
     assert.equal(lmcache.code, 2);
     const vllmArgv = [MODEL, '--kv-transfer-config', kvTransferConfig(6555), '--port', '0'];
@@ -310,7 +358,10 @@ describe('sim vLLM server command line', () => {
     const server = await startVllm();
     await server.openai.completions.create({ model: MODEL, prompt: QUESTION, max_tokens: 3 });
     assert.match(server.proc.output, /Application startup complete\./);
-    assert.match(server.proc.output, /cmpl-\w+: prompt \d+ tokens \(cached: GPU 0, LMCache 0; prefilled \d+\), output 3 tokens/);
+    assert.match(
+      server.proc.output,
+      /cmpl-\w+: prompt \d+ tokens \(cached: GPU 0, LMCache 0; prefilled \d+\), output 3 tokens/,
+    );
     assert.deepEqual(await server.proc.stop(), { code: 0, signal: null });
   });
 });

@@ -111,7 +111,10 @@ describe('sim caches', () => {
     // 75 blocks went into 62: everything older went first, then the tail of "echo" (its 13 last blocks).
     const lookupsBefore = (await lmcache.stats()).lookups;
     const again = await complete(withLmcache, prompts[0]);
-    assert.deepEqual({ gpu: again.gpu, lmcache: again.lmcache }, { gpu: 12 * BLOCK_TOKENS, lmcache: 13 * BLOCK_TOKENS });
+    assert.deepEqual(
+      { gpu: again.gpu, lmcache: again.lmcache },
+      { gpu: 12 * BLOCK_TOKENS, lmcache: 13 * BLOCK_TOKENS },
+    );
     assert.equal((await lmcache.stats()).lookups, lookupsBefore + 1);
     assert.match(withLmcache.proc.output, /prompt 410 tokens \(cached: GPU 192, LMCache 208; prefilled 10\)/);
     assert.match(lmcache.proc.output, /lookup: 13 blocks asked, 13 hit \(208 tokens\)/);
@@ -136,9 +139,17 @@ describe('sim caches', () => {
     const prompt = longPrompt('alpha', PROMPT_TOKENS); // stored in the first LMCache server above
     const reply = await complete(otherVllm, prompt);
     assert.equal(reply.lmcache, 0);
-    assert.equal((await other.stats()).storedTokens, FULL_BLOCK_TOKENS, 'the second store holds only what its own server stored');
+    assert.equal(
+      (await other.stats()).storedTokens,
+      FULL_BLOCK_TOKENS,
+      'the second store holds only what its own server stored',
+    );
     const keys = blockKeys(tokenize(prompt));
-    assert.equal(await lmcache.client.lookup(keys), keys.length, 'the first store still has the prompt the second lacked');
+    assert.equal(
+      await lmcache.client.lookup(keys),
+      keys.length,
+      'the first store still has the prompt the second lacked',
+    );
   });
 });
 

@@ -54,7 +54,10 @@ describe('sim defects', () => {
   it('corrupt-on-hit: a second identical request, served from cache, gives different text; the baseline ignores it', async () => {
     const env = { SIM_DEFECT: 'corrupt-on-hit' };
     const lmcache = await startLmcache({ env });
-    const [withLmcache, baseline] = await Promise.all([startVllm({ lmcachePort: lmcache.port, env }), startVllm({ env })]);
+    const [withLmcache, baseline] = await Promise.all([
+      startVllm({ lmcachePort: lmcache.port, env }),
+      startVllm({ env }),
+    ]);
     const prompt = longPrompt('corrupt', PROMPT_TOKENS);
     const [first, second] = [await ask(withLmcache, prompt), await ask(withLmcache, prompt)];
     const [baseFirst, baseSecond] = [await ask(baseline, prompt), await ask(baseline, prompt)];

@@ -82,8 +82,19 @@ export interface LmcacheServer {
   stats(): Promise<LmcacheStats>;
 }
 
-export async function startLmcache(options: { l1SizeGb?: number; env?: Record<string, string> } = {}): Promise<LmcacheServer> {
-  const argv = ['--l1-size-gb', String(options.l1SizeGb ?? 1), '--eviction-policy', 'LRU', '--max-workers', '4', '--port', '0'];
+export async function startLmcache(
+  options: { l1SizeGb?: number; env?: Record<string, string> } = {},
+): Promise<LmcacheServer> {
+  const argv = [
+    '--l1-size-gb',
+    String(options.l1SizeGb ?? 1),
+    '--eviction-policy',
+    'LRU',
+    '--max-workers',
+    '4',
+    '--port',
+    '0',
+  ];
   const proc = launch(LMCACHE_SCRIPT, argv, options.env ?? {});
   const port = Number((await proc.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
   const client = new LmcacheClient('127.0.0.1', port);
@@ -130,7 +141,9 @@ export function launchVllm(options: VllmOptions = {}): SimProcess {
     '--port',
     String(options.port ?? 0),
     '--no-async-scheduling',
-    ...(options.gpuMemoryUtilization === undefined ? [] : ['--gpu-memory-utilization', String(options.gpuMemoryUtilization)]),
+    ...(options.gpuMemoryUtilization === undefined
+      ? []
+      : ['--gpu-memory-utilization', String(options.gpuMemoryUtilization)]),
   ];
   return launch(VLLM_SCRIPT, argv, options.env ?? {});
 }

@@ -10,7 +10,8 @@ import { BlockLru, blockKeys } from '../../src/sim/prefix-cache.js';
 import { countTokens, tokenize } from '../../src/sim/tokens.js';
 
 const GSM8K_STOPS = ['Question:', '</s>', '<|im_end|>'];
-const free = (prompt: string, maxTokens = 500) => generate(prompt, { maxTokens, stop: [], ignoreEos: false, variant: 0 });
+const free = (prompt: string, maxTokens = 500) =>
+  generate(prompt, { maxTokens, stop: [], ignoreEos: false, variant: 0 });
 
 describe('sim model', () => {
   it('answers a prompt the same way every time, and different prompts differently', () => {
@@ -39,7 +40,10 @@ describe('sim model', () => {
     const short = free('a long answer please', 3);
     assert.equal(short.finishReason, 'length');
     assert.equal(countTokens(short.text), 3);
-    assert.ok(free('a long answer please').text.startsWith(short.text), 'a shorter limit gives a prefix of the same text');
+    assert.ok(
+      free('a long answer please').text.startsWith(short.text),
+      'a shorter limit gives a prefix of the same text',
+    );
     const forced = generate('a long answer please', { maxTokens: 300, stop: [], ignoreEos: true, variant: 0 });
     assert.equal(forced.generatedTokens, 300);
     assert.equal(countTokens(forced.text), 300);
@@ -135,7 +139,10 @@ describe('sim command lines', () => {
   it('refuses unknown flags, a missing model and connectors it does not simulate', () => {
     assert.throws(() => parseVllmArgs([...reference, '--tensor-parallel-size', '2']), UsageError);
     assert.throws(() => parseVllmArgs(['--port', '8000']), /exactly one MODEL/);
-    assert.throws(() => parseVllmArgs(['m', '--kv-transfer-config', '{"kv_connector":"LMCacheConnectorV1"}']), /not simulated/);
+    assert.throws(
+      () => parseVllmArgs(['m', '--kv-transfer-config', '{"kv_connector":"LMCacheConnectorV1"}']),
+      /not simulated/,
+    );
     assert.throws(() => parseVllmArgs(['m', '--kv-transfer-config', '{oops']), /not valid JSON/);
     assert.throws(() => parseVllmArgs(['m', '--gpu-memory-utilization', '1.5']), /gpu-memory-utilization/);
     assert.throws(() => parseVllmArgs(['m', '--port', 'http']), /--port/);
@@ -143,7 +150,13 @@ describe('sim command lines', () => {
 
   it('takes the reference LMCache server argv and refuses other eviction policies', () => {
     const argv = ['--l1-size-gb', '80', '--eviction-policy', 'LRU', '--max-workers', '4', '--port', '6555'];
-    assert.deepEqual(parseLmcacheArgs(argv), { host: '127.0.0.1', port: 6555, l1SizeGb: 80, evictionPolicy: 'LRU', maxWorkers: 4 });
+    assert.deepEqual(parseLmcacheArgs(argv), {
+      host: '127.0.0.1',
+      port: 6555,
+      l1SizeGb: 80,
+      evictionPolicy: 'LRU',
+      maxWorkers: 4,
+    });
     assert.throws(() => parseLmcacheArgs(argv.map((a) => (a === 'LRU' ? 'FIFO' : a))), /only LRU/);
     assert.throws(() => parseLmcacheArgs(argv.slice(2)), /--l1-size-gb is required/);
   });
@@ -163,7 +176,13 @@ describe('sim OpenAI requests', () => {
   it('flattens chat messages so that each costs its content plus 2 tokens, plus 1 for the reply', () => {
     const text = flattenChat([
       { role: 'system', content: 'be brief' },
-      { role: 'user', content: [{ type: 'text', text: 'what is' }, { type: 'text', text: 'two plus two' }] },
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'what is' },
+          { type: 'text', text: 'two plus two' },
+        ],
+      },
     ]);
     assert.equal(countTokens(text), 2 + 5 + 2 * 2 + 1);
     assert.ok(tokenize(text).includes('be'), 'markers never glue onto content words');
@@ -183,7 +202,10 @@ describe('sim OpenAI requests', () => {
   });
 
   it('reads max_completion_tokens before max_tokens, and a single stop string', () => {
-    const job = parseChatRequest({ messages: [{ role: 'user', content: 'x' }], max_completion_tokens: 7, max_tokens: 9, stop: 'Q:' }, 'm');
+    const job = parseChatRequest(
+      { messages: [{ role: 'user', content: 'x' }], max_completion_tokens: 7, max_tokens: 9, stop: 'Q:' },
+      'm',
+    );
     assert.equal(job.maxTokens, 7);
     assert.deepEqual(job.stop, ['Q:']);
   });

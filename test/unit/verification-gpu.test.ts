@@ -32,7 +32,11 @@ describe('parseGpuQuery', () => {
       '143156 MiB, 0 %, 0',
       fixture('h200x2-query-header.csv'),
     ]) {
-      assert.throws(() => parseGpuQuery(text), (err: unknown) => err instanceof OutputParseError && /nvidia-smi GPU query line 1/.test(err.message), text);
+      assert.throws(
+        () => parseGpuQuery(text),
+        (err: unknown) => err instanceof OutputParseError && /nvidia-smi GPU query line 1/.test(err.message),
+        text,
+      );
     }
   });
 });
@@ -51,7 +55,13 @@ describe('selectGpus', () => {
   it('returns undefined while fewer than the count qualify', () => {
     const gpus = parseGpuQuery(fixture('synthetic-4gpu-mixed-query-free-util-index.csv'));
     assert.equal(selectGpus(gpus, { ...RULE, count: 3 }), undefined);
-    assert.equal(selectGpus(gpus.filter((g) => g.index !== 0), RULE), undefined);
+    assert.equal(
+      selectGpus(
+        gpus.filter((g) => g.index !== 0),
+        RULE,
+      ),
+      undefined,
+    );
     assert.equal(selectGpus([], RULE), undefined);
   });
 

@@ -76,15 +76,24 @@ describe('pickSamplesFile', () => {
 
   it('returns undefined when no samples file of the task exists', () => {
     assert.equal(pickSamplesFile([], 'gsm8k'), undefined);
-    assert.equal(pickSamplesFile(['m/results_2026-11-28T02-00-00.json', 'm/samples_mmlu_2026-11-28T02-00-00.jsonl'], 'gsm8k'), undefined);
+    assert.equal(
+      pickSamplesFile(['m/results_2026-11-28T02-00-00.json', 'm/samples_mmlu_2026-11-28T02-00-00.jsonl'], 'gsm8k'),
+      undefined,
+    );
   });
 });
 
 describe('verifyLmEvalSamples', () => {
   it('passes two real runs that logged the same samples', () => {
     const checks = verifyLmEvalSamples(run('first_run'), run('second_run'));
-    assert.deepEqual(checks.map((c) => c.name), ['lm_eval.samples_identical', 'lm_eval.sample_count']);
-    assert.ok(checks.every((c) => c.passed), JSON.stringify(checks));
+    assert.deepEqual(
+      checks.map((c) => c.name),
+      ['lm_eval.samples_identical', 'lm_eval.sample_count'],
+    );
+    assert.ok(
+      checks.every((c) => c.passed),
+      JSON.stringify(checks),
+    );
     assert.equal(byName(checks, 'lm_eval.samples_identical').value, 0);
     assert.equal(byName(checks, 'lm_eval.sample_count').value, 8);
   });
@@ -93,12 +102,18 @@ describe('verifyLmEvalSamples', () => {
     const second = run('second_run');
     const shuffled = `${lines(second.text).reverse().join('\n')}\n\n\n`;
     const checks = verifyLmEvalSamples(run('first_run'), { ...second, text: shuffled });
-    assert.ok(checks.every((c) => c.passed), JSON.stringify(checks));
+    assert.ok(
+      checks.every((c) => c.passed),
+      JSON.stringify(checks),
+    );
   });
 
   it('fails when one sample differs and names it by doc_id, filter and field', () => {
     const second = run('second_run');
-    const checks = verifyLmEvalSamples(run('first_run'), { ...second, text: withChangedResponse(second.text, 2, 'strict-match') });
+    const checks = verifyLmEvalSamples(run('first_run'), {
+      ...second,
+      text: withChangedResponse(second.text, 2, 'strict-match'),
+    });
     const identical = byName(checks, 'lm_eval.samples_identical');
     assert.equal(identical.passed, false);
     assert.equal(identical.value, 1);
@@ -120,7 +135,9 @@ describe('verifyLmEvalSamples', () => {
 
   it('fails when a sample is logged by one run only', () => {
     const second = run('second_run');
-    const dropped = lines(second.text).filter((l) => !(JSON.parse(l).doc_id === 0 && JSON.parse(l).filter === 'flexible-extract'));
+    const dropped = lines(second.text).filter(
+      (l) => !(JSON.parse(l).doc_id === 0 && JSON.parse(l).filter === 'flexible-extract'),
+    );
     const checks = verifyLmEvalSamples(run('first_run'), { ...second, text: dropped.join('\n') });
     const identical = byName(checks, 'lm_eval.samples_identical');
     assert.equal(identical.passed, false);
@@ -135,7 +152,10 @@ describe('verifyLmEvalSamples', () => {
     const second = run('second_run');
     const cut = lines(second.text);
     cut[cut.length - 1] = cut[cut.length - 1]!.slice(0, 50);
-    const identical = byName(verifyLmEvalSamples(run('first_run'), { ...second, text: cut.join('\n') }), 'lm_eval.samples_identical');
+    const identical = byName(
+      verifyLmEvalSamples(run('first_run'), { ...second, text: cut.join('\n') }),
+      'lm_eval.samples_identical',
+    );
     assert.equal(identical.passed, false);
     // The intact sample exists only in the first run; the fragment only in the second.
     assert.equal(identical.value, 2);
@@ -149,7 +169,10 @@ describe('verifyLmEvalSamples', () => {
       const { doc_id, ...rest } = JSON.parse(line);
       return JSON.stringify({ ...rest, doc_id });
     });
-    const identical = byName(verifyLmEvalSamples(run('first_run'), { ...second, text: reordered.join('\n') }), 'lm_eval.samples_identical');
+    const identical = byName(
+      verifyLmEvalSamples(run('first_run'), { ...second, text: reordered.join('\n') }),
+      'lm_eval.samples_identical',
+    );
     assert.equal(identical.passed, false);
     assert.match(identical.detail!, /doc_id 0 \(filter strict-match\), whose lines differ only in formatting/);
   });
@@ -167,8 +190,14 @@ describe('verifyLmEvalSamples', () => {
   it('fails rather than passing vacuously when a samples file is empty', () => {
     for (const text of ['', '\n\n']) {
       const checks = verifyLmEvalSamples({ path: 'first_run/m/samples_gsm8k_x.jsonl', text }, run('second_run'));
-      assert.ok(checks.every((c) => !c.passed), JSON.stringify(checks));
-      assert.match(byName(checks, 'lm_eval.samples_identical').detail!, /first run's samples file first_run\/m\/samples_gsm8k_x\.jsonl has no samples/);
+      assert.ok(
+        checks.every((c) => !c.passed),
+        JSON.stringify(checks),
+      );
+      assert.match(
+        byName(checks, 'lm_eval.samples_identical').detail!,
+        /first run's samples file first_run\/m\/samples_gsm8k_x\.jsonl has no samples/,
+      );
       assert.match(byName(checks, 'lm_eval.sample_count').detail!, /first run logged no samples/);
     }
     const both = verifyLmEvalSamples({ path: 'a', text: '' }, { path: 'b', text: '' });

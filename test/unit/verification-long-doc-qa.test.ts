@@ -32,7 +32,8 @@ function result(ttft: number, round: number, warmup = 2): LongDocQaResult {
 function rejects(text: string, message: RegExp): void {
   assert.throws(
     () => parseLongDocQaStdout(text, 'long_doc_qa/lmcache_output'),
-    (err: unknown) => err instanceof OutputParseError && /long_doc_qa\/lmcache_output/.test(err.message) && message.test(err.message),
+    (err: unknown) =>
+      err instanceof OutputParseError && /long_doc_qa\/lmcache_output/.test(err.message) && message.test(err.message),
   );
 }
 
@@ -54,8 +55,14 @@ describe('parseLongDocQaStdout', () => {
   });
 
   it('rejects a summary missing a field, a non-object, half a line and empty output', () => {
-    rejects('{"query_ttft_per_prompt": 0.1, "query_round_time_per_prompt": 0.4}', /"warmup_round_time_per_prompt" is missing/);
-    rejects('{"query_ttft_per_prompt": 0.1, "query_round_time_per_prompt": "0.4", "warmup_round_time_per_prompt": 2}', /"query_round_time_per_prompt" is the string/);
+    rejects(
+      '{"query_ttft_per_prompt": 0.1, "query_round_time_per_prompt": 0.4}',
+      /"warmup_round_time_per_prompt" is missing/,
+    );
+    rejects(
+      '{"query_ttft_per_prompt": 0.1, "query_round_time_per_prompt": "0.4", "warmup_round_time_per_prompt": 2}',
+      /"query_round_time_per_prompt" is the string/,
+    );
     rejects('[0.1, 0.4, 2]', /not a JSON object/);
     rejects('{"query_ttft_per_prompt": 0.1, "query_round_ti', /last line is not JSON/);
     rejects(' \n\n', /stdout is empty/);
@@ -69,8 +76,14 @@ describe('verifyLongDocQa', () => {
       lmcache: parseLongDocQaStdout(stdout('lmcache'), 'lmcache'),
     };
     const checks = verifyLongDocQa(results, LIMITS);
-    assert.deepEqual(checks.map((c) => c.name), ['long_doc_qa.query_ttft_per_prompt', 'long_doc_qa.query_round_time_per_prompt']);
-    assert.ok(checks.every((c) => c.passed), JSON.stringify(checks));
+    assert.deepEqual(
+      checks.map((c) => c.name),
+      ['long_doc_qa.query_ttft_per_prompt', 'long_doc_qa.query_round_time_per_prompt'],
+    );
+    assert.ok(
+      checks.every((c) => c.passed),
+      JSON.stringify(checks),
+    );
     const ttft = byName(checks, 'long_doc_qa.query_ttft_per_prompt');
     assert.equal(ttft.value, 0.1527);
     assert.equal(ttft.limit, 0.22);

@@ -133,7 +133,10 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
         ['cleanup', 'passed', 5],
       ],
     );
-    assert.deepEqual(report.checks.map((check) => check.name), ['lm_eval.samples_identical', 'vllm_bench.throughput', 'long_doc_qa.query_ttft_per_prompt']);
+    assert.deepEqual(
+      report.checks.map((check) => check.name),
+      ['lm_eval.samples_identical', 'vllm_bench.throughput', 'long_doc_qa.query_ttft_per_prompt'],
+    );
     assert.deepEqual(report.longDocQaComparison, [{ metric: 'query_ttft_per_prompt', baseline: 1.2, lmcache: 0.1 }]);
   });
 
@@ -202,14 +205,21 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     const { report } = await run(activities, {});
     assert.equal(attempts, 2);
     assert.equal(report!.passed, true);
-    assert.deepEqual(report!.stages.find((stage) => stage.name === 'health'), { name: 'health', status: 'passed', durationMs: 7, attempts: 2 });
+    assert.deepEqual(
+      report!.stages.find((stage) => stage.name === 'health'),
+      { name: 'health', status: 'passed', durationMs: 7, attempts: 2 },
+    );
   });
 
   it('after an activity error: stops the run, skips the rest, cleans up, and fails naming the stage', async () => {
     const calls: Calls = [];
     const activities = testActivities(calls, {
       launchContainers: async () => {
-        throw ApplicationFailure.create({ type: FailureType.ContainerExited, message: 'container vllm-mp-test-x exited', details: [{ durationMs: 9 }] });
+        throw ApplicationFailure.create({
+          type: FailureType.ContainerExited,
+          message: 'container vllm-mp-test-x exited',
+          details: [{ durationMs: 9 }],
+        });
       },
     });
     const { error } = await run(activities, {});
@@ -262,7 +272,11 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     assert.equal(description.typedSearchAttributes.get(SA.verdict), 'cancelled');
     const failedStage = description.typedSearchAttributes.get(SA.failedStage);
     assert.equal(failedStage, undefined, 'a cancelled stage is not a failed one');
-    assert.deepEqual(calls.slice(-3), ['waitForHealth stopped', 'cleanupContainers', 'writeReport'], 'cleanup waits for the stage to stop');
+    assert.deepEqual(
+      calls.slice(-3),
+      ['waitForHealth stopped', 'cleanupContainers', 'writeReport'],
+      'cleanup waits for the stage to stop',
+    );
     assert.ok(!calls.includes('runLmEval'));
   });
 
@@ -360,11 +374,14 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
         ['cleanup', 'passed'],
       ],
     );
-    assert.deepEqual(report.checks.map((check) => [check.name, check.passed]), [
-      ['vllm_bench.throughput', true],
-      ['exit_three.exit_code', false],
-      ['env_check.exit_code', true],
-    ]);
+    assert.deepEqual(
+      report.checks.map((check) => [check.name, check.passed]),
+      [
+        ['vllm_bench.throughput', true],
+        ['exit_three.exit_code', false],
+        ['env_check.exit_code', true],
+      ],
+    );
   });
 
   it('reports the scripts as skipped when an earlier stage failed', async () => {
@@ -380,7 +397,10 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     assert.ok(!calls.includes('runScriptStage'));
     const { report } = failureReport(error);
     const lastStages = report.stages.slice(-2).map((stage) => [stage.name, stage.status]);
-    assert.deepEqual(lastStages, [['my_test', 'skipped'], ['cleanup', 'passed']]);
+    assert.deepEqual(lastStages, [
+      ['my_test', 'skipped'],
+      ['cleanup', 'passed'],
+    ]);
   });
 
   it('refuses a script the worker node cannot run, before any stage starts', async () => {
