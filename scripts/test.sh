@@ -21,6 +21,11 @@ for suite in "${suites[@]}"; do
   esac
 done
 
+# The house rules first: lint and formatting fail CI before any test runs.
+say "lint (eslint) and format check (prettier)"
+npx --no-install eslint . || die "eslint found problems (npm run lint)"
+npx --no-install prettier --check . >/dev/null || { npx --no-install prettier --check . >&2; die "files are not formatted (npm run format)"; }
+
 paths=()
 for suite in "${suites[@]}"; do paths+=("dist/test/$suite"); done
 # One file at a time: the latency and throughput checks of the sim runs need the machine's two cores.
