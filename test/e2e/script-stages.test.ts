@@ -127,7 +127,8 @@ describe('script stages end to end', { timeout: 900_000 }, () => {
       ],
     );
     const lastLine = /exited with 3; last lines: .*"❌ failing on purpose with exit code 3"/;
-    assert.match(stage(report, 'exit_three')!.error!, lastLine);
+    assert.equal(stage(report, 'exit_three')!.error, '1 check failed: exit_three.exit_code');
+    assert.match(report.checks.find((check) => check.name === 'exit_three.exit_code')!.detail!, lastLine);
 
     // The passing script saw the run's settings, and the servers were up while it ran.
     const environment = await readFile(path.join(dir, 'env_check', 'environment.txt'), 'utf8');

@@ -96,6 +96,15 @@ describe('doctor', { timeout: 180_000 }, () => {
     assert.match(problems['docker'], /no Docker engine answers .* \| fix: start dockerd/);
   });
 
+  it('says when the engine has no BuildKit (a stand-in engine answering as an old Windows daemon)', async () => {
+    const oldEngine = {
+      version: async () => ({ Version: '18.06.0', ApiVersion: '1.38', Os: 'windows' }),
+      info: async () => ({ Runtimes: {}, DockerRootDir: scratch }),
+    } as unknown as Docker;
+    const problems = failed(await runDoctor(sim(), { ...options, docker: oldEngine }));
+    assert.match(problems['docker.buildkit'], /has no BuildKit.* \| fix: use a Linux Docker Engine 18\.09 or newer/);
+  });
+
   it('with PROFILE=gpu, checks the nvidia runtime, nvidia-smi and the modules long_doc_qa.py imports', async () => {
     const bin = path.join(scratch, 'bin');
     await mkdir(bin);
