@@ -7,7 +7,7 @@
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { fileURLToPath } from 'node:url';
 import { activities } from './activities/index.js';
-import { resolveNodePath } from './activities/stage.js';
+import { resolveNodePath } from './node-paths.js';
 import { loadConfigFromEnv } from './config/env.js';
 import { nodeProfile, renderDoctor, runDoctor } from './doctor/checks.js';
 import { connectionSettings } from './connection.js';

@@ -16,7 +16,7 @@ import { ensureSimBaseImage } from './sim-base-image.js';
 
 // The package is CommonJS with a default-export typing; under NodeNext the factory is the module itself.
 const dockerignore = dockerignoreModule as unknown as typeof dockerignoreModule.default;
-import { resolveNodePath } from './stage.js';
+import { resolveNodePath } from '../node-paths.js';
 
 const BUILD_LOG_TAIL_LINES = 40;
 

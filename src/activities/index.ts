@@ -1,5 +1,5 @@
 /**
- * The activities the worker registers, one per stage, each timed (see ./stage.ts), and the check of the scripts
+ * The activities the worker registers, one per stage, each timed (see ./timed.ts), and the check of the scripts
  * a run names, which is no stage. The workflow refers to them by these names through
  * `proxyActivities<PipelineActivities>`.
  */
@@ -12,7 +12,7 @@ import { runLmEval } from './lm-eval.js';
 import { runLongDocQa } from './long-doc-qa.js';
 import { writeReport } from './report.js';
 import { checkScriptFiles, runScriptStage } from './script-stage.js';
-import { timed } from './stage.js';
+import { timed } from './timed.js';
 import { runVllmBench } from './vllm-bench.js';
 
 export const activities = {

@@ -14,7 +14,7 @@ import { FailureType } from '../failures.js';
 import { failWithLogTails } from './container-failure.js';
 import type { GpuSelection } from './gpu.js';
 import { portAccepts } from './probes.js';
-import { resolveNodePath } from './stage.js';
+import { resolveNodePath } from '../node-paths.js';
 import { waitUntil } from './wait.js';
 
 /** The reference gives the LMCache server a bare 10 s; we wait for its port instead, up to this long. */

@@ -15,7 +15,7 @@ import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
 import { containersOf } from '../docker/containers.js';
 import { failWithLogTails } from './container-failure.js';
-import { PROJECT_ROOT, resolveNodePath } from './stage.js';
+import { PROJECT_ROOT, resolveNodePath } from '../node-paths.js';
 
 const OUTPUT_TAIL_LINES = 30;
 const HEARTBEAT_LINES = 5;

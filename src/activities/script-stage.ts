@@ -14,7 +14,7 @@ import { FailureType } from '../failures.js';
 import { exitCodeCheck } from '../verification/script.js';
 import { concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
 import { assertServersRunning, runLogged } from './run-tool.js';
-import { resolveNodePath } from './stage.js';
+import { resolveNodePath } from '../node-paths.js';
 
 /** Knobs that are paths: given to a script resolved, since it runs in the checkout, not in this project. */
 const PATH_FIELDS = new Set<keyof Config>(['venvDir', 'lmcacheRepoDir', 'hfCacheDir']);

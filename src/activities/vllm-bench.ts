@@ -10,7 +10,7 @@ import { parseBenchResult, verifyBench, type BenchResult } from '../verification
 import { writeTokenizer } from '../sim/write-tokenizer.js';
 import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
 import { runTool, toolPaths } from './run-tool.js';
-import { resolveNodePath } from './stage.js';
+import { resolveNodePath } from '../node-paths.js';
 
 /**
  * TOKENIZER when given; in sim, the sim model's tokenizer files (written into the results, so the run shows

@@ -19,7 +19,7 @@ import type { HealthResult } from '../activities/health.js';
 import { loadConfigFromEnv } from '../config/env.js';
 import { scriptFileProblems } from '../config/script-files.js';
 import { InvalidConfigError } from '../config/schema.js';
-import { resolveNodePath } from '../activities/stage.js';
+import { resolveNodePath } from '../node-paths.js';
 import { renderSummaryTable } from '../report/render.js';
 import type { RunReport } from '../report/types.js';
 import { cliTypeName, SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes.js';

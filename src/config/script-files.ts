@@ -6,7 +6,7 @@
 import { constants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { resolveNodePath } from '../activities/stage.js';
+import { resolveNodePath } from '../node-paths.js';
 import type { Config } from './schema.js';
 
 /** Where a script stage's file is on this node: relative paths are relative to the checkout. */

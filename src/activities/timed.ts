@@ -1,17 +1,5 @@
-/** What every stage activity shares: its duration in the result or the failure, project paths, heartbeats. */
+/** What every stage activity shares: its duration and attempt number, in its result or its failure. */
 import { activityInfo, ApplicationFailure, CancelledFailure } from '@temporalio/activity';
-import { homedir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-/** This project's root: dist/src/activities/ is three levels below it. */
-export const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-/** Resolves a path knob on the worker's node: `~` is the home directory, relative means relative to the project. */
-export function resolveNodePath(value: string): string {
-  if (value === '~' || value.startsWith('~/')) return path.join(homedir(), value.slice(1));
-  return path.resolve(PROJECT_ROOT, value);
-}
 
 export interface Timed {
   durationMs: number;
