@@ -1,0 +1,13 @@
+/** The closed sets of values some knobs take. Pure: imported by the workflow bundle. */
+export const PROFILES = ['gpu', 'sim'] as const;
+export type Profile = (typeof PROFILES)[number];
+
+/** Stages a run may select. Cleanup is not listed: it always runs. */
+export const STAGES = ['build', 'launch', 'health', 'lm_eval', 'vllm_bench', 'long_doc_qa'] as const;
+export type StageName = (typeof STAGES)[number];
+
+/** Names a script stage may not take: the built-in stages and the results directory's own entries. */
+export const RESERVED_STAGE_NAMES = [...STAGES, 'select_gpus', 'cleanup', 'container_logs'];
+
+export const BENCHMARK_DRIVERS = ['upstream', 'builtin'] as const;
+export const REPEAT_MODES = ['tile', 'random', 'interleave'] as const;
