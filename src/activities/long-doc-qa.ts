@@ -7,7 +7,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { longDocQaCommand } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
-import { renderComparisonTable } from '../report/render.js';
+import { renderComparisonTable } from '../report/markdown.js';
 import {
   comparisonRows,
   parseLongDocQaStdout,

@@ -6,7 +6,8 @@
 import { activityInfo } from '@temporalio/activity';
 import { listRuns, withVisibilityClient } from '../history/visibility.js';
 import { compareWithHistory, type RunHistory } from '../report/history-section.js';
-import { renderJUnit, renderMarkdown } from '../report/render.js';
+import { renderJUnit } from '../report/junit.js';
+import { renderMarkdown } from '../report/markdown.js';
 import type { RunReport } from '../report/types.js';
 import { writeFiles } from '../util/files.js';
 

@@ -20,7 +20,7 @@ import { loadConfigFromEnv } from '../config/env.js';
 import { scriptFileProblems } from '../config/script-files.js';
 import { InvalidConfigError } from '../config/schema.js';
 import { resolveNodePath } from '../node-paths.js';
-import { renderSummaryTable } from '../report/render.js';
+import { renderSummaryTable } from '../report/terminal.js';
 import type { RunReport } from '../report/types.js';
 import { cliTypeName, SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes.js';
 import { staticSummary } from '../workflows/run-summary.js';

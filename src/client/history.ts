@@ -7,7 +7,7 @@ import { FIGURES } from '../history/figures.js';
 import { renderHistory, type HistoryPage } from '../history/render.js';
 import { analyseRuns } from '../history/trends.js';
 import { listRuns, withVisibilityClient, type RunFilter } from '../history/visibility.js';
-import { columns } from '../report/render.js';
+import { columns } from '../report/terminal.js';
 import { writeFiles } from '../util/files.js';
 import { formatNumber } from '../verification/format.js';
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Docker from 'dockerode';
 import { execa } from 'execa';
-import { resolveNodePath } from '../../src/activities/stage.js';
+import { resolveNodePath } from '../../src/node-paths.js';
 import { resolveConfig, type ConfigInput } from '../../src/config/schema.js';
 import { importedModules, runDoctor, type DoctorCheck } from '../../src/doctor/checks.js';
 import { freePort } from '../helpers/ports.js';

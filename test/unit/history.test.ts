@@ -7,7 +7,7 @@ import { lineChartSvg } from '../../src/history/svg-chart.js';
 import { analyseRuns, compareFigures, median, worsePercent } from '../../src/history/trends.js';
 import { runsQuery, verdictOf } from '../../src/history/visibility.js';
 import { compareWithHistory, renderHistorySection } from '../../src/report/history-section.js';
-import { renderMarkdown } from '../../src/report/render.js';
+import { renderMarkdown } from '../../src/report/markdown.js';
 import type { Check, RunReport, StageReport } from '../../src/report/types.js';
 import { figuresLine, staticSummary } from '../../src/workflows/run-summary.js';
 import { runVerdict, SA, searchAttributeUpdates, type RunState } from '../../src/workflows/search-attributes.js';

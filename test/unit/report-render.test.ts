@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
-import { renderComparisonTable, renderJUnit, renderMarkdown, renderSummaryTable } from '../../src/report/render.js';
+import { renderJUnit } from '../../src/report/junit.js';
+import { renderComparisonTable, renderMarkdown } from '../../src/report/markdown.js';
+import { renderSummaryTable } from '../../src/report/terminal.js';
 import { verifyLmEvalSamples } from '../../src/verification/lm-eval.js';
 import { comparisonRows, parseLongDocQaStdout, verifyLongDocQa } from '../../src/verification/long-doc-qa.js';
 import type { RunReport } from '../../src/report/types.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
-import { renderComparisonTable } from '../../src/report/render.js';
+import { renderComparisonTable } from '../../src/report/markdown.js';
 import { OutputParseError } from '../../src/verification/errors.js';
 import {
   comparisonRows,

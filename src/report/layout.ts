@@ -1,0 +1,48 @@
+/** What every rendering of the report shares: the benchmarks' order and titles, checks grouped, durations. */
+import type { Check, RunReport } from './types.js';
+
+/** The suite's benchmarks, in the order they run; each gets a section and a JUnit suite even when it never ran. */
+export const BENCHMARKS = ['lm_eval', 'vllm_bench', 'long_doc_qa'] as const;
+
+export const BENCHMARK_TITLES: Record<string, string> = {
+  lm_eval: 'lm_eval (correctness)',
+  vllm_bench: 'vllm bench serve (throughput)',
+  long_doc_qa: 'Long document QA (latency)',
+};
+
+export function prefixOf(checkName: string): string {
+  const dot = checkName.indexOf('.');
+  return dot === -1 ? checkName : checkName.slice(0, dot);
+}
+
+/** Checks grouped by benchmark prefix: the known three first, then any other prefix as it appears. */
+export function groupChecks(checks: Check[]): [string, Check[]][] {
+  const groups = new Map<string, Check[]>(BENCHMARKS.map((b) => [b, []]));
+  for (const check of checks) {
+    const prefix = prefixOf(check.name);
+    const group = groups.get(prefix);
+    if (group) group.push(check);
+    else groups.set(prefix, [check]);
+  }
+  return [...groups];
+}
+
+/** Durations as people read them: 850 ms, 12.3 s, 4 m 05 s, 1 h 02 m 09 s. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const seconds = ms / 1000;
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const totalSeconds = Math.round(seconds);
+  const h = Math.floor(totalSeconds / 3600);
+  const m = Math.floor((totalSeconds % 3600) / 60);
+  const s = totalSeconds % 60;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return h > 0 ? `${h} h ${pad(m)} m ${pad(s)} s` : `${m} m ${pad(s)} s`;
+}
+
+export function tally(report: RunReport) {
+  return {
+    checksPassed: report.checks.filter((c) => c.passed).length,
+    stagesPassed: report.stages.filter((s) => s.status === 'passed').length,
+  };
+}

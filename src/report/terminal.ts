@@ -1,0 +1,59 @@
+/** The report for a terminal: stages and checks in aligned columns, failures, the verdict last. Pure. */
+import { formatValue } from '../verification/format.js';
+import { formatDuration, tally } from './layout.js';
+import type { RunReport } from './types.js';
+import { verdictLine } from './verdict.js';
+
+export function columns(rows: string[][], indent = '  '): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
+  return rows.map((row) => (indent + row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ')).trimEnd());
+}
+
+/** A plain-text summary for a terminal: stages and checks in aligned columns, failed details, verdict last. */
+export function renderSummaryTable(report: RunReport): string {
+  const { checksPassed, stagesPassed } = tally(report);
+  const out: string[] = [];
+  out.push(
+    `LMCache multiprocessing test  workflow ${report.workflowId}  profile ${report.profile}  model ${report.model}`,
+    '',
+  );
+  out.push('Stages');
+  if (report.stages.length === 0) out.push('  (none ran)');
+  else {
+    out.push(
+      ...columns([
+        ['STAGE', 'STATUS', 'DURATION', 'ATTEMPTS'],
+        ...report.stages.map((s) => [
+          s.name,
+          s.status.toUpperCase(),
+          formatDuration(s.durationMs),
+          s.attempts === undefined ? '' : String(s.attempts),
+        ]),
+      ]),
+    );
+  }
+  out.push('', 'Checks');
+  if (report.checks.length === 0) out.push('  (none ran)');
+  else {
+    out.push(
+      ...columns([
+        ['CHECK', 'RESULT', 'VALUE', 'LIMIT'],
+        ...report.checks.map((c) => [c.name, c.passed ? 'PASS' : 'FAIL', formatValue(c.value), formatValue(c.limit)]),
+      ]),
+    );
+  }
+  const problems = [
+    ...report.stages
+      .filter((s) => s.status === 'failed' || s.status === 'cancelled')
+      .map((s) => `stage ${s.name} ${s.status}${s.error ? `: ${s.error.replace(/\s*\r?\n\s*/g, ' ')}` : ''}`),
+    ...report.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail ?? 'failed'}`),
+  ];
+  if (problems.length > 0) out.push('', 'Failures', ...problems.map((p) => `  - ${p}`));
+  out.push('', `Results: ${report.resultsDir}`);
+  out.push(
+    `Verdict: ${verdictLine(report)} (${checksPassed}/${report.checks.length} checks passed, ` +
+      `${stagesPassed}/${report.stages.length} stages passed)`,
+    '',
+  );
+  return out.join('\n');
+}
