@@ -2,32 +2,31 @@
  * The vLLM-like server of the sim profile: an OpenAI-compatible HTTP server (node:http only) over the sim
  * model and engine. Same argv as `vllm serve`; with an LMCacheMPConnector --kv-transfer-config it uses the
  * LMCache-like server on 127.0.0.1:<lmcache.mp.port>, without one it is the baseline. See src/sim/README.md.
+ * This file reads the command line and routes requests; completions are in ./completions.ts.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseVllmArgs, type VllmArgs } from './args.js';
-import { UsageError } from './usage-error.js';
-import { DECODE_SECONDS_PER_TOKEN, MAX_MODEL_LEN, costModelSummary, gpuCacheTokens } from './cost-model.js';
+import { Completions } from './completions.js';
+import { MAX_MODEL_LEN, costModelSummary, gpuCacheTokens } from './cost-model.js';
 import { NO_DEFECT, describeDefect, parseDefect, parseStartupSeconds, type Defect } from './defects.js';
-import { Engine, type PrefillResult } from './engine.js';
+import { Engine } from './engine.js';
+import { readJson, sendJson } from './http.js';
 import { LmcacheClient } from './lmcache-client.js';
 import { createLogger, exitOnSignals, listenOrExit } from './log.js';
-import { generate, type Generation } from './model.js';
 import {
   ApiError,
   parseChatRequest,
   parseCompletionRequest,
   parseDetokenizeRequest,
   parseTokenizeRequest,
-  usage,
   withSpecialTokens,
   type Job,
 } from './openai-protocol.js';
-import { countTokens, detokenize, tokenize } from './tokens.js';
+import { detokenize, tokenize } from './tokens.js';
+import { UsageError } from './usage-error.js';
 import { TokenIds } from './vocab.js';
 
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
 const LMCACHE_HOST = '127.0.0.1';
 
 let args: VllmArgs;
@@ -50,6 +49,7 @@ const lmcache = args.lmcachePort === null ? null : new LmcacheClient(LMCACHE_HOS
 const engine = new Engine(gpuCacheTokens(args.gpuMemoryUtilization), lmcache, defect, log);
 const counters = { requests: 0, served: 0, failed: 0 };
 const tokenIds = new TokenIds();
+const completions = new Completions(engine, log, args.model);
 /** What `GET /version` answers: the sim, shaped as vLLM's `{"version": …}`. */
 const SIM_VLLM_VERSION = '0.0.0+sim';
 
@@ -68,167 +68,6 @@ if (requestedDefect.kind !== 'none') {
       : `SIM_DEFECT=${describeDefect(defect)} is ON`,
     'WARNING',
   );
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new ApiError(413, `request body exceeds ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (error) {
-    throw new ApiError(400, `request body is not valid JSON: ${(error as Error).message}`);
-  }
-}
-
-interface Sequence {
-  text: string;
-  tokens: string[];
-  maxTokens: number;
-}
-
-function sequencesOf(job: Job): Sequence[] {
-  return job.prompts.map((text, index) => {
-    const words = tokenize(text);
-    const where = job.prompts.length > 1 ? ` (prompt ${index})` : '';
-    if (words.length === 0) throw new ApiError(400, `the prompt is empty${where}`, 'prompt');
-    const tokens = job.addSpecialTokens ? withSpecialTokens(words) : words;
-    const maxTokens = job.maxTokens ?? MAX_MODEL_LEN - tokens.length;
-    if (tokens.length + maxTokens > MAX_MODEL_LEN) {
-      throw new ApiError(
-        400,
-        `This model's maximum context length is ${MAX_MODEL_LEN} tokens. However, you requested ` +
-          `${tokens.length + maxTokens} tokens (${tokens.length} in the prompt, ${maxTokens} in the completion)${where}.`,
-      );
-    }
-    return { text, tokens, maxTokens };
-  });
-}
-
-interface Outcome {
-  prefill: PrefillResult;
-  generation: Generation;
-}
-
-/**
- * Prefills one sequence, then decodes it: `emit` (streaming) receives each piece when its decode step ends.
- * Stops decoding early when `cancelled()` turns true (the client went away).
- */
-async function runSequence(
-  requestId: string,
-  job: Job,
-  sequence: Sequence,
-  emit: ((piece: string, step: number) => void) | null,
-  cancelled: () => boolean,
-  onGeneration: (generation: Generation) => void = () => {},
-): Promise<Outcome> {
-  const started = performance.now();
-  const prefill = await engine.prefill(sequence.tokens);
-  const generation = generate(sequence.text, {
-    maxTokens: sequence.maxTokens,
-    stop: job.stop,
-    ignoreEos: job.ignoreEos,
-    variant: prefill.corruption,
-  });
-  onGeneration(generation);
-  const ttft = (performance.now() - started) / 1000;
-  if (emit) {
-    for (let step = 0; step < generation.generatedTokens && !cancelled(); step++) {
-      if (step > 0) await sleep(DECODE_SECONDS_PER_TOKEN * 1000);
-      emit(generation.pieces[step], step);
-    }
-  } else {
-    await sleep(Math.max(0, generation.generatedTokens - 1) * DECODE_SECONDS_PER_TOKEN * 1000);
-  }
-  const seconds = (performance.now() - started) / 1000;
-  log(
-    `${requestId}: prompt ${prefill.promptTokens} tokens ` +
-      `(cached: GPU ${prefill.gpuHitTokens}, LMCache ${prefill.lmcacheHitTokens}; prefilled ${prefill.prefillTokens}), output ${countTokens(generation.text)} tokens, finish ${generation.finishReason}` +
-      `${generation.stopReason === null ? '' : ` at ${JSON.stringify(generation.stopReason)}`}, ` +
-      `queue ${ms(prefill.queueSeconds)}, TTFT ${ms(ttft)}, total ${ms(seconds)}` +
-      (prefill.corruption ? ` [SIM_DEFECT=corrupt-on-hit changed the output]` : ''),
-  );
-  return { prefill, generation };
-}
-
-const ms = (seconds: number) => `${(seconds * 1000).toFixed(0)} ms`;
-
-function totalUsage(outcomes: Outcome[]) {
-  const sum = (f: (o: Outcome) => number) => outcomes.reduce((total, o) => total + f(o), 0);
-  return usage(
-    sum((o) => o.prefill.promptTokens),
-    sum((o) => countTokens(o.generation.text)),
-    sum((o) => o.prefill.gpuHitTokens + o.prefill.lmcacheHitTokens),
-  );
-}
-
-async function serveJob(res: ServerResponse, job: Job, sequences: Sequence[]): Promise<void> {
-  const chat = job.kind === 'chat';
-  const id = `${chat ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
-  const created = Math.floor(Date.now() / 1000);
-  const head = { id, object: chat ? 'chat.completion.chunk' : 'text_completion', created, model: args.model };
-  const logId = (index: number) => (sequences.length > 1 ? `${id}-${index}` : id);
-
-  if (!job.stream) {
-    const outcomes = await Promise.all(sequences.map((s, i) => runSequence(logId(i), job, s, null, () => false)));
-    const choices = outcomes.map(({ generation }, index) => {
-      const end = { finish_reason: generation.finishReason, stop_reason: generation.stopReason };
-      return chat
-        ? { index, message: { role: 'assistant', content: generation.text }, logprobs: null, ...end }
-        : { index, text: generation.text, logprobs: null, ...end };
-    });
-    sendJson(res, 200, {
-      ...head,
-      object: chat ? 'chat.completion' : 'text_completion',
-      choices,
-      usage: totalUsage(outcomes),
-    });
-    return;
-  }
-
-  let closed = false;
-  res.on('close', () => (closed = true));
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-  const send = (body: object) => {
-    if (!closed) res.write(`data: ${JSON.stringify(body)}\n\n`);
-  };
-  const choice = (index: number, content: string, finish: Generation | null, first: boolean) => {
-    const end = { finish_reason: finish?.finishReason ?? null, stop_reason: finish?.stopReason ?? null };
-    if (!chat) return { index, text: content, logprobs: null, ...end };
-    return { index, delta: first ? { role: 'assistant', content } : { content }, logprobs: null, ...end };
-  };
-  const outcomes = await Promise.all(
-    sequences.map(async (sequence, index) => {
-      // As vLLM streams: chat opens with the role and empty content; one chunk per token after that, and the
-      // last token's chunk carries finish_reason (its text may be empty when a stop string cut it).
-      let last: Generation | null = null;
-      const emit = (piece: string, step: number) => {
-        if (chat && step === 0) send({ ...head, choices: [choice(index, '', null, true)] });
-        const final = last !== null && step === last.generatedTokens - 1;
-        if (piece !== '' || final) send({ ...head, choices: [choice(index, piece, final ? last : null, false)] });
-      };
-      return runSequence(
-        logId(index),
-        job,
-        sequence,
-        emit,
-        () => closed,
-        (generation) => (last = generation),
-      );
-    }),
-  );
-  if (job.includeUsage) send({ ...head, choices: [], usage: totalUsage(outcomes) });
-  if (!closed) res.end('data: [DONE]\n\n');
 }
 
 /** The body of `GET /sim/stats`. */
@@ -329,9 +168,9 @@ async function completion(
 ): Promise<void> {
   counters.requests++;
   const job = parse(await readJson(req), args.model);
-  const sequences = sequencesOf(job);
+  const sequences = completions.sequencesOf(job);
   res.on('finish', onServed);
-  await serveJob(res, job, sequences);
+  await completions.serve(res, job, sequences);
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
