@@ -74,4 +74,4 @@ for r in $(seq 1 "$runs"); do
     >"$work/histories/$tag-run$r.json"
 done
 FIGURES_JSON="{\"nodes\":$nodes,\"runs\":$runs,\"passed\":$passed,\"wallSeconds\":$wall,\"oneRunSeconds\":$one_run}" \
-  node dist/src/client/cli.js fleet-figures "$work"/histories/*.json
+  node dist/src/client/cli.js fleet-figures "$work"/histories/*.json | tee "$work/figures.json"
