@@ -27,6 +27,8 @@ export const FailureType = {
   ChecksFailed: 'ChecksFailed',
   /** The workflow's own failure after cleanup: a stage could not complete. Details carry the report. */
   StageFailed: 'StageFailed',
+  /** The run's node stopped picking up its stages: its worker is gone. The message names the node. */
+  NodeLost: 'NodeLost',
 } as const;
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
 

@@ -1,10 +1,15 @@
 /**
- * A worker for one GPU node (or a sim machine): registers `lmcacheMpTest` and the stage activities on the
- * task queue (default `lmcache-mp`, or TASK_QUEUE). Connects as the `temporal` CLI does (see ./connection.ts:
+ * A worker for one GPU node (or a sim machine), named NODE_NAME (default: the host name): registers
+ * `lmcacheMpTest` and the stage activities on the shared task queue (default `lmcache-mp`, or TASK_QUEUE), where
+ * runs start and claim a node, and the activities alone on the node's own queue `<queue>@<node>`, where every
+ * later stage of a run that claimed this node goes. At start it releases the GPU and port leases of runs that
+ * are no longer running (LEASE_DIR/<node>). Connects as the `temporal` CLI does (see ./connection.ts:
  * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_*, TEMPORAL_API_KEY, TEMPORAL_PROFILE). SIGINT and SIGTERM
  * stop it gracefully: it stops polling and lets running activities finish within the grace time.
  */
+import { Connection, WorkflowClient } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { activities } from './activities/index.js';
 import { resolveNodePath } from './node-paths.js';
@@ -12,6 +17,10 @@ import { loadConfigFromEnv } from './config/env.js';
 import { nodeProfile, renderDoctor, runDoctor } from './doctor/checks.js';
 import { connectionSettings } from './connection.js';
 import { DEFAULT_TASK_QUEUE } from './constants.js';
+import { isRunningIn } from './client/janitor.js';
+import { reclaimLeases } from './placement/leases.js';
+import { nodeSettings } from './placement/node.js';
+import { nodeTaskQueue } from './placement/placement.js';
 
 const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.js', import.meta.url));
 
@@ -21,25 +30,51 @@ async function main(): Promise<void> {
   const { address, tls, apiKey, metadata } = settings;
   const connection = await NativeConnection.connect({ address, tls, apiKey, metadata });
   const taskQueue = process.env.TASK_QUEUE || DEFAULT_TASK_QUEUE;
-  const worker = await Worker.create({
+  const node = nodeSettings();
+  const common = {
     connection,
     namespace: settings.namespace,
-    taskQueue,
-    workflowsPath: WORKFLOWS_PATH,
     activities,
+    // The node in the identity: each activity's start in a history names the node that ran it.
+    identity: `${process.pid}@${hostname()}/node=${node.name}`,
     shutdownGraceTime: '30s',
     // Cancellation reaches an activity with a heartbeat reply: keep that under a few seconds.
     maxHeartbeatThrottleInterval: '2s',
+  };
+  await reclaimStaleLeases(node.leaseDir);
+  const shared = await Worker.create({ ...common, taskQueue, workflowsPath: WORKFLOWS_PATH });
+  const ownQueue = nodeTaskQueue(taskQueue, node.name);
+  const own = await Worker.create({ ...common, taskQueue: ownQueue });
+  Runtime.instance().logger.info('worker polling', {
+    taskQueue,
+    nodeTaskQueue: ownQueue,
+    node: node.name,
+    leaseDir: node.leaseDir,
+    address,
+    namespace: settings.namespace,
   });
-  Runtime.instance().logger.info('worker polling', { taskQueue, address, namespace: settings.namespace });
   // Not awaited: the checks take seconds (tool imports), and a run should not wait for them.
   void logPreflight();
   try {
-    await worker.run();
+    await Promise.all([shared.run(), own.run()]);
   } finally {
     await connection.close();
   }
-  Runtime.instance().logger.info('worker stopped', { taskQueue });
+  Runtime.instance().logger.info('worker stopped', { taskQueue, node: node.name });
+}
+
+/** Leases left by runs that ended while no worker of this node ran (terminated, or cleanup never came). */
+async function reclaimStaleLeases(leaseDir: string): Promise<void> {
+  const settings = connectionSettings(process.env);
+  const { address, tls, apiKey, metadata } = settings;
+  const connection = await Connection.connect({ address, tls, apiKey, metadata });
+  try {
+    const client = new WorkflowClient({ connection, namespace: settings.namespace });
+    const reclaimed = await reclaimLeases(leaseDir, isRunningIn(client));
+    if (reclaimed.length > 0) Runtime.instance().logger.info('leases reclaimed', { leaseDir, workflows: reclaimed });
+  } finally {
+    await connection.close();
+  }
 }
 
 /** The doctor's checks for this node's environment, logged so that an operator sees a broken node at once. */

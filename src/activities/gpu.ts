@@ -12,6 +12,7 @@ import {
   parseGpuQuery,
   parseTotalMemoryMib,
   selectGpus as selectByRule,
+  type GpuStatus,
 } from '../verification/gpu.js';
 import { waitUntil } from './wait.js';
 
@@ -23,27 +24,35 @@ export interface GpuSelection {
   gpuMemoryUtilization?: number;
 }
 
+export function gpuRule(config: Config, count: number) {
+  return { minFreeMib: config.gpuMinFreeMemoryMib, maxUtilizationPercent: config.gpuMaxUtilizationPercent, count };
+}
+
+/** The node's GPUs as `nvidia-smi` reports them now. */
+export async function queryGpus(): Promise<GpuStatus[]> {
+  return parseGpuQuery((await execa(NVIDIA_SMI, GPU_QUERY_ARGS)).stdout);
+}
+
+export async function totalMemoryMib(index: number): Promise<number> {
+  return parseTotalMemoryMib((await execa(NVIDIA_SMI, gpuTotalMemoryArgs(index))).stdout);
+}
+
+export function describeGpus(gpus: GpuStatus[]): string {
+  return gpus.map((gpu) => `GPU ${gpu.index}: ${gpu.freeMib} MiB free, ${gpu.utilizationPercent} % busy`).join('; ');
+}
+
+/** Runs recorded before GPU leases called this; new runs lease their GPUs (./placement.ts). */
 export async function selectGpus(config: Config): Promise<GpuSelection> {
-  const rule = {
-    minFreeMib: config.gpuMinFreeMemoryMib,
-    maxUtilizationPercent: config.gpuMaxUtilizationPercent,
-    count: 2,
-  };
+  const rule = gpuRule(config, 2);
   return waitUntil({
     timeoutMs: config.gpuWaitSeconds * 1000,
     intervalMs: POLL_INTERVAL_MS,
     look: async () => {
-      const { stdout } = await execa(NVIDIA_SMI, GPU_QUERY_ARGS);
-      const gpus = parseGpuQuery(stdout);
+      const gpus = await queryGpus();
       const chosen = selectByRule(gpus, rule);
-      if (!chosen) {
-        const status = gpus.map((gpu) => `GPU ${gpu.index}: ${gpu.freeMib} MiB free, ${gpu.utilizationPercent} % busy`);
-        return { done: false, waitingFor: status.join('; ') };
-      }
+      if (!chosen) return { done: false, waitingFor: describeGpus(gpus) };
       const [withLmcache, baseline] = chosen;
-      const totals = await Promise.all(
-        chosen.map(async (index) => parseTotalMemoryMib((await execa(NVIDIA_SMI, gpuTotalMemoryArgs(index))).stdout)),
-      );
+      const totals = await Promise.all(chosen.map(totalMemoryMib));
       const gpuMemoryUtilization = gpuMemoryUtilizationFor(Math.min(...totals));
       return { done: true, value: { withLmcache, baseline, gpuMemoryUtilization } };
     },

@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Role } from '../commands/containers.js';
 import type { Config } from '../config/schema.js';
+import { placedConfig, type PlacedStageInput } from '../placement/placement.js';
 import { containersOf, type OwnedContainer } from '../docker/containers.js';
 import { FailureType } from '../failures.js';
 import { failWithLogTails } from './container-failure.js';
@@ -42,8 +43,9 @@ export interface HealthResult {
   finishedAt: number;
 }
 
-export async function waitForHealth(input: { config: Config; workflowId: string }): Promise<HealthResult> {
-  const { config, workflowId } = input;
+export async function waitForHealth(input: PlacedStageInput): Promise<HealthResult> {
+  const { workflowId } = input;
+  const config = placedConfig(input.config, input.placement);
   const pending = new Map(healthTargets(config).map((target) => [target.role, target]));
   const healthy: ServerHealth[] = [];
   let byRole = new Map<Role | undefined, OwnedContainer>();

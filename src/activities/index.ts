@@ -8,6 +8,7 @@ import { cleanupContainers } from './cleanup.js';
 import { selectGpus } from './gpu.js';
 import { waitForHealth } from './health.js';
 import { launchContainers } from './launch.js';
+import { claimNode, leaseResources } from './placement.js';
 import { runLmEval } from './lm-eval.js';
 import { runLongDocQa } from './long-doc-qa.js';
 import { writeReport } from './report.js';
@@ -17,7 +18,9 @@ import { runVllmBench } from './vllm-bench.js';
 
 export const activities = {
   buildImage: timed(buildImage),
+  claimNode,
   selectGpus: timed(selectGpus),
+  leaseResources: timed(leaseResources),
   launchContainers: timed(launchContainers),
   waitForHealth: timed(waitForHealth),
   runLmEval: timed(runLmEval),

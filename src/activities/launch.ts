@@ -4,15 +4,14 @@
  * keeps its own running containers with the same image and settings, replaces its own stale ones, and
  * refuses to touch a container of the same name that belongs to another run.
  */
-import { ApplicationFailure, heartbeat, log } from '@temporalio/activity';
+import { ApplicationFailure, cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { mkdir } from 'node:fs/promises';
 import { LABEL_WORKFLOW_ID, containerSpecs, type ContainerSpec, type LaunchPlan } from '../commands/containers.js';
-import type { Config } from '../config/schema.js';
 import { docker, isNotFound } from '../docker/client.js';
 import { containerCreateOptions, SPEC_HASH_LABEL } from '../docker/create-options.js';
 import { FailureType } from '../failures.js';
+import { LMCACHE_DEFAULT_PROMETHEUS_PORT, placedConfig, type PlacedStageInput } from '../placement/placement.js';
 import { failWithLogTails } from './container-failure.js';
-import type { GpuSelection } from './gpu.js';
 import { portAccepts } from './probes.js';
 import { resolveNodePath } from '../node-paths.js';
 import { waitUntil } from './wait.js';
@@ -21,11 +20,7 @@ import { waitUntil } from './wait.js';
 const LMCACHE_START_TIMEOUT_MS = 60_000;
 const LMCACHE_POLL_INTERVAL_MS = 200;
 
-export interface LaunchInput {
-  config: Config;
-  workflowId: string;
-  gpus?: GpuSelection;
-}
+export type LaunchInput = PlacedStageInput;
 
 export interface LaunchedContainer {
   role: ContainerSpec['role'];
@@ -34,9 +29,30 @@ export interface LaunchedContainer {
   reused: boolean;
 }
 
+/**
+ * An attempt that was cancelled or timed out must not create a container after cleanup (or the next attempt)
+ * listed them: each Docker call is preceded by a heartbeat, which is how cancellation reaches the activity.
+ */
+function stopIfCancelled(step: string): void {
+  heartbeat({ launching: step });
+  const signal = cancellationSignal();
+  if (signal.aborted) throw signal.reason ?? new Error(`launch cancelled before ${step}`);
+}
+
+/**
+ * HF_TOKEN (gated models) comes from the worker node's environment straight into the vLLM containers: never
+ * in the spec (whose fingerprint is a label), the workflow input, a result or a log.
+ */
+function withNodeSecrets(options: ReturnType<typeof containerCreateOptions>, spec: ContainerSpec) {
+  const token = process.env.HF_TOKEN;
+  if (!token || spec.role === 'lmcache') return options;
+  return { ...options, Env: [...options.Env, `HF_TOKEN=${token}`] };
+}
+
 /** Creates and starts the container, or reuses this run's identical running one. */
 async function ensureContainer(spec: ContainerSpec, workflowId: string): Promise<LaunchedContainer> {
   const options = containerCreateOptions(spec);
+  stopIfCancelled(`inspect ${spec.name}`);
   const existing = docker().getContainer(spec.name);
   try {
     const info = await existing.inspect();
@@ -50,11 +66,14 @@ async function ensureContainer(spec: ContainerSpec, workflowId: string): Promise
     if (info.State.Running && info.Config.Labels?.[SPEC_HASH_LABEL] === options.Labels[SPEC_HASH_LABEL]) {
       return { role: spec.role, name: spec.name, id: info.Id, reused: true };
     }
+    stopIfCancelled(`replace ${spec.name}`);
     await existing.remove({ force: true });
   } catch (error) {
     if (!isNotFound(error)) throw error;
   }
-  const container = await docker().createContainer(options);
+  stopIfCancelled(`create ${spec.name}`);
+  const container = await docker().createContainer(withNodeSecrets(options, spec));
+  stopIfCancelled(`start ${spec.name}`);
   await container.start();
   return { role: spec.role, name: spec.name, id: container.id, reused: false };
 }
@@ -88,20 +107,24 @@ async function waitForLmcache(launched: LaunchedContainer, port: number): Promis
 }
 
 export async function launchContainers(input: LaunchInput): Promise<{ containers: LaunchedContainer[] }> {
-  const { config, workflowId, gpus } = input;
+  const { workflowId, placement } = input;
+  const config = placedConfig(input.config, placement);
   const hfCacheDir = resolveNodePath(config.hfCacheDir);
   await mkdir(hfCacheDir, { recursive: true });
+  const gpus = placement?.gpus;
   const plan: LaunchPlan = {
     workflowId,
     hfCacheDir,
     gpus: gpus && { withLmcache: gpus.withLmcache, baseline: gpus.baseline },
     gpuMemoryUtilization: gpus?.gpuMemoryUtilization,
+    prometheusPort: placement?.ports.prometheus ?? LMCACHE_DEFAULT_PROMETHEUS_PORT,
   };
   const [lmcacheSpec, ...vllmSpecs] = containerSpecs(config, plan);
   const lmcache = await ensureContainer(lmcacheSpec, workflowId);
   heartbeat({ started: lmcache.name });
   await waitForLmcache(lmcache, lmcacheSpec.port);
-  const servers = await Promise.all(vllmSpecs.map((spec) => ensureContainer(spec, workflowId)));
+  const servers: LaunchedContainer[] = [];
+  for (const spec of vllmSpecs) servers.push(await ensureContainer(spec, workflowId));
   for (const container of [lmcache, ...servers]) {
     log.info('container up', { role: container.role, container: container.name, reused: container.reused });
   }

@@ -5,7 +5,7 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { lmEvalCommand } from '../commands/tools.js';
-import type { Config } from '../config/schema.js';
+import { placedConfig, type PlacedStageInput } from '../placement/placement.js';
 import { pickSamplesFile, verifyLmEvalSamples } from '../verification/lm-eval.js';
 import { concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
 import { runTool, toolPaths } from './run-tool.js';
@@ -20,8 +20,9 @@ async function readSamples(outputPath: string, task: string): Promise<{ path: st
   return { path: file, text: await readFile(file, 'utf8') };
 }
 
-export async function runLmEval(input: { config: Config; workflowId: string }): Promise<BenchmarkOutcome> {
-  const { config, workflowId } = input;
+export async function runLmEval(input: PlacedStageInput): Promise<BenchmarkOutcome> {
+  const { workflowId } = input;
+  const config = placedConfig(input.config, input.placement);
   const stageDir = path.join(config.resultsDir, 'lm_eval');
   const samples = [];
   for (const run of LM_EVAL_RUNS) {

@@ -6,7 +6,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { longDocQaCommand } from '../commands/tools.js';
-import type { Config } from '../config/schema.js';
+import { placedConfig, type PlacedStageInput } from '../placement/placement.js';
 import { renderComparisonTable } from '../report/markdown.js';
 import {
   comparisonRows,
@@ -17,8 +17,9 @@ import {
 import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
 import { runTool, toolPaths } from './run-tool.js';
 
-export async function runLongDocQa(input: { config: Config; workflowId: string }): Promise<BenchmarkOutcome> {
-  const { config, workflowId } = input;
+export async function runLongDocQa(input: PlacedStageInput): Promise<BenchmarkOutcome> {
+  const { workflowId } = input;
+  const config = placedConfig(input.config, input.placement);
   const stageDir = path.join(config.resultsDir, 'long_doc_qa');
   await mkdir(stageDir, { recursive: true });
   const results: { baseline?: LongDocQaResult; lmcache?: LongDocQaResult } = {};

@@ -14,6 +14,7 @@ import type { Command, ToolPaths } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
 import { containersOf } from '../docker/containers.js';
+import { watchContainerDeaths, type ContainerDeath } from '../docker/events.js';
 import { failWithLogTails } from './container-failure.js';
 import { PROJECT_ROOT, resolveNodePath } from '../node-paths.js';
 
@@ -67,6 +68,11 @@ export interface RunOptions {
    */
   processGroup?: boolean;
   timeoutMs?: number;
+  /**
+   * The run whose server containers the tool talks to: when one of them dies the tool is stopped at once and
+   * the stage fails naming it (Docker's event stream), instead of waiting for the tool's own retries to give up.
+   */
+  serversOf?: string;
 }
 
 /**
@@ -79,13 +85,22 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
   logStream.write(`$ ${[command.file, ...command.args].map((arg) => JSON.stringify(arg)).join(' ')}\n`);
   log.info('tool started', { run: options.label, file: command.file, logFile: options.logFile });
   const cancelled = cancellationSignal();
+  const serverDied = new AbortController();
+  let death: ContainerDeath | undefined;
+  const stopWatching = options.serversOf
+    ? await watchContainerDeaths(options.serversOf, (dead) => {
+        death ??= dead;
+        serverDied.abort();
+      })
+    : () => {};
+  const stop = AbortSignal.any([cancelled, serverDied.signal]);
   const subprocess = execa(command.file, command.args, {
     env: command.env,
     reject: false,
     all: true,
     cwd: options.cwd ?? PROJECT_ROOT,
     maxBuffer: 256 * 1024 * 1024,
-    ...(options.processGroup ? { detached: true } : { cancelSignal: cancelled }),
+    ...(options.processGroup ? { detached: true } : { cancelSignal: stop }),
   });
   const tail: string[] = [];
   const report = () =>
@@ -116,7 +131,7 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
     const endGroup = () => {
       groupEnded ??= endProcessGroup(pid);
     };
-    cancelled.addEventListener('abort', endGroup, { once: true });
+    stop.addEventListener('abort', endGroup, { once: true });
     subprocess.once('exit', endGroup);
     if (options.timeoutMs !== undefined) {
       timeout = setTimeout(() => {
@@ -128,12 +143,17 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
   const result = await subprocess.finally(() => {
     clearInterval(keepAlive);
     clearTimeout(timeout);
+    stopWatching();
   });
   await groupEnded;
   await new Promise((resolve) => logStream.end(resolve));
   const { exitCode, signal, durationMs } = result;
   log.info('tool finished', { run: options.label, exitCode, signal, durationMs, timedOut });
   if (cancelled.aborted) throw cancelled.reason ?? new Error(`${options.label} cancelled`);
+  if (death && options.serversOf) {
+    log.warn('server died while the tool ran', { run: options.label, container: death.name, exitCode: death.exitCode });
+    await assertServersRunning(options.serversOf);
+  }
   return {
     stdout: String(result.stdout ?? ''),
     logFile: options.logFile,
@@ -180,7 +200,7 @@ export async function runTool(command: Command, options: RunOptions & { workflow
         'run scripts/setup.sh (or set VENV_DIR / BENCHMARK_DRIVER)',
     });
   }
-  const result = await runLogged(command, options);
+  const result = await runLogged(command, { ...options, serversOf: options.workflowId });
   // A server that died mid-run explains any failure, and makes a "successful" run's numbers meaningless.
   await assertServersRunning(options.workflowId);
   if (result.exitCode !== 0) {

@@ -10,6 +10,7 @@ import { ENV_VARIABLES } from '../config/env.js';
 import { scriptFile, scriptFileProblems } from '../config/script-files.js';
 import { InvalidConfigError, type Config } from '../config/schema.js';
 import type { ScriptStage } from '../config/scripts.js';
+import { placedConfig, type PlacedStageInput } from '../placement/placement.js';
 import { FailureType } from '../failures.js';
 import { exitCodeCheck } from '../verification/script.js';
 import { concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
@@ -49,12 +50,10 @@ export async function checkScriptFiles(config: Config): Promise<{ scripts: strin
   return { scripts: config.scripts.map((script) => scriptFile(config, script)) };
 }
 
-export async function runScriptStage(input: {
-  config: Config;
-  workflowId: string;
-  stage: ScriptStage;
-}): Promise<BenchmarkOutcome> {
-  const { config, workflowId, stage } = input;
+export async function runScriptStage(input: PlacedStageInput & { stage: ScriptStage }): Promise<BenchmarkOutcome> {
+  const { workflowId, stage } = input;
+  // The script's VLLM_PORT, VLLM_BASELINE_PORT and LMCACHE_PORT are the ones the run leased.
+  const config = placedConfig(input.config, input.placement);
   // Checked again: this node may not be the one that checked them at the start.
   await refuseBadScripts({ ...config, scripts: [stage.path] });
   const stageDir = path.join(config.resultsDir, stage.name);
@@ -70,6 +69,7 @@ export async function runScriptStage(input: {
       cwd: resolveNodePath(config.lmcacheRepoDir),
       processGroup: true,
       timeoutMs: config.scriptTimeoutMinutes * 60_000,
+      serversOf: workflowId,
     },
   );
   // A server that died while the script ran explains its failure, and makes its pass meaningless.

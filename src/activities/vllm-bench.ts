@@ -6,6 +6,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { benchServeCommand } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
+import { placedConfig, type PlacedStageInput } from '../placement/placement.js';
 import { parseBenchResult, verifyBench, type BenchResult } from '../verification/vllm-bench.js';
 import { writeTokenizer } from '../sim/write-tokenizer.js';
 import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
@@ -29,8 +30,9 @@ function resolveTokenizer(value: string): string {
   return value.startsWith('.') || value.startsWith('/') || value.startsWith('~') ? resolveNodePath(value) : value;
 }
 
-export async function runVllmBench(input: { config: Config; workflowId: string }): Promise<BenchmarkOutcome> {
-  const { config, workflowId } = input;
+export async function runVllmBench(input: PlacedStageInput): Promise<BenchmarkOutcome> {
+  const { workflowId } = input;
+  const config = placedConfig(input.config, input.placement);
   const resultDir = path.join(config.resultsDir, 'vllm_bench');
   await mkdir(resultDir, { recursive: true });
   const tokenizer = benchTokenizer(config, resultDir);

@@ -12,7 +12,7 @@
  *   cli.js search-attributes        the runs' search attributes as "name type" lines, for registering them
  *   cli.js history [--profile P] [--model M] [--last N] [--out DIR]   past runs, regressions, history.md + charts
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { HealthResult } from '../activities/health.js';
@@ -30,6 +30,7 @@ const USAGE = [
   'usage: cli.js input|results-dir|static-summary --workflow-id ID',
   '       cli.js summary REPORT_JSON | timings RESULTS_DIR HISTORY_JSON | janitor [--dry-run]',
   '       cli.js search-attributes | history [--profile P] [--model M] [--last N] [--out DIR] | doctor',
+  '       cli.js fleet-figures HISTORY_JSON... (scripts/fleet-sim.sh: FIGURES_JSON, LEASE_DIR)',
 ].join('\n');
 
 /** REGRESSION_MARGIN_PERCENT, validated by the configuration loader so its message names the variable. */
@@ -104,6 +105,39 @@ async function main(argv: string[]): Promise<number> {
     const health = existsSync(healthFile) ? (JSON.parse(readFileSync(healthFile, 'utf8')) as HealthResult) : undefined;
     const history = JSON.parse(readFileSync(positionals[2], 'utf8')) as { events: Parameters<typeof renderTimings>[2] };
     process.stdout.write(`${renderTimings(report, health, history.events)}\n`);
+    return 0;
+  }
+  if (command === 'fleet-figures') {
+    // scripts/fleet-sim.sh: FIGURES_JSON (what the script measured) and the histories of the concurrent runs.
+    const { crossNodeStages, leaseOf, leaseOverlaps } = await import('./fleet.js');
+    const { containersOf } = await import('../docker/containers.js');
+    const { leaseHolders } = await import('../placement/leases.js');
+    const histories = positionals.slice(1).map((f) => ({ file: f, ...JSON.parse(readFileSync(f, 'utf8')) }));
+    const ids = histories.map((h) => path.basename(h.file, '.json'));
+    const leases = histories.flatMap((h, i) => leaseOf(ids[i]!, h.events) ?? []);
+    const crossed = histories.flatMap((h) => crossNodeStages(h.events));
+    for (const line of crossed) process.stderr.write(`cross-node stage: ${line}\n`);
+    const overlaps = leaseOverlaps(leases);
+    const leftContainers = (await containersOf()).filter((c) => ids.includes(c.workflowId));
+    const leaseDir = process.env.LEASE_DIR ?? '';
+    const leftLeases = leaseDir
+      ? (await Promise.all(readdirSync(leaseDir).map((node) => leaseHolders(path.join(leaseDir, node))))).flat()
+      : [];
+    const measured = JSON.parse(process.env.FIGURES_JSON ?? '{}') as Record<string, number>;
+    const figures = {
+      nodes: measured.nodes,
+      runs: measured.runs,
+      passed: measured.passed,
+      leasedRuns: leases.length,
+      gpuOverlaps: overlaps.gpu,
+      portOverlaps: overlaps.port,
+      crossNodeStages: crossed.length,
+      leakedContainers: leftContainers.length,
+      leakedLeases: leftLeases.length,
+      wallSeconds: measured.wallSeconds,
+      oneRunSeconds: measured.oneRunSeconds,
+    };
+    process.stdout.write(`${JSON.stringify(figures)}\n`);
     return 0;
   }
   if (command === 'doctor') {

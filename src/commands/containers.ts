@@ -42,6 +42,11 @@ export interface LaunchPlan {
   gpus?: { withLmcache: number; baseline: number };
   /** `--gpu-memory-utilization` for both vLLM servers when the GPU is large; undefined keeps vLLM's default. */
   gpuMemoryUtilization?: number;
+  /**
+   * The LMCache server's Prometheus port. LMCache binds 0.0.0.0:9090 unless told otherwise, so a second run on
+   * the node would die with "Address already in use": every run passes the one it leased.
+   */
+  prometheusPort: number;
 }
 
 /**
@@ -118,6 +123,8 @@ export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[
         String(config.maxWorkers),
         '--port',
         String(config.lmcachePort),
+        '--prometheus-port',
+        String(plan.prometheusPort),
       ],
       env: simEnv,
       labels: labels('lmcache'),

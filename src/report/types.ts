@@ -1,5 +1,6 @@
 /** The run's report and its parts: shared by the verification code, activities, workflow and renderers. Pure types. */
 import type { KeyFigures } from '../history/figures.js';
+import type { RunPlacement } from '../placement/placement.js';
 
 /** One pass/fail criterion of the suite, with the measured value and the limit it was held to. */
 export interface Check {
@@ -32,6 +33,8 @@ export interface RunReport {
   model: string;
   passed: boolean;
   resultsDir: string;
+  /** The node the run claimed, and the GPUs and ports it leased there. */
+  placement?: RunPlacement;
   stages: StageReport[];
   checks: Check[];
   /** Long doc QA's latencies, LMCache beside the baseline, when that stage ran. */

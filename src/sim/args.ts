@@ -10,12 +10,16 @@ import { UsageError } from './usage-error.js';
 export const VLLM_USAGE = `usage: vllm-server.js MODEL [--kv-transfer-config JSON] [--attention-backend NAME] [--port P]
                       [--host H] [--gpu-memory-utilization F] [--no-async-scheduling]`;
 
-export const LMCACHE_USAGE = `usage: lmcache-server.js --l1-size-gb N --eviction-policy LRU --max-workers N --port P [--host H]`;
+export const LMCACHE_USAGE =
+  'usage: lmcache-server.js --l1-size-gb N --eviction-policy LRU --max-workers N --port P [--host H] ' +
+  '[--prometheus-port P]';
 
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_VLLM_PORT = 8000;
 /** LMCache's own default for `lmcache.mp.port`. */
 const DEFAULT_LMCACHE_MP_PORT = 5555;
+/** LMCache's Prometheus exporter port when none is given. */
+const DEFAULT_LMCACHE_PROMETHEUS_PORT = 9090;
 
 export interface VllmArgs {
   model: string;
@@ -34,6 +38,8 @@ export interface LmcacheArgs {
   l1SizeGb: number;
   evictionPolicy: 'LRU';
   maxWorkers: number;
+  /** Where the metrics exporter listens (on 0.0.0.0, as LMCache's does); LMCache's default is 9090. */
+  prometheusPort: number;
 }
 
 function parse(
@@ -146,6 +152,7 @@ export function parseLmcacheArgs(argv: string[]): LmcacheArgs {
       'max-workers': { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },
+      'prometheus-port': { type: 'string' },
     },
     LMCACHE_USAGE,
   );
@@ -169,5 +176,6 @@ export function parseLmcacheArgs(argv: string[]): LmcacheArgs {
     l1SizeGb: positiveNumber('--l1-size-gb', str('l1-size-gb')),
     evictionPolicy: 'LRU',
     maxWorkers,
+    prometheusPort: portValue('--prometheus-port', str('prometheus-port'), DEFAULT_LMCACHE_PROMETHEUS_PORT),
   };
 }

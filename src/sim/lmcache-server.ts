@@ -2,6 +2,7 @@
  * The LMCache-like server of the sim profile: a bounded LRU store of KV blocks keyed by prefix hashes,
  * reached over TCP (protocol in lmcache-protocol.ts). Same argv as `python3 -m lmcache.v1.multiprocess.server`.
  */
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Socket } from 'node:net';
 import { parseLmcacheArgs, type LmcacheArgs } from './args.js';
 import { UsageError } from './usage-error.js';
@@ -104,7 +105,19 @@ listenOrExit(server, args.host, args.port, log, (port) => {
   );
 });
 
+// LMCache's Prometheus exporter, on all interfaces as the real one: a port taken by another run stops this one.
+const metrics = createHttpServer((_request, response) => {
+  const current = snapshot();
+  response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+  response.end(
+    `lmcache_sim_lookups_total ${current.lookups}\nlmcache_sim_lookup_hit_tokens_total ${current.lookupHitTokens}\n` +
+      `lmcache_sim_used_tokens ${current.usedTokens}\n`,
+  );
+});
+listenOrExit(metrics, '0.0.0.0', args.prometheusPort, log, (port) => log(`Prometheus metrics on 0.0.0.0:${port}`));
+
 exitOnSignals(log, () => {
+  metrics.close();
   log(`final stats: ${JSON.stringify(snapshot())}`);
   server.close();
   for (const socket of sockets) socket.destroy();

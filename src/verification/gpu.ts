@@ -37,11 +37,19 @@ export interface GpuRule {
 
 /** The reference rule: free >= minFreeMib and utilization <= maxUtilizationPercent, most free first, take `count`. undefined while fewer qualify. */
 export function selectGpus(gpus: GpuStatus[], rule: GpuRule): number[] | undefined {
-  const eligible = gpus
-    .filter((gpu) => gpu.freeMib >= rule.minFreeMib && gpu.utilizationPercent <= rule.maxUtilizationPercent)
-    // Equal free memory falls back to the lower index, so the same node state always picks the same GPUs.
-    .sort((a, b) => b.freeMib - a.freeMib || a.index - b.index);
-  return eligible.length < rule.count ? undefined : eligible.slice(0, rule.count).map((gpu) => gpu.index);
+  const eligible = rankGpus(gpus, rule);
+  return eligible.length < rule.count ? undefined : eligible.slice(0, rule.count);
+}
+
+/** Every GPU that qualifies by the reference rule, most free first: the order in which leases take them. */
+export function rankGpus(gpus: GpuStatus[], rule: Omit<GpuRule, 'count'>): number[] {
+  return (
+    gpus
+      .filter((gpu) => gpu.freeMib >= rule.minFreeMib && gpu.utilizationPercent <= rule.maxUtilizationPercent)
+      // Equal free memory falls back to the lower index, so the same node state always picks the same GPUs.
+      .sort((a, b) => b.freeMib - a.freeMib || a.index - b.index)
+      .map((gpu) => gpu.index)
+  );
 }
 
 /** Parses `nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits -i N`. */

@@ -29,10 +29,18 @@ import {
 } from '../config/schema.js';
 import { scriptStagesOf, type ScriptStage } from '../config/scripts.js';
 import { FailureType, NON_RETRYABLE_TYPES } from '../failures.js';
+import {
+  pinnedPortsOf,
+  placedConfig,
+  placementFromConfig,
+  type PlacedStageInput,
+  type RunPlacement,
+} from '../placement/placement.js';
 import { keyFigures } from '../history/figures.js';
 import { renderProgress } from '../report/progress.js';
 import type { Check, ComparisonRow, RunReport, StageReport } from '../report/types.js';
 import { verdict } from '../report/verdict.js';
+import { CLAIM_OPTIONS, MAX_NODE_CLAIMS, nodeLost, nodeLostMessage, pinnedTo } from './placement.js';
 import { verdictLine } from './run-summary.js';
 import { failedStage, runVerdict, searchAttributeUpdates, type RunState } from './search-attributes.js';
 
@@ -179,8 +187,12 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     }
   }
 
-  const options = stageOptions(config);
-  const act = (stage: keyof typeof options) => proxyActivities<PipelineActivities>(options[stage]);
+  let options = stageOptions(config);
+  // Once a node is claimed every stage goes to its own task queue (runs recorded before that: the shared one).
+  let node: string | undefined;
+  let placement: RunPlacement | undefined;
+  const onNode = (): ActivityOptions => (node ? pinnedTo(info.taskQueue, node, placement !== undefined) : {});
+  const act = (stage: keyof typeof options) => proxyActivities<PipelineActivities>({ ...options[stage], ...onNode() });
   const stages: StageReport[] = [];
   const checks: Check[] = [];
   let longDocQaComparison: ComparisonRow[] | undefined;
@@ -227,7 +239,10 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
       }
       return result;
     } catch (error) {
-      const failure = failureOf(error);
+      const failure =
+        node && nodeLost(error)
+          ? { type: FailureType.NodeLost, message: nodeLostMessage(node, name, placement !== undefined) }
+          : failureOf(error);
       stages.push({
         name,
         status: isCancellation(error) ? 'cancelled' : 'failed',
@@ -251,16 +266,49 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   }
 
   const selected = (stage: StageName) => config.stages.includes(stage);
-  const payload = { config, workflowId: info.workflowId };
-  try {
-    if (selected('build')) await runStage('build', () => act('build').buildImage(config));
-    if (selected('launch')) {
-      const gpus =
-        config.profile === 'gpu'
-          ? await runStage('select_gpus', () => act('select_gpus').selectGpus(config))
-          : undefined;
-      await runStage('launch', () => act('launch').launchContainers({ ...payload, gpus }));
+
+  /**
+   * Claims a node (whichever worker picks the claim up on the shared queue), builds there and leases two GPUs and
+   * ports. A node whose worker is gone before launch is left for another, up to MAX_NODE_CLAIMS nodes.
+   */
+  async function placeRun(): Promise<void> {
+    for (let claim = 1; ; claim++) {
+      const recorded = stages.length;
+      node = (await proxyActivities<PipelineActivities>(CLAIM_OPTIONS).claimNode()).node;
+      log.info('node claimed', { node, claim });
+      try {
+        if (selected('build')) await runStage('build', () => act('build').buildImage(config));
+        if (!selected('launch')) return;
+        const lease = () =>
+          act('select_gpus').leaseResources({ config, workflowId: info.workflowId, pinnedPorts: pinnedPortsOf(input) });
+        placement = (await runStage('select_gpus', lease)).placement;
+        return;
+      } catch (error) {
+        if (!nodeLost(error) || claim >= MAX_NODE_CLAIMS) throw error;
+        log.warn('node lost before launch; claiming another', { node, claim });
+        stages.splice(recorded);
+        node = undefined;
+      }
     }
+  }
+
+  // Runs recorded before node placement replay the path they took: the shared queue and the configured ports.
+  const placesRuns = patched('node-placement');
+  let payload: PlacedStageInput = { config, workflowId: info.workflowId };
+  try {
+    if (placesRuns) await placeRun();
+    else {
+      if (selected('build')) await runStage('build', () => act('build').buildImage(config));
+      if (selected('launch') && config.profile === 'gpu') {
+        const gpus = await runStage('select_gpus', () => act('select_gpus').selectGpus(config));
+        placement = placementFromConfig(config, info.taskQueue, gpus);
+      }
+    }
+    // Stages that find servers another run launched (STAGES without launch) use the configured ports.
+    placement ??= placementFromConfig(config, node ?? info.taskQueue);
+    payload = { ...payload, placement };
+    options = stageOptions(placedConfig(config, placement));
+    if (selected('launch')) await runStage('launch', () => act('launch').launchContainers(payload));
     if (selected('health')) await runStage('health', () => act('health').waitForHealth(payload));
     for (const { stage, activity } of BENCHMARKS) {
       if (!selected(stage)) continue;
@@ -303,6 +351,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     model: config.model,
     passed: !cancellation && !stageFailure && checks.every((check) => check.passed),
     resultsDir: config.resultsDir,
+    placement,
     stages,
     checks,
     longDocQaComparison,

@@ -91,6 +91,7 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
       report.stages.map((s) => [s.name, s.status]),
       [
         ['build', 'passed'],
+        ['select_gpus', 'passed'],
         ['launch', 'passed'],
         ['health', 'passed'],
         ['lm_eval', 'passed'],

@@ -97,6 +97,10 @@ describe('script stages end to end', { timeout: 900_000 }, () => {
     const run = await execute(buildId, {
       stages: SERVERS_ONLY,
       numPrompts: 5,
+      // Pinned: without them the run leases ports from the node's range, and the script sees those.
+      vllmPort: 8000,
+      vllmBaselinePort: 9000,
+      lmcachePort: 6555,
       scripts: [`${FIXTURES}/run-env-check.sh`, `${FIXTURES}/run-exit-three.sh`],
     });
     assert.notEqual(run.exitCode, 0, run.output);
@@ -109,6 +113,7 @@ describe('script stages end to end', { timeout: 900_000 }, () => {
       report.stages.map((s) => [s.name, s.status]),
       [
         ['build', 'passed'],
+        ['select_gpus', 'passed'],
         ['launch', 'passed'],
         ['health', 'passed'],
         ['lm_eval', 'skipped'],

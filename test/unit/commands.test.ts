@@ -26,14 +26,21 @@ function argv(commandLine: string): string[] {
 }
 
 describe('container specs', () => {
-  const plan = { workflowId: 'wf-1', hfCacheDir: '/root/.cache/huggingface', gpus: { withLmcache: 0, baseline: 1 } };
+  const plan = {
+    workflowId: 'wf-1',
+    hfCacheDir: '/root/.cache/huggingface',
+    prometheusPort: 9090,
+    gpus: { withLmcache: 0, baseline: 1 },
+  };
   const [lmcache, vllm, baseline] = containerSpecs(gpu, plan);
 
   it('launch the LMCache server as the reference does, on GPU A', () => {
     assert.deepEqual(lmcache.entrypoint, ['/opt/venv/bin/python3']);
     assert.deepEqual(
       lmcache.cmd,
-      argv('-m lmcache.v1.multiprocess.server --l1-size-gb 80 --eviction-policy LRU --max-workers 4 --port 6555'),
+      argv(
+        '-m lmcache.v1.multiprocess.server --l1-size-gb 80 --eviction-policy LRU --max-workers 4 --port 6555 --prometheus-port 9090',
+      ),
     );
     assert.deepEqual(lmcache.gpus, [0]);
     assert.equal(lmcache.image, 'lmcache/vllm-openai:test');
@@ -80,9 +87,16 @@ describe('container specs', () => {
   });
 
   it('run the sim servers with the same arguments and no GPU', () => {
-    const [simLmcache, simVllm, simBaseline] = containerSpecs(sim, { workflowId: 'wf-1', hfCacheDir: '/hf' });
+    const [simLmcache, simVllm, simBaseline] = containerSpecs(sim, {
+      workflowId: 'wf-1',
+      hfCacheDir: '/hf',
+      prometheusPort: 9090,
+    });
     assert.deepEqual(simLmcache.entrypoint, ['/usr/bin/node', '/app/sim/lmcache-server.js']);
-    assert.deepEqual(simLmcache.cmd, argv('--l1-size-gb 1 --eviction-policy LRU --max-workers 4 --port 6555'));
+    assert.deepEqual(
+      simLmcache.cmd,
+      argv('--l1-size-gb 1 --eviction-policy LRU --max-workers 4 --port 6555 --prometheus-port 9090'),
+    );
     assert.deepEqual(simVllm.entrypoint, ['/usr/bin/node', '/app/sim/vllm-server.js']);
     assert.equal(simVllm.cmd[1], '--kv-transfer-config');
     assert.deepEqual(simBaseline.gpus, []);

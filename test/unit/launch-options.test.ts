@@ -5,7 +5,7 @@ import { resolveConfig } from '../../src/config/schema.js';
 import { containerCreateOptions } from '../../src/docker/create-options.js';
 
 describe('container create options', () => {
-  const plan = { workflowId: 'wf', hfCacheDir: '/hf', gpus: { withLmcache: 2, baseline: 5 } };
+  const plan = { workflowId: 'wf', hfCacheDir: '/hf', prometheusPort: 9090, gpus: { withLmcache: 2, baseline: 5 } };
 
   it('gpu: host network and IPC, the NVIDIA runtime and one GPU per container, as the reference runs them', () => {
     const [lmcache, vllm, baseline] = containerSpecs(resolveConfig({}, { workflowId: 'wf' }), plan).map((spec) =>
@@ -31,11 +31,14 @@ describe('container create options', () => {
 
   it('sim: no NVIDIA runtime or devices, and a settings fingerprint that changes with the arguments', () => {
     const config = resolveConfig({ profile: 'sim' }, { workflowId: 'wf' });
-    const [, vllm] = containerSpecs(config, { workflowId: 'wf', hfCacheDir: '/hf' });
+    const [, vllm] = containerSpecs(config, { workflowId: 'wf', hfCacheDir: '/hf', prometheusPort: 9090 });
     const options = containerCreateOptions(vllm);
     assert.equal('Runtime' in options.HostConfig, false);
     assert.equal('DeviceRequests' in options.HostConfig, false);
-    const [, otherPort] = containerSpecs({ ...config, vllmPort: 8100 }, { workflowId: 'wf', hfCacheDir: '/hf' });
+    const [, otherPort] = containerSpecs(
+      { ...config, vllmPort: 8100 },
+      { workflowId: 'wf', hfCacheDir: '/hf', prometheusPort: 9090 },
+    );
     assert.notEqual(
       containerCreateOptions(otherPort).Labels['org.lmcache.mp-test.spec'],
       options.Labels['org.lmcache.mp-test.spec'],

@@ -94,6 +94,9 @@ export async function startLmcache(
     '4',
     '--port',
     '0',
+    // Any free port: several test servers run at once, and LMCache's default 9090 would be taken.
+    '--prometheus-port',
+    '0',
   ];
   const proc = launch(LMCACHE_SCRIPT, argv, options.env ?? {});
   const port = Number((await proc.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);

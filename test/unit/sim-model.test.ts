@@ -156,7 +156,9 @@ describe('sim command lines', () => {
       l1SizeGb: 80,
       evictionPolicy: 'LRU',
       maxWorkers: 4,
+      prometheusPort: 9090,
     });
+    assert.equal(parseLmcacheArgs([...argv, '--prometheus-port', '20003']).prometheusPort, 20003);
     assert.throws(() => parseLmcacheArgs(argv.map((a) => (a === 'LRU' ? 'FIFO' : a))), /only LRU/);
     assert.throws(() => parseLmcacheArgs(argv.slice(2)), /--l1-size-gb is required/);
   });

@@ -17,6 +17,12 @@ import { SA } from '../../src/workflows/search-attributes.js';
 import { createLocalEnvironment, workflowBundle } from '../helpers/temporal.js';
 
 type Calls = string[];
+const NODE = 'node-a';
+const PLACEMENT = {
+  node: NODE,
+  gpus: { withLmcache: 3, baseline: 5 },
+  ports: { vllm: 20000, baseline: 20001, lmcache: 20002, prometheus: 20003 },
+};
 const passing = (name: string): Check => ({ name, passed: true, value: 1, limit: 1 });
 const failing = (name: string): Check => ({ name, passed: false, value: 0.9, limit: 0.5, detail: `${name} too slow` });
 
@@ -30,8 +36,9 @@ function testActivities(calls: Calls, overrides: Partial<PipelineActivities> = {
       return override ? Reflect.apply(override, undefined, args) : { ...result, durationMs: 5 };
     };
   return {
+    claimNode: record('claimNode', { node: NODE }),
     buildImage: record('buildImage', { image: 'img', imageId: 'sha', steps: [] }),
-    selectGpus: record('selectGpus', { withLmcache: 0, baseline: 1 }),
+    leaseResources: record('leaseResources', { placement: PLACEMENT }),
     launchContainers: record('launchContainers', { containers: [] }),
     waitForHealth: record('waitForHealth', { servers: [], finishedAt: 0 }),
     runLmEval: record('runLmEval', { checks: [passing('lm_eval.samples_identical')] }),
@@ -77,21 +84,30 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       activities,
       maxHeartbeatThrottleInterval: '200ms',
     });
-    return worker.runUntil(async () => {
-      const handle = await env.client.workflow.start(lmcacheMpTest, {
-        taskQueue,
-        workflowId: `wf-${taskQueue}`,
-        args: [input],
-      });
-      if (during) await during(handle);
-      const outcome = await handle.result().then(
-        (report) => ({ report, error: undefined }),
-        (error: unknown) => ({ report: undefined, error }),
-      );
-      // What the Temporal UI shows as the run's current details, read while the worker can still answer.
-      const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
-      return { ...outcome, handle, details: metadata.currentDetails ?? '' };
+    // The claimed node's own queue, as a worker with NODE_NAME=node-a polls it.
+    const nodeWorker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: `${taskQueue}@${NODE}`,
+      activities,
+      maxHeartbeatThrottleInterval: '200ms',
     });
+    return nodeWorker.runUntil(() =>
+      worker.runUntil(async () => {
+        const handle = await env.client.workflow.start(lmcacheMpTest, {
+          taskQueue,
+          workflowId: `wf-${taskQueue}`,
+          args: [input],
+        });
+        if (during) await during(handle);
+        const outcome = await handle.result().then(
+          (report) => ({ report, error: undefined }),
+          (error: unknown) => ({ report: undefined, error }),
+        );
+        // What the Temporal UI shows as the run's current details, read while the worker can still answer.
+        const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+        return { ...outcome, handle, details: metadata.currentDetails ?? '' };
+      }),
+    );
   }
 
   function failureReport(error: unknown): { type: string | undefined; report: RunReport; message: string } {
@@ -106,8 +122,9 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     const { report, error, handle } = await run(testActivities(calls), { profile: 'gpu' });
     assert.equal(error, undefined);
     assert.deepEqual(calls, [
+      'claimNode',
       'buildImage',
-      'selectGpus',
+      'leaseResources',
       'launchContainers',
       'waitForHealth',
       'runLmEval',
@@ -118,6 +135,7 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     ]);
     assert.ok(report);
     assert.equal(report.passed, true);
+    assert.deepEqual(report.placement, PLACEMENT);
     assert.equal((await handle.describe()).typedSearchAttributes.get(SA.verdict), 'passed');
     assert.equal(report.resultsDir, '/tmp/lmcache_ci_results_wf-test-1');
     assert.deepEqual(
@@ -140,10 +158,18 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     assert.deepEqual(report.longDocQaComparison, [{ metric: 'query_ttft_per_prompt', baseline: 1.2, lmcache: 0.1 }]);
   });
 
-  it('runs only the selected stages, skips GPU selection in sim, and still cleans up', async () => {
+  it('runs only the selected stages, leases GPUs in sim too, and still cleans up', async () => {
     const calls: Calls = [];
     const { report } = await run(testActivities(calls), { profile: 'sim', stages: ['launch', 'health', 'vllm_bench'] });
-    assert.deepEqual(calls, ['launchContainers', 'waitForHealth', 'runVllmBench', 'cleanupContainers', 'writeReport']);
+    assert.deepEqual(calls, [
+      'claimNode',
+      'leaseResources',
+      'launchContainers',
+      'waitForHealth',
+      'runVllmBench',
+      'cleanupContainers',
+      'writeReport',
+    ]);
     assert.deepEqual(
       report!.stages.filter((stage) => stage.status === 'skipped').map((stage) => stage.name),
       ['build', 'lm_eval', 'long_doc_qa'],
@@ -347,6 +373,8 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     const { error } = await run(activities, { profile: 'sim', stages: ['launch', 'health', 'vllm_bench'], scripts });
     assert.deepEqual(calls, [
       'checkScriptFiles',
+      'claimNode',
+      'leaseResources',
       'launchContainers',
       'waitForHealth',
       'runVllmBench',
@@ -364,6 +392,7 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       report.stages.map((stage) => [stage.name, stage.status]),
       [
         ['build', 'skipped'],
+        ['select_gpus', 'passed'],
         ['launch', 'passed'],
         ['health', 'passed'],
         ['lm_eval', 'skipped'],
@@ -403,6 +432,53 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     ]);
   });
 
+  it('sends every stage after the claim to the node, with the leased placement in its payload', async () => {
+    const seen: string[] = [];
+    const calls: Calls = [];
+    const where = (name: string) => async (input: { placement?: unknown }) => {
+      const { taskQueue } = Context.current().info;
+      const placed = input?.placement === undefined ? 'no placement' : JSON.stringify(input.placement);
+      seen.push(`${name} on ${taskQueue}: ${name === 'writeReport' ? 'report' : placed}`);
+      const nothing = { checks: [], servers: [], finishedAt: 0, containers: [], removed: [], logFiles: [], files: [] };
+      return { ...nothing, durationMs: 5, attempt: 1 };
+    };
+    const activities = testActivities(calls, {
+      launchContainers: where('launchContainers'),
+      waitForHealth: where('waitForHealth'),
+      runLmEval: where('runLmEval'),
+      writeReport: where('writeReport'),
+    });
+    const { report } = await run(activities, { profile: 'sim', stages: ['launch', 'health', 'lm_eval'] });
+    const queue = `test-${taskQueueCounter}@${NODE}`;
+    const placed = JSON.stringify(PLACEMENT);
+    assert.deepEqual(seen, [
+      `launchContainers on ${queue}: ${placed}`,
+      `waitForHealth on ${queue}: ${placed}`,
+      `runLmEval on ${queue}: ${placed}`,
+      `writeReport on ${queue}: report`,
+    ]);
+    assert.deepEqual(report!.placement, PLACEMENT);
+  });
+
+  it('claims another node when the first node has no worker before launch', async () => {
+    const calls: Calls = [];
+    const claims = ['node-gone', NODE];
+    const activities = testActivities(calls, { claimNode: async () => ({ node: claims.shift()! }) });
+    const { report } = await run(activities, { profile: 'sim', stages: ['launch', 'health'] });
+    assert.equal(report!.passed, true);
+    assert.deepEqual(report!.placement, PLACEMENT);
+    assert.deepEqual(
+      report!.stages.filter((stage) => stage.status !== 'skipped').map((stage) => [stage.name, stage.status]),
+      [
+        ['select_gpus', 'passed'],
+        ['launch', 'passed'],
+        ['health', 'passed'],
+        ['cleanup', 'passed'],
+      ],
+      "the lost node's abandoned lease is not reported",
+    );
+  });
+
   it('refuses a script the worker node cannot run, before any stage starts', async () => {
     const calls: Calls = [];
     const activities = testActivities(calls, {
@@ -421,6 +497,6 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
   it('does not check scripts when the run names none', async () => {
     const calls: Calls = [];
     await run(testActivities(calls), { profile: 'sim', stages: ['launch'] });
-    assert.deepEqual(calls, ['launchContainers', 'cleanupContainers', 'writeReport']);
+    assert.deepEqual(calls, ['claimNode', 'leaseResources', 'launchContainers', 'cleanupContainers', 'writeReport']);
   });
 });
