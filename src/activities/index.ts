@@ -5,6 +5,7 @@
  */
 import { buildImage } from './build.js';
 import { cleanupContainers } from './cleanup.js';
+import { ensureServers } from './ensure-servers.js';
 import { selectGpus } from './gpu.js';
 import { waitForHealth } from './health.js';
 import { launchContainers } from './launch.js';
@@ -20,6 +21,7 @@ export const activities = {
   selectGpus: timed(selectGpus),
   launchContainers: timed(launchContainers),
   waitForHealth: timed(waitForHealth),
+  ensureServers,
   runLmEval: timed(runLmEval),
   runVllmBench: timed(runVllmBench),
   runLongDocQa: timed(runLongDocQa),

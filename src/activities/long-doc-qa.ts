@@ -6,7 +6,6 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { longDocQaCommand } from '../commands/tools.js';
-import type { Config } from '../config/schema.js';
 import { renderComparisonTable } from '../report/render.js';
 import {
   comparisonRows,
@@ -15,10 +14,13 @@ import {
   type LongDocQaResult,
 } from '../verification/long-doc-qa.js';
 import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
+import { emptyCaches, isRetriedAttempt, type BenchmarkInput } from './cold-caches.js';
 import { runTool, toolPaths } from './run-tool.js';
 
-export async function runLongDocQa(input: { config: Config; workflowId: string }): Promise<BenchmarkOutcome> {
+export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutcome> {
   const { config, workflowId } = input;
+  // Its query round is meant to hit what the warm-up round cached, not what a failed attempt left behind.
+  if (isRetriedAttempt(input)) await emptyCaches(input);
   const stageDir = path.join(config.resultsDir, 'long_doc_qa');
   await mkdir(stageDir, { recursive: true });
   const results: { baseline?: LongDocQaResult; lmcache?: LongDocQaResult } = {};

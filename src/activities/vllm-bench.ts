@@ -8,7 +8,9 @@ import { benchServeCommand } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
 import { parseBenchResult, verifyBench, type BenchResult } from '../verification/vllm-bench.js';
 import { writeTokenizer } from '../sim/write-tokenizer.js';
+import { activityInfo } from '@temporalio/activity';
 import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
+import { attemptSeed, emptyCaches, isRetriedAttempt, type BenchmarkInput } from './cold-caches.js';
 import { runTool, toolPaths } from './run-tool.js';
 import { resolveNodePath } from './stage.js';
 
@@ -29,8 +31,12 @@ function resolveTokenizer(value: string): string {
   return value.startsWith('.') || value.startsWith('/') || value.startsWith('~') ? resolveNodePath(value) : value;
 }
 
-export async function runVllmBench(input: { config: Config; workflowId: string }): Promise<BenchmarkOutcome> {
-  const { config, workflowId } = input;
+export async function runVllmBench(input: BenchmarkInput): Promise<BenchmarkOutcome> {
+  const { workflowId } = input;
+  // A retry sends new prompts to emptied caches: the failed attempt's prompts would be LMCache hits.
+  if (isRetriedAttempt(input)) await emptyCaches(input);
+  const seed = attemptSeed(input.config.randomSeed, input, activityInfo().attempt);
+  const config = { ...input.config, randomSeed: seed };
   const resultDir = path.join(config.resultsDir, 'vllm_bench');
   await mkdir(resultDir, { recursive: true });
   const tokenizer = benchTokenizer(config, resultDir);
@@ -51,5 +57,6 @@ export async function runVllmBench(input: { config: Config; workflowId: string }
       randomInputLen: config.randomInputLen,
       maxSlowdownPercent: config.maxThroughputSlowdownPercent,
     }),
+    seed,
   });
 }

@@ -22,6 +22,8 @@ export const RESERVED_STAGE_NAMES = [...STAGES, 'select_gpus', 'cleanup', 'conta
 
 export const BENCHMARK_DRIVERS = ['upstream', 'builtin'] as const;
 export const REPEAT_MODES = ['tile', 'random', 'interleave'] as const;
+/** What a run does when a stage after launch fails or a check fails: clean up and fail, or keep the servers. */
+export const ON_FAILURE_MODES = ['cleanup', 'hold'] as const;
 
 /** SIM_DEFECT is checked by the sim servers' own parser, so the two can never disagree. */
 function isKnownDefect(value: string): boolean {
@@ -129,6 +131,9 @@ export const configSchema = z
 
     regressionMarginPercent: z.number().min(0),
     historyRuns: positiveInt,
+
+    onFailure: z.enum(ON_FAILURE_MODES),
+    holdMinutes: positiveNumber,
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -217,6 +222,8 @@ export const GPU_DEFAULTS: Omit<Config, 'buildId' | 'resultsDir' | 'randomSeed'>
   simStartupSeconds: 0,
   regressionMarginPercent: 10,
   historyRuns: 10,
+  onFailure: 'cleanup',
+  holdMinutes: 60,
 };
 
 /**
@@ -249,6 +256,30 @@ export const SIM_DEFAULTS: typeof GPU_DEFAULTS = {
   maxLmcacheQueryRoundTime: 0.3,
   simStartupSeconds: 2,
 };
+
+/**
+ * What `retryStage` may override: a benchmark's workload knobs and thresholds. Never the image, the model,
+ * the ports, the profile or the stages: the servers that stay up were launched with those.
+ */
+export const RETRY_OVERRIDE_FIELDS = [
+  'numConcurrent',
+  'limit',
+  'numPrompts',
+  'randomInputLen',
+  'randomOutputLen',
+  'randomSeed',
+  'maxThroughputSlowdownPercent',
+  'documentLength',
+  'numDocuments',
+  'outputLen',
+  'repeatCount',
+  'repeatMode',
+  'shuffleSeed',
+  'maxInflightRequests',
+  'maxLmcacheTtft',
+  'maxLmcacheQueryRoundTime',
+  'scriptTimeoutMinutes',
+] as const satisfies readonly (keyof Config)[];
 
 export const PROFILE_DEFAULTS: Record<Profile, typeof GPU_DEFAULTS> = { gpu: GPU_DEFAULTS, sim: SIM_DEFAULTS };
 

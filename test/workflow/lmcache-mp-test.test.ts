@@ -34,6 +34,7 @@ function testActivities(calls: Calls, overrides: Partial<PipelineActivities> = {
     selectGpus: record('selectGpus', { withLmcache: 0, baseline: 1 }),
     launchContainers: record('launchContainers', { containers: [] }),
     waitForHealth: record('waitForHealth', { servers: [], finishedAt: 0 }),
+    ensureServers: record('ensureServers', { relaunched: [], health: { servers: [], finishedAt: 0 } }),
     runLmEval: record('runLmEval', { checks: [passing('lm_eval.samples_identical')] }),
     runVllmBench: record('runVllmBench', { checks: [passing('vllm_bench.throughput')] }),
     runLongDocQa: record('runLongDocQa', {
@@ -110,8 +111,11 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       'selectGpus',
       'launchContainers',
       'waitForHealth',
+      'ensureServers',
       'runLmEval',
+      'ensureServers',
       'runVllmBench',
+      'ensureServers',
       'runLongDocQa',
       'cleanupContainers',
       'writeReport',
@@ -143,7 +147,14 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
   it('runs only the selected stages, skips GPU selection in sim, and still cleans up', async () => {
     const calls: Calls = [];
     const { report } = await run(testActivities(calls), { profile: 'sim', stages: ['launch', 'health', 'vllm_bench'] });
-    assert.deepEqual(calls, ['launchContainers', 'waitForHealth', 'runVllmBench', 'cleanupContainers', 'writeReport']);
+    assert.deepEqual(calls, [
+      'launchContainers',
+      'waitForHealth',
+      'ensureServers',
+      'runVllmBench',
+      'cleanupContainers',
+      'writeReport',
+    ]);
     assert.deepEqual(
       report!.stages.filter((stage) => stage.status === 'skipped').map((stage) => stage.name),
       ['build', 'lm_eval', 'long_doc_qa'],
@@ -164,7 +175,13 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     assert.equal(benchAttempts, 1, 'a failed check is not retried');
     assert.match(details, /^\*\*FAILED · failed stage vllm_bench/);
     assert.match(details, /\| vllm_bench \| failed: 1 check failed: vllm_bench\.throughput \| 0\.0 \|/);
-    assert.deepEqual(calls.slice(-4), ['runVllmBench', 'runLongDocQa', 'cleanupContainers', 'writeReport']);
+    assert.deepEqual(calls.slice(-5), [
+      'runVllmBench',
+      'ensureServers',
+      'runLongDocQa',
+      'cleanupContainers',
+      'writeReport',
+    ]);
     const { type, report, message } = failureReport(error);
     assert.equal(type, FailureType.ChecksFailed);
     assert.match(message, /1 check\(s\) failed: vllm_bench\.throughput/);
@@ -349,8 +366,11 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       'checkScriptFiles',
       'launchContainers',
       'waitForHealth',
+      'ensureServers',
       'runVllmBench',
+      'ensureServers',
       'runScriptStage',
+      'ensureServers',
       'runScriptStage',
       'cleanupContainers',
       'writeReport',
