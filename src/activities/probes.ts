@@ -16,16 +16,6 @@ export function portAccepts(port: number): Promise<boolean> {
   });
 }
 
-export async function httpOk(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-    await response.arrayBuffer();
-    return response.ok;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * vLLM is ready when `GET /v1/models` lists the model it should serve: any other program answering on the
  * port (another run's server, a different model) does not pass for it.
