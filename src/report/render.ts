@@ -137,7 +137,7 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
   out.push(`| Model | ${mdCode(report.model)} |`);
   out.push(`| Results | ${mdCode(report.resultsDir)} |`, '');
 
-  const failedStages = report.stages.filter((s) => s.status === 'failed' || s.status === 'cancelled');
+  const failedStages = report.stages.filter(standsFailed);
   const failedChecks = report.checks.filter((c) => !c.passed);
   if (failedStages.length > 0 || failedChecks.length > 0) {
     out.push('## What failed', '');
@@ -160,11 +160,14 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
     out.push('| Stage | Status | Duration | Attempts | Error |', '| --- | --- | ---: | ---: | --- |');
     for (const stage of report.stages) {
       const error = stage.error ? mdCell(`${stage.errorType ? `${stage.errorType}: ` : ''}${stage.error}`) : '';
+      const status = `${stage.status}${stage.superseded ? ' (superseded by a retry)' : ''}`;
+      const attempts = `${stage.attempts ?? ''}${stage.retry ? ` (retry ${stage.retry})` : ''}`;
       out.push(
-        `| ${mdCell(stage.name)} | ${STAGE_ICONS[stage.status]} ${stage.status} | ${formatDuration(stage.durationMs)} | ${stage.attempts ?? ''} | ${error} |`,
+        `| ${mdCell(stage.name)} | ${STAGE_ICONS[stage.status]} ${status} | ${formatDuration(stage.durationMs)} | ${attempts} | ${error} |`,
       );
     }
     out.push('');
+    out.push(...retrySection(report.stages));
     out.push(
       ...barChart(
         'Stage durations',
@@ -268,8 +271,31 @@ function suiteXml(name: string, cases: Case[], extra = ''): string[] {
   return lines;
 }
 
+/** A stage that failed or was cancelled, and that no later `retryStage` attempt superseded. */
+/** What each retry changed: overridden knobs and thresholds beside the run's values, and vllm_bench's seed. */
+function retrySection(stages: StageReport[]): string[] {
+  const changed = stages.filter((stage) => stage.overrides || stage.seed !== undefined);
+  if (changed.length === 0) return [];
+  const out = ['## Retries and overrides', '', '| Stage | Attempt | Setting | Run value | This attempt |'];
+  out.push('| --- | --- | --- | --- | --- |');
+  for (const stage of changed) {
+    const attempt = stage.retry ? `retry ${stage.retry}` : `attempt ${stage.attempts ?? 1}`;
+    for (const [field, { original, overridden }] of Object.entries(stage.overrides ?? {})) {
+      out.push(`| ${mdCell(stage.name)} | ${attempt} | ${mdCode(field)} | ${original} | **${overridden}** |`);
+    }
+    if (stage.seed !== undefined) out.push(`| ${mdCell(stage.name)} | ${attempt} | seed | | ${stage.seed} |`);
+  }
+  return [...out, ''];
+}
+
+function standsFailed(stage: StageReport): boolean {
+  return (stage.status === 'failed' || stage.status === 'cancelled') && !stage.superseded;
+}
+
 function stageCase(stage: StageReport): Case {
-  const base = { name: stage.name, classname: 'stages', timeMs: stage.durationMs };
+  const name = stage.retry ? `${stage.name} (retry ${stage.retry})` : stage.name;
+  const base = { name, classname: 'stages', timeMs: stage.durationMs };
+  if (stage.superseded) return { ...base, skipped: `${stage.status}, superseded by a later retryStage attempt` };
   if (stage.status === 'skipped') return { ...base, skipped: 'stage skipped' };
   if (stage.status === 'passed') return base;
   // A cancelled stage did not do its work either, so CI must see it red.
@@ -317,9 +343,7 @@ export function renderJUnit(report: RunReport): string {
     ),
   ];
   const tests = report.stages.length + report.checks.length;
-  const failures =
-    report.stages.filter((s) => s.status === 'failed' || s.status === 'cancelled').length +
-    report.checks.filter((c) => !c.passed).length;
+  const failures = report.stages.filter(standsFailed).length + report.checks.filter((c) => !c.passed).length;
   const timeMs = report.stages.reduce((sum, s) => sum + s.durationMs, 0);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
@@ -372,7 +396,7 @@ export function renderSummaryTable(report: RunReport): string {
   }
   const problems = [
     ...report.stages
-      .filter((s) => s.status === 'failed' || s.status === 'cancelled')
+      .filter(standsFailed)
       .map((s) => `stage ${s.name} ${s.status}${s.error ? `: ${s.error.replace(/\s*\r?\n\s*/g, ' ')}` : ''}`),
     ...report.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail ?? 'failed'}`),
   ];
