@@ -61,6 +61,11 @@ const VERDICT_RULES: [Verdict, (state: RunState) => boolean][] = [
   ['passed-with-overrides', (state) => state.overridden === true],
 ];
 
+/** Values a run has before it ends: its history entry is not a verdict yet. */
+export function inProgress(verdict: string): boolean {
+  return verdict === 'running' || verdict === 'held';
+}
+
 export function runVerdict(state: RunState): Verdict {
   return VERDICT_RULES.find(([, applies]) => applies(state))?.[0] ?? 'passed';
 }
