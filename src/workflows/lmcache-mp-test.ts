@@ -301,8 +301,9 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
    * Before a stage that needs the servers: this run's three containers exist and are healthy, relaunching only
    * a missing or dead one. Cheap when all is up; it is what lets a reset run whose servers were cleaned up go on.
    */
-  const ensureServers = async () => {
-    if (holds && selected('launch')) await act('ensure_servers').ensureServers({ ...payload, gpus });
+  const ensureServers = async (retry?: RetryRequest) => {
+    if (!holds || !selected('launch')) return;
+    await act('ensure_servers').ensureServers({ ...payload, gpus, relaunchDead: retry !== undefined });
   };
   type Step = { name: string; retryable: boolean; run: (retry?: RetryRequest) => Promise<unknown> };
   const steps: Step[] = [];
@@ -334,7 +335,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
         runStage(
           'health',
           async () => {
-            if (retry) await ensureServers();
+            if (retry) await ensureServers(retry);
             return act('health').waitForHealth(payload);
           },
           retry,
@@ -350,7 +351,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
         runCheckedStage(
           stage,
           async () => {
-            await ensureServers();
+            await ensureServers(retry);
             const input = retry ? { ...payload, config: retry.config, retry: retry.retry } : payload;
             return act(stage)[activity](input);
           },
@@ -367,7 +368,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
         return runCheckedStage(
           script.name,
           async () => {
-            await ensureServers();
+            await ensureServers(retry);
             return activity.runScriptStage({ ...payload, config: retry?.config ?? config, stage: script });
           },
           retry,
