@@ -298,8 +298,8 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   // Runs from before holding existed replay without the servers check and the hold.
   const holds = patched('hold-and-retry');
   /**
-   * Before a stage that needs the servers: this run's three containers exist and are healthy, relaunching only
-   * a missing or dead one. Cheap when all is up; it is what lets a reset run whose servers were cleaned up go on.
+   * Before a stage that needs the servers: this run's three containers exist and are healthy, relaunching a
+   * missing one (a reset run's, cleaned up) and, for a retry, a dead one. Cheap when all is up.
    */
   const ensureServers = async (retry?: RetryRequest) => {
     if (!holds || !selected('launch')) return;
