@@ -37,7 +37,13 @@ say "running workflow $WORKFLOW_ID (type lmcacheMpTest) — watch it at http://1
 status=0
 "$TEMPORAL_BIN" workflow execute --address "$TEMPORAL_ADDRESS" \
   --type lmcacheMpTest --task-queue "$TASK_QUEUE" --workflow-id "$WORKFLOW_ID" \
-  --static-summary "$SUMMARY" --input "$INPUT" >"$RUN_DIR/execute-$BUILD_ID.log" 2>&1 || status=$?
+  --static-summary "$SUMMARY" --input "$INPUT" >"$RUN_DIR/execute-$BUILD_ID.log" 2>&1 &
+execute_pid=$!
+# ON_FAILURE=hold: while the run waits for a decision, say how to give it one; the run's end is awaited as ever.
+if [ "${ON_FAILURE:-cleanup}" = hold ]; then
+  announce_holds "$WORKFLOW_ID" "$execute_pid"
+fi
+wait "$execute_pid" || status=$?
 
 if [ -f "$RESULTS_DIR/report.json" ]; then
   node dist/src/client/cli.js summary "$RESULTS_DIR/report.json" || true

@@ -12,6 +12,8 @@ export const FailureType = {
   /** A server container stopped while the pipeline needed it; the message names it and carries its log tail. */
   ContainerExited: 'ContainerExited',
   ServersNotHealthy: 'ServersNotHealthy',
+  /** A server's port is held by something that is not this run's container: launching would not help. */
+  PortInUse: 'PortInUse',
   /** A benchmark tool is not installed on the worker's node. */
   ToolMissing: 'ToolMissing',
   /** A benchmark tool exited non-zero while the servers were up: retried. */
@@ -40,6 +42,7 @@ export const NON_RETRYABLE_TYPES: FailureTypeName[] = [
   FailureType.ContainerNameConflict,
   FailureType.ContainerExited,
   FailureType.ServersNotHealthy,
+  FailureType.PortInUse,
   FailureType.ToolMissing,
   FailureType.OutputParseError,
 ];

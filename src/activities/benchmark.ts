@@ -10,6 +10,8 @@ export interface BenchmarkOutcome {
   checks: Check[];
   /** Long doc QA only: the latencies of both servers side by side. */
   longDocQaComparison?: ComparisonRow[];
+  /** vllm_bench: the seed of this attempt (see ./cold-caches.ts). */
+  seed?: number;
 }
 
 /** Logs the outcome with its failed checks as fields and hands it back to the workflow. */

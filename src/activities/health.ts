@@ -1,6 +1,6 @@
 /**
- * Stage "health": both vLLM servers answer `GET /health` (or `GET /v1/models`) and the LMCache port accepts
- * connections. Polled every POLL_INTERVAL_MS (the reference polled every 5 s, and only one server); fails at
+ * Stage "health": this run's three containers run, both vLLM servers list the model in `GET /v1/models`, and
+ * the LMCache port accepts connections. Polled every POLL_INTERVAL_MS (the reference polled every 5 s, and only one server); fails at
  * once with the log tail when a container stops, and after MAX_WAIT_SECONDS otherwise.
  */
 import { log } from '@temporalio/activity';
@@ -12,7 +12,7 @@ import { placedConfig, type PlacedStageInput } from '../placement/placement.js';
 import { containersOf, type OwnedContainer } from '../docker/containers.js';
 import { FailureType } from '../failures.js';
 import { failWithLogTails } from './container-failure.js';
-import { portAccepts, vllmHealthy } from './probes.js';
+import { portAccepts, vllmServes } from './probes.js';
 import { waitUntil } from './wait.js';
 
 const POLL_INTERVAL_MS = 250;
@@ -44,12 +44,21 @@ export interface HealthResult {
 }
 
 export async function waitForHealth(input: PlacedStageInput): Promise<HealthResult> {
+  const result = await waitUntilHealthy(input);
+  // Kept for people and for scripts/bench-sim.sh: when each server was first seen healthy.
+  await mkdir(input.config.resultsDir, { recursive: true });
+  await writeFile(path.join(input.config.resultsDir, 'health.json'), `${JSON.stringify(result, null, 2)}\n`);
+  return result;
+}
+
+/** The health wait itself, shared with the servers check before a stage (./ensure-servers.ts). */
+export async function waitUntilHealthy(input: PlacedStageInput): Promise<HealthResult> {
   const { workflowId } = input;
   const config = placedConfig(input.config, input.placement);
   const pending = new Map(healthTargets(config).map((target) => [target.role, target]));
   const healthy: ServerHealth[] = [];
   let byRole = new Map<Role | undefined, OwnedContainer>();
-  const result = await waitUntil({
+  return waitUntil({
     timeoutMs: config.maxWaitSeconds * 1000,
     intervalMs: POLL_INTERVAL_MS,
     look: async () => {
@@ -66,7 +75,7 @@ export async function waitForHealth(input: PlacedStageInput): Promise<HealthResu
       const probes = await Promise.all(
         [...pending.values()].map(async (target) => ({
           target,
-          ok: target.role === 'lmcache' ? await portAccepts(target.port) : await vllmHealthy(target.port),
+          ok: target.role === 'lmcache' ? await portAccepts(target.port) : await vllmServes(target.port, config.model),
         })),
       );
       for (const { target, ok } of probes) {
@@ -88,8 +97,4 @@ export async function waitForHealth(input: PlacedStageInput): Promise<HealthResu
       );
     },
   });
-  // Kept for people and for scripts/bench-sim.sh: when each server was first seen healthy.
-  await mkdir(config.resultsDir, { recursive: true });
-  await writeFile(path.join(config.resultsDir, 'health.json'), `${JSON.stringify(result, null, 2)}\n`);
-  return result;
 }

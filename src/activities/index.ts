@@ -5,6 +5,7 @@
  */
 import { buildImage } from './build.js';
 import { cleanupContainers } from './cleanup.js';
+import { ensureServers } from './ensure-servers.js';
 import { selectGpus } from './gpu.js';
 import { waitForHealth } from './health.js';
 import { launchContainers } from './launch.js';
@@ -23,6 +24,7 @@ export const activities = {
   leaseResources: timed(leaseResources),
   launchContainers: timed(launchContainers),
   waitForHealth: timed(waitForHealth),
+  ensureServers,
   runLmEval: timed(runLmEval),
   runVllmBench: timed(runVllmBench),
   runLongDocQa: timed(runLongDocQa),

@@ -8,10 +8,12 @@ import { ApplicationFailure, cancellationSignal, heartbeat, log } from '@tempora
 import { mkdir } from 'node:fs/promises';
 import { LABEL_WORKFLOW_ID, containerSpecs, type ContainerSpec, type LaunchPlan } from '../commands/containers.js';
 import { docker, isNotFound } from '../docker/client.js';
+import { containersOf } from '../docker/containers.js';
 import { containerCreateOptions, SPEC_HASH_LABEL } from '../docker/create-options.js';
 import { FailureType } from '../failures.js';
 import { LMCACHE_DEFAULT_PROMETHEUS_PORT, placedConfig, type PlacedStageInput } from '../placement/placement.js';
 import { failWithLogTails } from './container-failure.js';
+import { describePortHolder } from './port-holder.js';
 import { portAccepts } from './probes.js';
 import { resolveNodePath } from '../node-paths.js';
 import { waitUntil } from './wait.js';
@@ -106,6 +108,24 @@ async function waitForLmcache(launched: LaunchedContainer, port: number): Promis
   });
 }
 
+/**
+ * Before anything is created: each server's port is free, or held by this run's own running container for that
+ * role (a relaunch). Anything else answering there would pass the health wait for our server: fail at once.
+ */
+async function checkPortsFree(specs: ContainerSpec[], workflowId: string): Promise<void> {
+  const own = new Map((await containersOf(workflowId)).map((container) => [container.role, container]));
+  for (const spec of specs) {
+    if (own.get(spec.role)?.state === 'running') continue;
+    if (!(await portAccepts(spec.port))) continue;
+    const holder = await describePortHolder(spec.port);
+    throw ApplicationFailure.create({
+      type: FailureType.PortInUse,
+      message: `port ${spec.port} (${spec.role}) is already in use by ${holder ?? 'a process this worker cannot see'}, not by this run's container; stop it or choose another port`,
+      nonRetryable: true,
+    });
+  }
+}
+
 export async function launchContainers(input: LaunchInput): Promise<{ containers: LaunchedContainer[] }> {
   const { workflowId, placement } = input;
   const config = placedConfig(input.config, placement);
@@ -119,7 +139,9 @@ export async function launchContainers(input: LaunchInput): Promise<{ containers
     gpuMemoryUtilization: gpus?.gpuMemoryUtilization,
     prometheusPort: placement?.ports.prometheus ?? LMCACHE_DEFAULT_PROMETHEUS_PORT,
   };
-  const [lmcacheSpec, ...vllmSpecs] = containerSpecs(config, plan);
+  const specs = containerSpecs(config, plan);
+  await checkPortsFree(specs, workflowId);
+  const [lmcacheSpec, ...vllmSpecs] = specs;
   const lmcache = await ensureContainer(lmcacheSpec, workflowId);
   heartbeat({ started: lmcache.name });
   await waitForLmcache(lmcache, lmcacheSpec.port);

@@ -5,9 +5,10 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { lmEvalCommand } from '../commands/tools.js';
-import { placedConfig, type PlacedStageInput } from '../placement/placement.js';
+import { placedConfig } from '../placement/placement.js';
 import { pickSamplesFile, verifyLmEvalSamples } from '../verification/lm-eval.js';
 import { concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
+import { emptyCaches, isRetriedAttempt, type BenchmarkInput } from './cold-caches.js';
 import { runTool, toolPaths } from './run-tool.js';
 
 export const LM_EVAL_RUNS = ['first_run', 'second_run'] as const;
@@ -20,9 +21,11 @@ async function readSamples(outputPath: string, task: string): Promise<{ path: st
   return { path: file, text: await readFile(file, 'utf8') };
 }
 
-export async function runLmEval(input: PlacedStageInput): Promise<BenchmarkOutcome> {
+export async function runLmEval(input: BenchmarkInput): Promise<BenchmarkOutcome> {
   const { workflowId } = input;
   const config = placedConfig(input.config, input.placement);
+  // Its second run is meant to be the one served from cache, so a retry's first run must not be.
+  if (isRetriedAttempt(input)) await emptyCaches({ ...input, config });
   const stageDir = path.join(config.resultsDir, 'lm_eval');
   const samples = [];
   for (const run of LM_EVAL_RUNS) {

@@ -6,7 +6,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { longDocQaCommand } from '../commands/tools.js';
-import { placedConfig, type PlacedStageInput } from '../placement/placement.js';
+import { placedConfig } from '../placement/placement.js';
 import { renderComparisonTable } from '../report/markdown.js';
 import {
   comparisonRows,
@@ -15,11 +15,14 @@ import {
   type LongDocQaResult,
 } from '../verification/long-doc-qa.js';
 import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
+import { emptyCaches, isRetriedAttempt, type BenchmarkInput } from './cold-caches.js';
 import { runTool, toolPaths } from './run-tool.js';
 
-export async function runLongDocQa(input: PlacedStageInput): Promise<BenchmarkOutcome> {
+export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutcome> {
   const { workflowId } = input;
   const config = placedConfig(input.config, input.placement);
+  // Its query round is meant to hit what the warm-up round cached, not what a failed attempt left behind.
+  if (isRetriedAttempt(input)) await emptyCaches({ ...input, config });
   const stageDir = path.join(config.resultsDir, 'long_doc_qa');
   await mkdir(stageDir, { recursive: true });
   const results: { baseline?: LongDocQaResult; lmcache?: LongDocQaResult } = {};

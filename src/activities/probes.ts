@@ -16,17 +16,26 @@ export function portAccepts(port: number): Promise<boolean> {
   });
 }
 
-export async function httpOk(url: string): Promise<boolean> {
+/**
+ * vLLM is ready when `GET /v1/models` lists the model it should serve: any other program answering on the
+ * port (another run's server, a different model) does not pass for it.
+ */
+export async function vllmServes(port: number, model: string): Promise<boolean> {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
-    await response.arrayBuffer();
-    return response.ok;
+    const response = await fetch(`http://127.0.0.1:${port}/v1/models`, {
+      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+    });
+    if (!response.ok) return false;
+    const body = (await response.json()) as { data?: { id?: unknown }[] };
+    return Array.isArray(body.data) && body.data.some((entry) => entry.id === model);
   } catch {
     return false;
   }
 }
 
-/** vLLM is ready when `GET /health` answers, or, for builds without it, `GET /v1/models`. */
-export async function vllmHealthy(port: number): Promise<boolean> {
-  return (await httpOk(`http://127.0.0.1:${port}/health`)) || httpOk(`http://127.0.0.1:${port}/v1/models`);
+/** POSTs to a server route and fails naming it unless it answers 2xx. */
+export async function httpPost(url: string): Promise<void> {
+  const response = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(PROBE_TIMEOUT_MS * 5) });
+  await response.arrayBuffer();
+  if (!response.ok) throw new Error(`POST ${url} answered ${response.status}`);
 }

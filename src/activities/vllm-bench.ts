@@ -6,10 +6,12 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { benchServeCommand } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
-import { placedConfig, type PlacedStageInput } from '../placement/placement.js';
+import { placedConfig } from '../placement/placement.js';
 import { parseBenchResult, verifyBench, type BenchResult } from '../verification/vllm-bench.js';
 import { writeTokenizer } from '../sim/write-tokenizer.js';
+import { activityInfo } from '@temporalio/activity';
 import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
+import { attemptSeed, emptyCaches, isRetriedAttempt, type BenchmarkInput } from './cold-caches.js';
 import { runTool, toolPaths } from './run-tool.js';
 import { resolveNodePath } from '../node-paths.js';
 
@@ -30,9 +32,13 @@ function resolveTokenizer(value: string): string {
   return value.startsWith('.') || value.startsWith('/') || value.startsWith('~') ? resolveNodePath(value) : value;
 }
 
-export async function runVllmBench(input: PlacedStageInput): Promise<BenchmarkOutcome> {
+export async function runVllmBench(input: BenchmarkInput): Promise<BenchmarkOutcome> {
   const { workflowId } = input;
-  const config = placedConfig(input.config, input.placement);
+  const placed = placedConfig(input.config, input.placement);
+  // A retry sends new prompts to emptied caches: the failed attempt's prompts would be LMCache hits.
+  if (isRetriedAttempt(input)) await emptyCaches({ ...input, config: placed });
+  const seed = attemptSeed(placed.randomSeed, input, activityInfo().attempt);
+  const config = { ...placed, randomSeed: seed };
   const resultDir = path.join(config.resultsDir, 'vllm_bench');
   await mkdir(resultDir, { recursive: true });
   const tokenizer = benchTokenizer(config, resultDir);
@@ -53,5 +59,6 @@ export async function runVllmBench(input: PlacedStageInput): Promise<BenchmarkOu
       randomInputLen: config.randomInputLen,
       maxSlowdownPercent: config.maxThroughputSlowdownPercent,
     }),
+    seed,
   });
 }

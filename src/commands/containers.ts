@@ -99,6 +99,8 @@ export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[
     VLLM_ENABLE_V1_MULTIPROCESSING: '0',
     VLLM_BATCH_INVARIANT: '1',
     PYTHONHASHSEED: '0',
+    // Serves POST /reset_prefix_cache, which a retried benchmark uses to start from a cold cache.
+    VLLM_SERVER_DEV_MODE: '1',
   };
   // The sim servers read their defect and load time from the environment, so their argv stays the reference's.
   const simEnv: Record<string, string> = sim

@@ -11,3 +11,5 @@ export const RESERVED_STAGE_NAMES = [...STAGES, 'select_gpus', 'cleanup', 'conta
 
 export const BENCHMARK_DRIVERS = ['upstream', 'builtin'] as const;
 export const REPEAT_MODES = ['tile', 'random', 'interleave'] as const;
+/** What a run does when a stage after launch fails or a check fails: clean up and fail, or keep the servers. */
+export const ON_FAILURE_MODES = ['cleanup', 'hold'] as const;

@@ -50,6 +50,8 @@ export const GPU_DEFAULTS: Omit<Config, 'buildId' | 'resultsDir' | 'randomSeed'>
   simStartupSeconds: 0,
   regressionMarginPercent: 10,
   historyRuns: 10,
+  onFailure: 'cleanup',
+  holdMinutes: 60,
 };
 
 /**

@@ -96,6 +96,8 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
     help: 'worse than the median by more: a regression',
   },
   { env: 'HISTORY_RUNS', field: 'historyRuns', kind: 'integer', help: 'passing runs the report compares against' },
+  { env: 'ON_FAILURE', field: 'onFailure', kind: 'string', help: 'cleanup, or hold the servers for retryStage' },
+  { env: 'HOLD_MINUTES', field: 'holdMinutes', kind: 'number', help: 'how long a held run waits for a decision' },
 ];
 
 function parseValue(env: string, kind: Kind, raw: string): unknown {

@@ -7,12 +7,27 @@
  */
 import { z } from 'zod';
 import { DEFECT_CHOICES, parseDefect } from '../sim/defects.js';
-import { BENCHMARK_DRIVERS, PROFILES, REPEAT_MODES, RESERVED_STAGE_NAMES, STAGES, type Profile } from './choices.js';
+import {
+  BENCHMARK_DRIVERS,
+  ON_FAILURE_MODES,
+  PROFILES,
+  REPEAT_MODES,
+  RESERVED_STAGE_NAMES,
+  STAGES,
+  type Profile,
+} from './choices.js';
 import { PROFILE_DEFAULTS } from './defaults.js';
 import { isOutsideCheckout, SCRIPT_PATH_PATTERN, scriptStageName } from './scripts.js';
 import { fnv1a32 } from '../util/hash.js';
 
-export { BENCHMARK_DRIVERS, PROFILES, REPEAT_MODES, RESERVED_STAGE_NAMES, STAGES } from './choices.js';
+export {
+  BENCHMARK_DRIVERS,
+  ON_FAILURE_MODES,
+  PROFILES,
+  REPEAT_MODES,
+  RESERVED_STAGE_NAMES,
+  STAGES,
+} from './choices.js';
 export type { Profile, StageName } from './choices.js';
 export { GPU_DEFAULTS, PROFILE_DEFAULTS, SIM_DEFAULTS } from './defaults.js';
 
@@ -122,6 +137,9 @@ export const configSchema = z
 
     regressionMarginPercent: z.number().min(0),
     historyRuns: positiveInt,
+
+    onFailure: z.enum(ON_FAILURE_MODES),
+    holdMinutes: positiveNumber,
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -165,6 +183,29 @@ export type Config = z.infer<typeof configSchema>;
 /** What a caller may send: any subset of the configuration; the rest comes from the profile's defaults. */
 export type ConfigInput = Partial<Config>;
 
+/**
+ * What `retryStage` may override: a benchmark's workload knobs and thresholds. Never the image, the model,
+ * the ports, the profile or the stages: the servers that stay up were launched with those.
+ */
+export const RETRY_OVERRIDE_FIELDS = [
+  'numConcurrent',
+  'limit',
+  'numPrompts',
+  'randomInputLen',
+  'randomOutputLen',
+  'randomSeed',
+  'maxThroughputSlowdownPercent',
+  'documentLength',
+  'numDocuments',
+  'outputLen',
+  'repeatCount',
+  'repeatMode',
+  'shuffleSeed',
+  'maxInflightRequests',
+  'maxLmcacheTtft',
+  'maxLmcacheQueryRoundTime',
+  'scriptTimeoutMinutes',
+] as const satisfies readonly (keyof Config)[];
 /** Raised for input that fails validation; its message names every bad field and what is allowed. */
 export class InvalidConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -3,6 +3,7 @@
  * the passing runs before it, and an SVG chart per figure over builds. Pure: the caller writes the files.
  */
 import { formatNumber } from '../verification/format.js';
+import { inProgress } from '../workflows/search-attributes.js';
 import { FIGURES, type FigureSpec, type KeyFigures } from './figures.js';
 import { lineChartSvg } from './svg-chart.js';
 import type { FigureComparison, RunGroup, RunRecord } from './trends.js';
@@ -81,7 +82,7 @@ export function regressionSentences(comparisons: FigureComparison[], buildId: st
     );
 }
 
-const isFailed = (run: RunRecord) => run.verdict !== 'passed' && run.verdict !== 'running';
+const isFailed = (run: RunRecord) => run.verdict !== 'passed' && !inProgress(run.verdict);
 
 export interface HistoryPage {
   markdown: string;

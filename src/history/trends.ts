@@ -3,6 +3,7 @@
  * runs of the same profile and model, and flagged when it is worse by more than a margin.
  */
 import { atMost } from '../verification/format.js';
+import { inProgress } from '../workflows/search-attributes.js';
 import { FIGURES, type FigureSpec, type KeyFigures } from './figures.js';
 
 /** One run as visibility lists it (its search attributes and times). */
@@ -92,7 +93,7 @@ export function analyseRuns(runs: RunRecord[], marginPercent: number): RunGroup[
     groups.set(key, group);
   }
   for (const group of groups.values()) {
-    const finished = group.runs.filter((run) => run.verdict !== 'running');
+    const finished = group.runs.filter((run) => !inProgress(run.verdict));
     const newest = finished[finished.length - 1];
     if (!newest) continue;
     const before = finished.slice(0, -1).filter((run) => run.verdict === 'passed');

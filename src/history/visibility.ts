@@ -5,7 +5,7 @@
 import { Connection, WorkflowClient, type WorkflowExecutionInfo } from '@temporalio/client';
 import { connectionSettings } from '../connection.js';
 import { WORKFLOW_TYPE } from '../constants.js';
-import { SA } from '../workflows/search-attributes.js';
+import { inProgress, SA } from '../workflows/search-attributes.js';
 import type { KeyFigures } from './figures.js';
 import type { RunRecord } from './trends.js';
 
@@ -35,10 +35,10 @@ export function runsQuery(filter: RunFilter): string {
 
 /**
  * The run's own verdict; a run that never set one, or was terminated or timed out while it still said
- * `running`, is known by its Temporal status instead (`terminated`, `timed_out`…).
+ * `running` or `held`, is known by its Temporal status instead (`terminated`, `timed_out`…).
  */
 export function verdictOf(verdict: string | undefined, status: string): string {
-  if (verdict === undefined || (verdict === 'running' && status !== 'RUNNING')) return status.toLowerCase();
+  if (verdict === undefined || (inProgress(verdict) && status !== 'RUNNING')) return status.toLowerCase();
   return verdict;
 }
 

@@ -1,6 +1,6 @@
 /** The report as CI reads it: JUnit XML, a suite for the stages and one per benchmark. Pure. */
 import { formatValue } from '../verification/format.js';
-import { groupChecks } from './layout.js';
+import { groupChecks, standsFailed } from './layout.js';
 import type { Check, RunReport, StageReport } from './types.js';
 
 /** Characters XML 1.0 forbids (tools' output carries ANSI colour codes), and lone surrogate halves. */
@@ -62,7 +62,9 @@ function suiteXml(name: string, cases: Case[], extra = ''): string[] {
 }
 
 function stageCase(stage: StageReport): Case {
-  const base = { name: stage.name, classname: 'stages', timeMs: stage.durationMs };
+  const name = stage.retry ? `${stage.name} (retry ${stage.retry})` : stage.name;
+  const base = { name, classname: 'stages', timeMs: stage.durationMs };
+  if (stage.superseded) return { ...base, skipped: `${stage.status}, superseded by a later retryStage attempt` };
   if (stage.status === 'skipped') return { ...base, skipped: 'stage skipped' };
   if (stage.status === 'passed') return base;
   // A cancelled stage did not do its work either, so CI must see it red.
@@ -110,9 +112,7 @@ export function renderJUnit(report: RunReport): string {
     ),
   ];
   const tests = report.stages.length + report.checks.length;
-  const failures =
-    report.stages.filter((s) => s.status === 'failed' || s.status === 'cancelled').length +
-    report.checks.filter((c) => !c.passed).length;
+  const failures = report.stages.filter(standsFailed).length + report.checks.filter((c) => !c.passed).length;
   const timeMs = report.stages.reduce((sum, s) => sum + s.durationMs, 0);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',

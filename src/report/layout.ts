@@ -1,5 +1,5 @@
 /** What every rendering of the report shares: the benchmarks' order and titles, checks grouped, durations. */
-import type { Check, RunReport } from './types.js';
+import type { Check, RunReport, StageReport } from './types.js';
 
 /** The suite's benchmarks, in the order they run; each gets a section and a JUnit suite even when it never ran. */
 export const BENCHMARKS = ['lm_eval', 'vllm_bench', 'long_doc_qa'] as const;
@@ -45,4 +45,9 @@ export function tally(report: RunReport) {
     checksPassed: report.checks.filter((c) => c.passed).length,
     stagesPassed: report.stages.filter((s) => s.status === 'passed').length,
   };
+}
+
+/** A stage that failed or was cancelled, and that no later `retryStage` attempt superseded. */
+export function standsFailed(stage: StageReport): boolean {
+  return (stage.status === 'failed' || stage.status === 'cancelled') && !stage.superseded;
 }

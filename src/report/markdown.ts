@@ -1,8 +1,8 @@
 /** The report as people read it: Markdown with the verdict, stages, checks, comparisons and charts. Pure. */
 import { formatNumber, formatValue } from '../verification/format.js';
 import { renderHistorySection, type RunHistory } from './history-section.js';
-import { BENCHMARK_TITLES, groupChecks, formatDuration, tally } from './layout.js';
-import type { ComparisonRow, RunReport, StageStatus } from './types.js';
+import { BENCHMARK_TITLES, groupChecks, formatDuration, tally, standsFailed } from './layout.js';
+import type { ComparisonRow, RunReport, StageReport, StageStatus } from './types.js';
 import { verdict, verdictLine } from './verdict.js';
 
 const STAGE_ICONS: Record<StageStatus, string> = {
@@ -87,7 +87,7 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
   out.push(`| Model | ${mdCode(report.model)} |`);
   out.push(`| Results | ${mdCode(report.resultsDir)} |`, '');
 
-  const failedStages = report.stages.filter((s) => s.status === 'failed' || s.status === 'cancelled');
+  const failedStages = report.stages.filter(standsFailed);
   const failedChecks = report.checks.filter((c) => !c.passed);
   if (failedStages.length > 0 || failedChecks.length > 0) {
     out.push('## What failed', '');
@@ -110,11 +110,14 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
     out.push('| Stage | Status | Duration | Attempts | Error |', '| --- | --- | ---: | ---: | --- |');
     for (const stage of report.stages) {
       const error = stage.error ? mdCell(`${stage.errorType ? `${stage.errorType}: ` : ''}${stage.error}`) : '';
+      const status = `${stage.status}${stage.superseded ? ' (superseded by a retry)' : ''}`;
+      const attempts = `${stage.attempts ?? ''}${stage.retry ? ` (retry ${stage.retry})` : ''}`;
       out.push(
-        `| ${mdCell(stage.name)} | ${STAGE_ICONS[stage.status]} ${stage.status} | ${formatDuration(stage.durationMs)} | ${stage.attempts ?? ''} | ${error} |`,
+        `| ${mdCell(stage.name)} | ${STAGE_ICONS[stage.status]} ${status} | ${formatDuration(stage.durationMs)} | ${attempts} | ${error} |`,
       );
     }
     out.push('');
+    out.push(...retrySection(report.stages));
     out.push(
       ...barChart(
         'Stage durations',
@@ -156,4 +159,20 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
 
   out.push(`**Verdict: ${verdictLine(report)}**`, '');
   return out.join('\n');
+}
+
+/** What each retry changed: overridden knobs and thresholds beside the run's values, and vllm_bench's seed. */
+function retrySection(stages: StageReport[]): string[] {
+  const changed = stages.filter((stage) => stage.overrides || stage.seed !== undefined);
+  if (changed.length === 0) return [];
+  const out = ['## Retries and overrides', '', '| Stage | Attempt | Setting | Run value | This attempt |'];
+  out.push('| --- | --- | --- | --- | --- |');
+  for (const stage of changed) {
+    const attempt = stage.retry ? `retry ${stage.retry}` : `attempt ${stage.attempts ?? 1}`;
+    for (const [field, { original, overridden }] of Object.entries(stage.overrides ?? {})) {
+      out.push(`| ${mdCell(stage.name)} | ${attempt} | ${mdCode(field)} | ${original} | **${overridden}** |`);
+    }
+    if (stage.seed !== undefined) out.push(`| ${mdCell(stage.name)} | ${attempt} | seed | | ${stage.seed} |`);
+  }
+  return [...out, ''];
 }

@@ -1,6 +1,6 @@
 /** The report for a terminal: stages and checks in aligned columns, failures, the verdict last. Pure. */
 import { formatValue } from '../verification/format.js';
-import { formatDuration, tally } from './layout.js';
+import { formatDuration, tally, standsFailed } from './layout.js';
 import type { RunReport } from './types.js';
 import { verdictLine } from './verdict.js';
 
@@ -44,7 +44,7 @@ export function renderSummaryTable(report: RunReport): string {
   }
   const problems = [
     ...report.stages
-      .filter((s) => s.status === 'failed' || s.status === 'cancelled')
+      .filter(standsFailed)
       .map((s) => `stage ${s.name} ${s.status}${s.error ? `: ${s.error.replace(/\s*\r?\n\s*/g, ' ')}` : ''}`),
     ...report.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail ?? 'failed'}`),
   ];

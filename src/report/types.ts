@@ -23,6 +23,14 @@ export interface StageReport {
   attempts?: number;
   error?: string;
   errorType?: string;
+  /** Set by `retryStage`: which retry of the stage this was (1 for the first). */
+  retry?: number;
+  /** A later `retryStage` attempt of the same stage replaced this outcome; kept for the record. */
+  superseded?: boolean;
+  /** The knobs and thresholds a `retryStage` overrode for this attempt, original beside overridden. */
+  overrides?: Record<string, { original: unknown; overridden: unknown }>;
+  /** vllm_bench: the seed both sides used, so the attempt can be reproduced. */
+  seed?: number;
 }
 
 export interface RunReport {
@@ -32,6 +40,8 @@ export interface RunReport {
   profile: 'gpu' | 'sim';
   model: string;
   passed: boolean;
+  /** The run's verdict as its search attribute says it (`passed-with-overrides`, say); absent in older reports. */
+  verdict?: string;
   resultsDir: string;
   /** The node the run claimed, and the GPUs and ports it leased there. */
   placement?: RunPlacement;

@@ -15,6 +15,8 @@ import {
   upsertSearchAttributes,
   workflowInfo,
   ActivityCancellationType,
+  allHandlersFinished,
+  condition,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { BenchmarkOutcome } from '../activities/benchmark.js';
@@ -40,6 +42,7 @@ import { keyFigures } from '../history/figures.js';
 import { renderProgress } from '../report/progress.js';
 import type { Check, ComparisonRow, RunReport, StageReport } from '../report/types.js';
 import { verdict } from '../report/verdict.js';
+import { Hold, type RetriedStage, type RetryRequest } from './hold.js';
 import { CLAIM_OPTIONS, MAX_NODE_CLAIMS, nodeLost, nodeLostMessage, pinnedTo } from './placement.js';
 import { verdictLine } from './run-summary.js';
 import { failedStage, runVerdict, searchAttributeUpdates, type RunState } from './search-attributes.js';
@@ -77,7 +80,7 @@ function retryPolicy(maximumAttempts: number) {
  * Timeouts and retries per stage. Heartbeat timeouts are short so a lost worker's stage restarts soon. On
  * cancellation the workflow waits for the stage to stop (its tool killed) before cleaning up.
  */
-function stageOptions(config: Config): Record<ReportedStage | 'report', ActivityOptions> {
+function stageOptions(config: Config): Record<ReportedStage | 'report' | 'ensure_servers', ActivityOptions> {
   const waitForStop = { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED };
   const benchmark = (summary: string): ActivityOptions => ({
     startToCloseTimeout: '3h',
@@ -114,6 +117,13 @@ function stageOptions(config: Config): Record<ReportedStage | 'report', Activity
       heartbeatTimeout: '30s',
       retry: retryPolicy(3),
       summary: `wait for ports ${config.vllmPort}, ${config.vllmBaselinePort}, ${config.lmcachePort} (at most ${config.maxWaitSeconds} s)`,
+      ...waitForStop,
+    },
+    ensure_servers: {
+      startToCloseTimeout: `${config.maxWaitSeconds + 720}s`,
+      heartbeatTimeout: '1m',
+      retry: retryPolicy(3),
+      summary: 'make sure this run’s servers are up and healthy',
       ...waitForStop,
     },
     lm_eval: benchmark(`lm_eval ${config.lmEvalTask} twice, ${config.limit} samples`),
@@ -211,11 +221,12 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     figures: keyFigures(checks, config.maxThroughputSlowdownPercent),
     finished,
     cancelled: Boolean(cancellation),
+    held: hold.isHeld,
+    overridden: stages.some((stage) => !stage.superseded && Object.keys(stage.overrides ?? {}).length > 0),
   });
   const publishState = (finished = false) => {
     if (tracksSearchAttributes) upsertSearchAttributes(searchAttributeUpdates(runState(finished)));
   };
-  publishState();
 
   const showProgress = (current: string) => setCurrentDetails(renderProgress(current, stages));
 
@@ -223,12 +234,32 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
    * Runs one stage, recording its status and duration; rethrows its failure. A stage that completed with
    * failed checks is recorded as failed, and the run goes on.
    */
-  async function runStage<T extends Timed & { checks?: Check[] }>(name: string, call: () => Promise<T>): Promise<T> {
+  async function runStage<T extends Timed & { checks?: Check[]; seed?: number }>(
+    name: string,
+    call: () => Promise<T>,
+    retry?: RetryRequest,
+  ): Promise<T> {
     showProgress(`running ${name}`);
+    hold.running(name);
+    // A retry's report entry keeps the attempts before it, marked superseded, and says what it overrode.
+    const retried = retry && {
+      retry: retry.retry,
+      ...(Object.keys(retry.overrides).length > 0 ? { overrides: retry.overrides } : {}),
+    };
+    const supersede = () => {
+      if (retry) for (const stage of stages) if (stage.name === name) stage.superseded = true;
+    };
     try {
       const result = await call();
+      supersede();
       const failed = (result.checks ?? []).filter((check) => !check.passed).map((check) => check.name);
-      const timing = { name, durationMs: result.durationMs, attempts: result.attempt };
+      const timing = {
+        name,
+        durationMs: result.durationMs,
+        attempts: result.attempt,
+        ...retried,
+        ...(result.seed !== undefined ? { seed: result.seed } : {}),
+      };
       if (failed.length === 0) {
         stages.push({ ...timing, status: 'passed' });
         log.info('stage passed', { stage: name, durationMs: result.durationMs, attempt: result.attempt });
@@ -243,7 +274,9 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
         node && nodeLost(error)
           ? { type: FailureType.NodeLost, message: nodeLostMessage(node, name, placement !== undefined) }
           : failureOf(error);
+      supersede();
       stages.push({
+        ...retried,
         name,
         status: isCancellation(error) ? 'cancelled' : 'failed',
         durationMs: Number(failure.details?.durationMs ?? 0),
@@ -258,10 +291,19 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   }
 
   /** A stage whose outcome is checks: a failed check does not stop the run, the other stages still report theirs. */
-  async function runCheckedStage(name: string, call: () => Promise<BenchmarkOutcome & Timed>): Promise<void> {
-    const outcome = await runStage(name, call);
-    checks.push(...outcome.checks);
-    longDocQaComparison ??= outcome.longDocQaComparison;
+  async function runCheckedStage(
+    name: string,
+    call: () => Promise<BenchmarkOutcome & Timed>,
+    retry?: RetryRequest,
+  ): Promise<void> {
+    const outcome = await runStage(name, call, retry);
+    // A retry's checks replace the stage's earlier ones, in their place.
+    const earlier = checks.findIndex((check) => check.name.startsWith(`${name}.`));
+    const kept = checks.filter((check) => !check.name.startsWith(`${name}.`));
+    kept.splice(earlier === -1 ? kept.length : earlier, 0, ...outcome.checks);
+    checks.splice(0, checks.length, ...kept);
+    if (retry) longDocQaComparison = outcome.longDocQaComparison ?? longDocQaComparison;
+    else longDocQaComparison ??= outcome.longDocQaComparison;
     if (outcome.checks.some((check) => !check.passed)) publishState();
   }
 
@@ -295,7 +337,8 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   // Runs recorded before node placement replay the path they took: the shared queue and the configured ports.
   const placesRuns = patched('node-placement');
   let payload: PlacedStageInput = { config, workflowId: info.workflowId };
-  try {
+  /** Claims a node and builds there, leases GPUs and ports; every later stage gets the placement in its input. */
+  const place = async () => {
     if (placesRuns) await placeRun();
     else {
       if (selected('build')) await runStage('build', () => act('build').buildImage(config));
@@ -308,15 +351,146 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     placement ??= placementFromConfig(config, node ?? info.taskQueue);
     payload = { ...payload, placement };
     options = stageOptions(placedConfig(config, placement));
-    if (selected('launch')) await runStage('launch', () => act('launch').launchContainers(payload));
-    if (selected('health')) await runStage('health', () => act('health').waitForHealth(payload));
-    for (const { stage, activity } of BENCHMARKS) {
-      if (!selected(stage)) continue;
-      await runCheckedStage(stage, () => act(stage)[activity](payload));
+  };
+  // Runs from before holding existed replay without the servers check and the hold.
+  const holds = patched('hold-and-retry');
+  /**
+   * Before a stage that needs the servers: this run's three containers exist and are healthy, relaunching a
+   * missing one (a reset run's, cleaned up) and, for a retry, a dead one. Cheap when all is up.
+   */
+  const ensureServers = async (retry?: RetryRequest) => {
+    if (!holds || !selected('launch')) return;
+    await act('ensure_servers').ensureServers({ ...payload, relaunchDead: retry !== undefined });
+  };
+  type Step = { name: string; retryable: boolean; run: (retry?: RetryRequest) => Promise<unknown> };
+  const steps: Step[] = [];
+  // Placement (the node, its build, the lease) and launch are never retried by hand: the servers come from them.
+  steps.push({ name: 'placement', retryable: false, run: place });
+  if (selected('launch')) {
+    steps.push({
+      name: 'launch',
+      retryable: false,
+      run: () => runStage('launch', () => act('launch').launchContainers(payload)),
+    });
+  }
+  if (selected('health')) {
+    steps.push({
+      name: 'health',
+      retryable: true,
+      run: (retry) =>
+        runStage(
+          'health',
+          async () => {
+            if (retry) await ensureServers(retry);
+            return act('health').waitForHealth(payload);
+          },
+          retry,
+        ),
+    });
+  }
+  for (const { stage, activity } of BENCHMARKS) {
+    if (!selected(stage)) continue;
+    steps.push({
+      name: stage,
+      retryable: true,
+      run: (retry) =>
+        runCheckedStage(
+          stage,
+          async () => {
+            await ensureServers(retry);
+            const input = retry ? { ...payload, config: retry.config, retry: retry.retry } : payload;
+            return act(stage)[activity](input);
+          },
+          retry,
+        ),
+    });
+  }
+  for (const script of scriptStages) {
+    steps.push({
+      name: script.name,
+      retryable: true,
+      run: (retry) => {
+        const activity = proxyActivities<PipelineActivities>({
+          ...scriptStageOptions(retry?.config ?? config, script),
+          ...onNode(),
+        });
+        return runCheckedStage(
+          script.name,
+          async () => {
+            await ensureServers(retry);
+            return activity.runScriptStage({ ...payload, config: retry?.config ?? config, stage: script });
+          },
+          retry,
+        );
+      },
+    });
+  }
+  /** The step a stage failure stopped the run at; undefined once every step has run. */
+  let stoppedAt: number | undefined;
+  const runSteps = async (from: number) => {
+    for (let index = from; index < steps.length; index++) {
+      try {
+        await steps[index].run();
+      } catch (error) {
+        if (isCancellation(error)) throw error;
+        stoppedAt = index;
+        stageFailure = { stage: stages[stages.length - 1]?.name ?? 'unknown', message: failureOf(error).message };
+        return;
+      }
     }
-    for (const script of scriptStages) {
-      const activity = proxyActivities<PipelineActivities>(scriptStageOptions(config, script));
-      await runCheckedStage(script.name, () => activity.runScriptStage({ ...payload, stage: script }));
+    stoppedAt = undefined;
+  };
+
+  const hold = new Hold({
+    retryableStages: steps.filter((step) => step.retryable).map((step) => step.name),
+    ranStages: () => stages.map((stage) => stage.name),
+    config,
+    onPhaseChange: () => publishState(),
+    verdict: () => runVerdict({ ...runState(true), held: false }),
+    retry: async (request): Promise<RetriedStage> => {
+      const index = steps.findIndex((step) => step.name === request.stage);
+      try {
+        await steps[index].run(request);
+        if (index === stoppedAt) stageFailure = undefined;
+      } catch (error) {
+        if (isCancellation(error)) throw error;
+        if (index === stoppedAt) stageFailure = { stage: request.stage, message: failureOf(error).message };
+      }
+      const outcome = stages[stages.length - 1];
+      publishState();
+      return {
+        stage: request.stage,
+        status: outcome.status,
+        retry: request.retry,
+        checks: checks.filter((check) => check.name.startsWith(`${request.stage}.`)),
+        ...(outcome.error ? { error: outcome.error } : {}),
+        ...(outcome.overrides ? { overrides: outcome.overrides } : {}),
+        ...(outcome.seed !== undefined ? { seed: outcome.seed } : {}),
+      };
+    },
+  });
+  publishState();
+
+  /** Why the run would fail now, if it would: the stage it is held on and the reason. */
+  const holdReason = (): { stage: string; reason: string } | undefined => {
+    if (stageFailure) {
+      if (stoppedAt === undefined || !steps[stoppedAt].retryable) return undefined;
+      return { stage: steps[stoppedAt].name, reason: stageFailure.message };
+    }
+    const failed = checks.find((check) => !check.passed);
+    if (!failed) return undefined;
+    const stage = steps.find((step) => failed.name.startsWith(`${step.name}.`))?.name ?? failed.name.split('.')[0];
+    return { stage, reason: `check ${failed.name} failed${failed.detail ? `: ${failed.detail}` : ''}` };
+  };
+
+  try {
+    await runSteps(0);
+    for (let held = holdReason(); holds && config.onFailure === 'hold' && held; held = holdReason()) {
+      const decision = await hold.wait(held.stage, held.reason, config.holdMinutes);
+      if (decision !== 'retried') break;
+      // The retried stage passed where it had stopped the run: the stages it had stopped run now.
+      if (stoppedAt !== undefined && !stageFailure) await runSteps(stoppedAt + 1);
+      publishState();
     }
   } catch (error) {
     if (isCancellation(error)) cancellation = error;
@@ -350,6 +524,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     profile: config.profile,
     model: config.model,
     passed: !cancellation && !stageFailure && checks.every((check) => check.passed),
+    ...(holds ? { verdict: runVerdict(finalState) } : {}),
     resultsDir: config.resultsDir,
     placement,
     stages,
@@ -365,6 +540,9 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   showProgress(verdictLine(finalVerdict, finalState.figures, failedStage(finalState)));
   const failedChecks = checks.filter((check) => !check.passed);
   log.info('run finished', { verdict: finalVerdict, checks: checks.length, failedChecks: failedChecks.length });
+  hold.finished(finalVerdict);
+  // A `finish` update answers before the run ends; its handler must have returned.
+  await condition(allHandlersFinished);
 
   // Rethrown as is, so the run ends as Canceled rather than Failed.
   if (cancellation) throw cancellation;

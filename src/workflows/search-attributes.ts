@@ -11,6 +11,8 @@ export const SA = {
   profile: defineSearchAttributeKey('LmcacheMpProfile', 'KEYWORD'),
   model: defineSearchAttributeKey('LmcacheMpModel', 'KEYWORD'),
   buildId: defineSearchAttributeKey('LmcacheMpBuildId', 'KEYWORD'),
+  /** Where the run is in its life: running, held, or its end (the same value as the verdict). */
+  state: defineSearchAttributeKey('LmcacheMpState', 'KEYWORD'),
   verdict: defineSearchAttributeKey('LmcacheMpVerdict', 'KEYWORD'),
   failedStage: defineSearchAttributeKey('LmcacheMpFailedStage', 'KEYWORD'),
   failedChecks: defineSearchAttributeKey('LmcacheMpFailedChecks', 'KEYWORD_LIST'),
@@ -28,7 +30,7 @@ export function cliTypeName(key: { type: string }): string {
   return CLI_TYPE_NAMES[key.type]!;
 }
 
-export type Verdict = 'running' | 'passed' | 'failed' | 'cancelled';
+export type Verdict = 'running' | 'held' | 'passed' | 'passed-with-overrides' | 'failed' | 'cancelled';
 
 /** What the workflow knows about a run at any point. */
 export interface RunState {
@@ -41,6 +43,10 @@ export interface RunState {
   /** The workflow has written its report and is about to return or fail. */
   finished: boolean;
   cancelled: boolean;
+  /** Waiting, servers up, for a `retryStage` or `finish` decision. */
+  held?: boolean;
+  /** A stage's standing outcome came from a `retryStage` with overridden knobs or thresholds. */
+  overridden?: boolean;
 }
 
 /**
@@ -48,18 +54,28 @@ export interface RunState {
  * rule in its place in this list.
  */
 const VERDICT_RULES: [Verdict, (state: RunState) => boolean][] = [
+  ['held', (state) => state.held === true],
   ['running', (state) => !state.finished],
   ['cancelled', (state) => state.cancelled],
   ['failed', (state) => failedStage(state) !== undefined || failedChecks(state).length > 0],
+  ['passed-with-overrides', (state) => state.overridden === true],
 ];
+
+/** Values a run has before it ends: its history entry is not a verdict yet. */
+export function inProgress(verdict: string): boolean {
+  return verdict === 'running' || verdict === 'held';
+}
 
 export function runVerdict(state: RunState): Verdict {
   return VERDICT_RULES.find(([, applies]) => applies(state))?.[0] ?? 'passed';
 }
 
-/** The first stage that failed; a cancelled stage is not a failure of the code under test. */
+/**
+ * The first stage that failed; a cancelled stage is not a failure of the code under test, and an attempt a
+ * later `retryStage` superseded no longer counts.
+ */
 export function failedStage(state: Pick<RunState, 'stages'>): string | undefined {
-  return state.stages.find((stage) => stage.status === 'failed')?.name;
+  return state.stages.find((stage) => stage.status === 'failed' && !stage.superseded)?.name;
 }
 
 export function failedChecks(state: Pick<RunState, 'checks'>): string[] {
@@ -74,6 +90,8 @@ export function searchAttributeUpdates(state: RunState): SearchAttributeUpdatePa
     { key: SA.profile, value: state.profile },
     { key: SA.model, value: state.model },
     { key: SA.buildId, value: state.buildId },
+    // One lifecycle value under both names: LmcacheMpState is the issue's, LmcacheMpVerdict the history's.
+    { key: SA.state, value: runVerdict(state) },
     { key: SA.verdict, value: runVerdict(state) },
     { key: SA.failedStage, value: failedStage(state) ?? null },
     { key: SA.failedChecks, value: checks.length > 0 ? checks : null },

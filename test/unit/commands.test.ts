@@ -54,7 +54,12 @@ describe('container specs', () => {
         `Qwen/Qwen3-14B --kv-transfer-config '{"kv_connector":"LMCacheMPConnector","kv_role":"kv_both","kv_connector_extra_config":{"lmcache.mp.port":6555}}' --attention-backend FLASH_ATTN --port 8000 --no-async-scheduling`,
       ),
     );
-    assert.deepEqual(vllm.env, { VLLM_ENABLE_V1_MULTIPROCESSING: '0', VLLM_BATCH_INVARIANT: '1', PYTHONHASHSEED: '0' });
+    assert.deepEqual(vllm.env, {
+      VLLM_ENABLE_V1_MULTIPROCESSING: '0',
+      VLLM_BATCH_INVARIANT: '1',
+      PYTHONHASHSEED: '0',
+      VLLM_SERVER_DEV_MODE: '1',
+    });
     assert.deepEqual(vllm.binds, ['/root/.cache/huggingface:/root/.cache/huggingface']);
     assert.deepEqual(vllm.gpus, [0]);
   });

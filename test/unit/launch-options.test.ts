@@ -25,7 +25,12 @@ describe('container create options', () => {
     ]);
     assert.equal(vllm.Entrypoint, undefined, 'the image default entrypoint (vllm serve) is kept');
     assert.deepEqual(lmcache.Entrypoint, ['/opt/venv/bin/python3']);
-    assert.deepEqual(vllm.Env, ['VLLM_ENABLE_V1_MULTIPROCESSING=0', 'VLLM_BATCH_INVARIANT=1', 'PYTHONHASHSEED=0']);
+    assert.deepEqual(vllm.Env, [
+      'VLLM_ENABLE_V1_MULTIPROCESSING=0',
+      'VLLM_BATCH_INVARIANT=1',
+      'PYTHONHASHSEED=0',
+      'VLLM_SERVER_DEV_MODE=1',
+    ]);
     assert.deepEqual(vllm.HostConfig.Binds, ['/hf:/root/.cache/huggingface']);
   });
 

@@ -290,3 +290,36 @@ describe('a run whose selected stages hold no check', () => {
     assert.doesNotMatch(renderSummaryTable(passingReport()), /no checks selected/);
   });
 });
+
+describe('a run green through a retryStage with an overridden threshold', () => {
+  function overriddenReport(): RunReport {
+    const report = passingReport();
+    report.verdict = 'passed-with-overrides';
+    const index = report.stages.findIndex((s) => s.name === 'long_doc_qa');
+    const first = { ...report.stages[index], status: 'failed' as const, superseded: true, error: '1 check failed' };
+    const retried = {
+      ...report.stages[index],
+      retry: 1,
+      overrides: { maxLmcacheTtft: { original: 0.001, overridden: 0.1 } },
+    };
+    report.stages.splice(index, 1, first, retried);
+    return report;
+  }
+
+  it('says so in the title, the verdict and the terminal summary, with both values side by side', () => {
+    const md = renderMarkdown(overriddenReport());
+    assert.match(md, /^# ✅ LMCache multiprocessing test passed-with-overrides/);
+    assert.match(md, /\*\*Verdict: PASSED-with-overrides\*\*\n$/);
+    assert.match(md, /\| long_doc_qa \| retry 1 \| `maxLmcacheTtft` \| 0\.001 \| \*\*0\.1\*\* \|/);
+    assert.match(md, /failed \(superseded by a retry\)/);
+    assert.doesNotMatch(md, /## What failed/, 'a superseded attempt is not a failure of the run');
+    assert.match(renderSummaryTable(overriddenReport()), /Verdict: PASSED-with-overrides/);
+  });
+
+  it('keeps the superseded attempt in JUnit as skipped, not as a failure', () => {
+    const xml = renderJUnit(overriddenReport());
+    assert.match(xml, /<testsuites name="lmcache-mp-test" tests="\d+" failures="0"/);
+    assert.match(xml, /<skipped message="failed, superseded by a later retryStage attempt"\/>/);
+    assert.match(xml, /name="long_doc_qa \(retry 1\)"/);
+  });
+});

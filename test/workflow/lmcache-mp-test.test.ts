@@ -8,51 +8,13 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import type { PipelineActivities } from '../../src/activities/index.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { FailureType } from '../../src/failures.js';
-import type { Check, RunReport } from '../../src/report/types.js';
+import type { RunReport } from '../../src/report/types.js';
 import { lmcacheMpTest } from '../../src/workflows/lmcache-mp-test.js';
 import { SA } from '../../src/workflows/search-attributes.js';
+import { failing, NODE, passing, PLACEMENT, testActivities, type Calls } from '../helpers/pipeline-activities.js';
 import { createLocalEnvironment, workflowBundle } from '../helpers/temporal.js';
-
-type Calls = string[];
-const NODE = 'node-a';
-const PLACEMENT = {
-  node: NODE,
-  gpus: { withLmcache: 3, baseline: 5 },
-  ports: { vllm: 20000, baseline: 20001, lmcache: 20002, prometheus: 20003 },
-};
-const passing = (name: string): Check => ({ name, passed: true, value: 1, limit: 1 });
-const failing = (name: string): Check => ({ name, passed: false, value: 0.9, limit: 0.5, detail: `${name} too slow` });
-
-/** Activities that record their calls; each behaviour can be overridden per test. */
-function testActivities(calls: Calls, overrides: Partial<PipelineActivities> = {}) {
-  const record =
-    <R extends object>(name: keyof PipelineActivities, result: R) =>
-    async (...args: unknown[]) => {
-      calls.push(name);
-      const override = overrides[name];
-      return override ? Reflect.apply(override, undefined, args) : { ...result, durationMs: 5 };
-    };
-  return {
-    claimNode: record('claimNode', { node: NODE }),
-    buildImage: record('buildImage', { image: 'img', imageId: 'sha', steps: [] }),
-    leaseResources: record('leaseResources', { placement: PLACEMENT }),
-    launchContainers: record('launchContainers', { containers: [] }),
-    waitForHealth: record('waitForHealth', { servers: [], finishedAt: 0 }),
-    runLmEval: record('runLmEval', { checks: [passing('lm_eval.samples_identical')] }),
-    runVllmBench: record('runVllmBench', { checks: [passing('vllm_bench.throughput')] }),
-    runLongDocQa: record('runLongDocQa', {
-      checks: [passing('long_doc_qa.query_ttft_per_prompt')],
-      longDocQaComparison: [{ metric: 'query_ttft_per_prompt', baseline: 1.2, lmcache: 0.1 }],
-    }),
-    checkScriptFiles: record('checkScriptFiles', { scripts: [] }),
-    runScriptStage: record('runScriptStage', { checks: [passing('script.exit_code')] }),
-    cleanupContainers: record('cleanupContainers', { removed: ['a', 'b', 'c'], logFiles: [] }),
-    writeReport: record('writeReport', { files: [] }),
-  };
-}
 
 describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 }, () => {
   let env: TestWorkflowEnvironment;
@@ -127,8 +89,11 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       'leaseResources',
       'launchContainers',
       'waitForHealth',
+      'ensureServers',
       'runLmEval',
+      'ensureServers',
       'runVllmBench',
+      'ensureServers',
       'runLongDocQa',
       'cleanupContainers',
       'writeReport',
@@ -166,6 +131,7 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       'leaseResources',
       'launchContainers',
       'waitForHealth',
+      'ensureServers',
       'runVllmBench',
       'cleanupContainers',
       'writeReport',
@@ -190,7 +156,13 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     assert.equal(benchAttempts, 1, 'a failed check is not retried');
     assert.match(details, /^\*\*FAILED · failed stage vllm_bench/);
     assert.match(details, /\| vllm_bench \| failed: 1 check failed: vllm_bench\.throughput \| 0\.0 \|/);
-    assert.deepEqual(calls.slice(-4), ['runVllmBench', 'runLongDocQa', 'cleanupContainers', 'writeReport']);
+    assert.deepEqual(calls.slice(-5), [
+      'runVllmBench',
+      'ensureServers',
+      'runLongDocQa',
+      'cleanupContainers',
+      'writeReport',
+    ]);
     const { type, report, message } = failureReport(error);
     assert.equal(type, FailureType.ChecksFailed);
     assert.match(message, /1 check\(s\) failed: vllm_bench\.throughput/);
@@ -377,8 +349,11 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       'leaseResources',
       'launchContainers',
       'waitForHealth',
+      'ensureServers',
       'runVllmBench',
+      'ensureServers',
       'runScriptStage',
+      'ensureServers',
       'runScriptStage',
       'cleanupContainers',
       'writeReport',
