@@ -18,7 +18,16 @@ import { leftoverContainers, readReport, resultsDirOf } from './harness.js';
 
 const TASK_QUEUE = `e2e-hold-${process.pid}`;
 /** Small workloads: the checks still hold at these sizes (see src/sim/README.md). */
-const LIGHT: ConfigInput = { profile: 'sim', numPrompts: 12, numDocuments: 6, limit: 10, onFailure: 'hold' };
+// The reference ports, pinned (a run otherwise leases its ports): the tests watch and squat them.
+const PINNED_PORTS: ConfigInput = { vllmPort: 8000, vllmBaselinePort: 9000, lmcachePort: 6555 };
+const LIGHT: ConfigInput = {
+  profile: 'sim',
+  numPrompts: 12,
+  numDocuments: 6,
+  limit: 10,
+  onFailure: 'hold',
+  ...PINNED_PORTS,
+};
 
 type HistoryEvent = {
   eventId: string;
