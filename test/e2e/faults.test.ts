@@ -11,11 +11,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { containerName } from '../../src/commands/containers.js';
 import { docker } from '../../src/docker/client.js';
-import { containersOf, removeContainers } from '../../src/docker/containers.js';
+import { containersOf } from '../../src/docker/containers.js';
 import { watchContainerDeaths } from '../../src/docker/events.js';
 import { leaseHolders } from '../../src/placement/leases.js';
 import { DevServer, WorkerProcess } from '../helpers/temporal-processes.js';
-import { readReport, resultsDirOf } from './harness.js';
+import { readReport, removeStrayContainers, resultsDirOf } from './harness.js';
 
 const TASK_QUEUE = `faults-${process.pid}`;
 const NODE = `faults-node-${process.pid}`;
@@ -46,8 +46,7 @@ describe('faults on a node', { timeout: 600_000 }, () => {
     await worker?.stop();
     await connection?.close();
     await server?.stop();
-    const strays = (await containersOf()).filter((c) => c.workflowId.endsWith(`-${process.pid}`));
-    if (strays.length > 0) await removeContainers(strays, '/tmp/lmcache_ci_results_e2e_strays', () => {});
+    await removeStrayContainers();
     await rm(leaseDir, { recursive: true, force: true });
   });
 

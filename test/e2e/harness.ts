@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { containersOf } from '../../src/docker/containers.js';
+import { containersOf, removeContainers } from '../../src/docker/containers.js';
 import type { RunReport } from '../../src/report/types.js';
 
 export async function readReport(resultsDir: string): Promise<RunReport> {
@@ -27,4 +27,13 @@ export function resultsDirOf(buildId: string): string {
 
 export function exists(path: string): boolean {
   return existsSync(path);
+}
+
+/**
+ * Removes what a failed assertion left mid-flight: every run a test file starts has the test process's pid at
+ * the end of its workflow id, and its containers must not hold the ports for the files after it.
+ */
+export async function removeStrayContainers(): Promise<void> {
+  const strays = (await containersOf()).filter((c) => c.workflowId.endsWith(`-${process.pid}`));
+  if (strays.length > 0) await removeContainers(strays, '/tmp/lmcache_ci_results_e2e_strays', () => {});
 }

@@ -10,13 +10,12 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { execa } from 'execa';
-import { containersOf, removeContainers } from '../../src/docker/containers.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { staticSummary } from '../../src/workflows/run-summary.js';
 import { imagesOfRenderedMarkdown } from '../helpers/chromium.js';
 import { PROJECT_ROOT } from '../helpers/temporal.js';
 import { DevServer, WorkerProcess } from '../helpers/temporal-processes.js';
-import { resultsDirOf } from './harness.js';
+import { removeStrayContainers, resultsDirOf } from './harness.js';
 
 const TASK_QUEUE = `e2e-history-${process.pid}`;
 // A light workload: the history is about the figures, not the full suite. (Fewer documents than the sim
@@ -38,8 +37,7 @@ describe('run history end to end', { timeout: 900_000 }, () => {
   after(async () => {
     await worker?.stop();
     await server?.stop();
-    const strays = (await containersOf()).filter((c) => c.workflowId.endsWith(`-${process.pid}`));
-    if (strays.length > 0) await removeContainers(strays, '/tmp/lmcache_ci_results_e2e_strays', () => {});
+    await removeStrayContainers();
   });
 
   async function execute(buildId: string, input: ConfigInput) {

@@ -11,10 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import { containerName, type Role } from '../../src/commands/containers.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { docker } from '../../src/docker/client.js';
-import { containersOf, removeContainers } from '../../src/docker/containers.js';
+import { containersOf } from '../../src/docker/containers.js';
 import type { RetriedStage, RunPhase } from '../../src/workflows/hold.js';
 import { DevServer, WorkerProcess } from '../helpers/temporal-processes.js';
-import { leftoverContainers, readReport, resultsDirOf } from './harness.js';
+import { leftoverContainers, readReport, removeStrayContainers, resultsDirOf } from './harness.js';
 
 const TASK_QUEUE = `e2e-hold-${process.pid}`;
 /** Small workloads: the checks still hold at these sizes (see src/sim/README.md). */
@@ -66,8 +66,7 @@ describe('holding a failed sim run end to end', { timeout: 600_000 }, () => {
   after(async () => {
     await worker?.stop();
     await server?.stop();
-    const strays = (await containersOf()).filter((c) => c.workflowId.endsWith(`-${process.pid}`));
-    if (strays.length > 0) await removeContainers(strays, '/tmp/lmcache_ci_results_e2e_strays', () => {});
+    await removeStrayContainers();
   });
 
   async function cli(args: string[]) {

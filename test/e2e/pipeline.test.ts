@@ -8,7 +8,6 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { containersOf, removeContainers } from '../../src/docker/containers.js';
 import { containerName } from '../../src/commands/containers.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { pickSamplesFile } from '../../src/verification/lm-eval.js';
@@ -16,7 +15,7 @@ import { parseBenchResult } from '../../src/verification/vllm-bench.js';
 import type { RunReport } from '../../src/report/types.js';
 import { PROJECT_ROOT } from '../helpers/temporal.js';
 import { DevServer, WorkerProcess } from '../helpers/temporal-processes.js';
-import { exists, leftoverContainers, readReport, resultsDirOf } from './harness.js';
+import { exists, leftoverContainers, readReport, removeStrayContainers, resultsDirOf } from './harness.js';
 
 const TASK_QUEUE = `e2e-${process.pid}`;
 
@@ -32,10 +31,7 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
   after(async () => {
     await worker?.stop();
     await server?.stop();
-    // A failed assertion can leave a run mid-flight; its containers must not hold the ports for later tests.
-    // Every run of this file has the test process's pid in its workflow id.
-    const strays = (await containersOf()).filter((c) => c.workflowId.endsWith(`-${process.pid}`));
-    if (strays.length > 0) await removeContainers(strays, '/tmp/lmcache_ci_results_e2e_strays', () => {});
+    await removeStrayContainers();
   });
 
   /** `temporal workflow execute` with a JSON input, as a CI job would. */

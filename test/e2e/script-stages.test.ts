@@ -9,11 +9,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { containersOf, removeContainers } from '../../src/docker/containers.js';
 import type { RunReport } from '../../src/report/types.js';
 import { PROJECT_ROOT } from '../helpers/temporal.js';
 import { DevServer, WorkerProcess } from '../helpers/temporal-processes.js';
-import { exists, leftoverContainers, readReport, resultsDirOf } from './harness.js';
+import { exists, leftoverContainers, readReport, removeStrayContainers, resultsDirOf } from './harness.js';
 
 const TASK_QUEUE = `e2e-scripts-${process.pid}`;
 const FIXTURES = 'test/fixtures/scripts';
@@ -49,9 +48,7 @@ describe('script stages end to end', { timeout: 900_000 }, () => {
   after(async () => {
     await worker?.stop();
     await server?.stop();
-    // A failed assertion can leave a run mid-flight; its containers must not hold the ports for later tests.
-    const strays = (await containersOf()).filter((c) => c.workflowId.endsWith(`-${process.pid}`));
-    if (strays.length > 0) await removeContainers(strays, '/tmp/lmcache_ci_results_e2e_strays', () => {});
+    await removeStrayContainers();
   });
 
   const workflowIdOf = (buildId: string) => `e2e-${buildId}`;
