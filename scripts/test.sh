@@ -29,4 +29,6 @@ npx --no-install prettier --check . >/dev/null || { npx --no-install prettier --
 paths=()
 for suite in "${suites[@]}"; do paths+=("dist/test/$suite"); done
 # One file at a time: the latency and throughput checks of the sim runs need the machine's two cores.
-node --test --test-concurrency=1 "${paths[@]}"
+# A test file whose failed test left a handle open (a stream, a child process) must not hold CI forever:
+# the runner ends each file once its tests are done, and a test that hangs fails after 15 minutes.
+node --test --test-concurrency=1 --test-force-exit --test-timeout=900000 "${paths[@]}"

@@ -32,9 +32,15 @@ export function toolPaths(config: Config): ToolPaths {
   };
 }
 
-/** Fails with a named, non-retried error when any server container of this run is no longer running. */
-export async function assertServersRunning(workflowId: string): Promise<void> {
-  const stopped = (await containersOf(workflowId)).filter((container) => container.state !== 'running');
+/**
+ * Fails with a named, non-retried error when any server container of this run is no longer running. `died`
+ * names containers the engine reported dead: its container list still says "running" for a moment after the
+ * event (it is updated once the engine has cleaned up after the process).
+ */
+export async function assertServersRunning(workflowId: string, died: ContainerDeath[] = []): Promise<void> {
+  const stopped = (await containersOf(workflowId))
+    .map((c) => (died.some((d) => d.name === c.name) ? { ...c, state: c.state === 'running' ? 'exited' : c.state } : c))
+    .filter((container) => container.state !== 'running');
   if (stopped.length === 0) return;
   await failWithLogTails(
     FailureType.ContainerExited,
@@ -86,10 +92,10 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
   log.info('tool started', { run: options.label, file: command.file, logFile: options.logFile });
   const cancelled = cancellationSignal();
   const serverDied = new AbortController();
-  let death: ContainerDeath | undefined;
+  const deaths: ContainerDeath[] = [];
   const stopWatching = options.serversOf
     ? await watchContainerDeaths(options.serversOf, (dead) => {
-        death ??= dead;
+        deaths.push(dead);
         serverDied.abort();
       })
     : () => {};
@@ -150,9 +156,9 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
   const { exitCode, signal, durationMs } = result;
   log.info('tool finished', { run: options.label, exitCode, signal, durationMs, timedOut });
   if (cancelled.aborted) throw cancelled.reason ?? new Error(`${options.label} cancelled`);
-  if (death && options.serversOf) {
-    log.warn('server died while the tool ran', { run: options.label, container: death.name, exitCode: death.exitCode });
-    await assertServersRunning(options.serversOf);
+  if (deaths.length > 0 && options.serversOf) {
+    log.warn('server died while the tool ran', { run: options.label, containers: deaths });
+    await assertServersRunning(options.serversOf, deaths);
   }
   return {
     stdout: String(result.stdout ?? ''),

@@ -88,10 +88,9 @@ describe('faults on a node', { timeout: 600_000 }, () => {
     await untilStageRuns(workflowId, 'runLmEval');
     const lmcache = containerName('lmcache', workflowId);
     let diedAt = 0;
-    const stopWatching = await watchContainerDeaths(workflowId, () => (diedAt ||= Date.now()));
+    t.after(await watchContainerDeaths(workflowId, () => (diedAt ||= Date.now())));
     await docker().getContainer(lmcache).kill();
     await assert.rejects(handle.result(), WorkflowFailedError);
-    stopWatching();
     const report = await readReport(resultsDirOf(buildId));
     const lmEval = report.stages.find((s) => s.name === 'lm_eval')!;
     assert.equal(lmEval.errorType, 'ContainerExited');
