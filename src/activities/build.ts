@@ -19,6 +19,7 @@ const dockerignore = dockerignoreModule as unknown as typeof dockerignoreModule.
 import { resolveNodePath } from '../node-paths.js';
 
 const BUILD_LOG_TAIL_LINES = 40;
+const HEARTBEAT_INTERVAL_MS = 5000;
 
 interface BuildEvent {
   id?: string;
@@ -41,9 +42,11 @@ export function contextFilter(contextDir: string, dockerfile: string): (absolute
     .filter((line) => line && !line.startsWith('#'));
   const matcher = dockerignore({ ignorecase: false }).add(lines);
   // The literal part of each `!` pattern, up to its first wildcard: only directories on that path can hold a match.
-  const reincludedPrefixes = lines
-    .filter((line) => line.startsWith('!'))
-    .map((line) => line.slice(1).replace(/^\/+/, '').split(/[*?[]/)[0]);
+  // The Dockerfile's own path too: it goes in from an ignored directory as well.
+  const reincludedPrefixes = [
+    ...lines.filter((line) => line.startsWith('!')).map((line) => line.slice(1).replace(/^\/+/, '').split(/[*?[]/)[0]),
+    path.normalize(dockerfile),
+  ];
   return (absolutePath) => {
     const relative = path.relative(contextDir, absolutePath);
     // Like the docker CLI, the Dockerfile and .dockerignore always go in, even when ignored.
@@ -103,13 +106,17 @@ export async function buildImage(config: Config): Promise<BuildResult> {
   const progress = new BuildkitProgress();
   const errors: string[] = [];
   let imageId = '';
+  const beat = () => heartbeat({ step: progress.currentStep(), lines: progress.lines.length });
+  // A step may print nothing for minutes (a compile): the heartbeat says the worker is alive meanwhile, so the
+  // stage's heartbeat timeout can be short enough to notice a lost node soon.
+  const keepAlive = setInterval(beat, HEARTBEAT_INTERVAL_MS);
   await followProgress<BuildEvent>(stream, (event) => {
     if (event.id === 'moby.buildkit.trace' && typeof event.aux === 'string') progress.add(event.aux);
     else if (event.id === 'moby.image.id' && typeof event.aux === 'object') imageId = event.aux.ID ?? '';
     else if (event.stream?.trim()) progress.lines.push(event.stream.trim());
     if (event.error) errors.push(event.errorDetail?.message ?? event.error);
-    heartbeat({ step: progress.currentStep(), lines: progress.lines.length });
-  });
+    beat();
+  }).finally(() => clearInterval(keepAlive));
   if (errors.length > 0) {
     const tail = progress.lines.slice(-BUILD_LOG_TAIL_LINES).join('\n');
     throw (

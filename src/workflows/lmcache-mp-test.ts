@@ -7,6 +7,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   isCancellation,
   log,
   patched,
@@ -93,7 +94,7 @@ function stageOptions(config: Config): Record<ReportedStage | 'report' | 'ensure
   return {
     build: {
       startToCloseTimeout: '4h',
-      heartbeatTimeout: '2m',
+      heartbeatTimeout: '30s',
       retry: retryPolicy(3),
       summary: `build ${config.image}`,
       ...waitForStop,
@@ -107,7 +108,7 @@ function stageOptions(config: Config): Record<ReportedStage | 'report' | 'ensure
     },
     launch: {
       startToCloseTimeout: '10m',
-      heartbeatTimeout: '1m',
+      heartbeatTimeout: '30s',
       retry: retryPolicy(3),
       summary: `launch LMCache, vLLM and baseline (${config.profile})`,
       ...waitForStop,
@@ -506,6 +507,10 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
         stageFailure ??= { stage: 'cleanup', message: failureOf(error).message };
       }
     });
+  }
+  // A cancel that arrived while cleanup ran (it cannot be interrupted) still ends the run as Canceled.
+  if (!cancellation && CancellationScope.current().consideredCancelled && patched('cancel-during-cleanup')) {
+    cancellation = new CancelledFailure('the run was cancelled while it cleaned up');
   }
 
   const ran = new Set(stages.map((s) => s.name));

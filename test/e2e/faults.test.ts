@@ -1,130 +1,298 @@
 /**
- * Faults a fleet sees, injected into sim runs on a node with its own NODE_NAME and lease directory: the LMCache
- * container killed while a benchmark runs, a cancel during a benchmark, and the worker SIGKILLed during a
- * benchmark and restarted on the same node. Each case asserts that no container and no lease is left behind.
+ * The fault matrix (scripts/fault-matrix.sh prints it as rows): the faults a fleet sees, injected into sim runs on
+ * worker nodes of their own (each its NODE_NAME, port range and lease directory):
+ * - cancel during each stage: cleaned up within 30 s, the run Canceled;
+ * - the LMCache container killed during a benchmark: the stage fails naming it;
+ * - terminate during a benchmark: the janitor leaves no container and no lease within 60 s;
+ * - the worker SIGKILLed during each stage of one run, restarted each time on the same node: the run completes green;
+ * - a node's worker gone for good before launch: the run completes on another node;
+ * - the Temporal server SIGKILLed and restarted on its database during a benchmark: the run completes green.
+ * Every case asserts that nothing is left behind. The cases of one server run side by side: each waits mostly for
+ * heartbeat timeouts, not for the CPU.
  */
 import assert from 'node:assert/strict';
 import { Connection, WorkflowClient, WorkflowFailedError } from '@temporalio/client';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { buildImage } from '../../src/activities/build.js';
+import { runJanitor } from '../../src/client/janitor.js';
 import { containerName } from '../../src/commands/containers.js';
+import { resolveConfig, type ConfigInput, type StageName } from '../../src/config/schema.js';
 import { docker } from '../../src/docker/client.js';
 import { containersOf } from '../../src/docker/containers.js';
 import { watchContainerDeaths } from '../../src/docker/events.js';
 import { leaseHolders } from '../../src/placement/leases.js';
+import type { RunReport } from '../../src/report/types.js';
 import { DevServer, WorkerProcess } from '../helpers/temporal-processes.js';
 import { readReport, removeStrayContainers, resultsDirOf } from './harness.js';
 
-const TASK_QUEUE = `faults-${process.pid}`;
-const NODE = `faults-node-${process.pid}`;
-const LIGHT = { profile: 'sim', stages: ['build', 'launch', 'health', 'lm_eval'], limit: 12 };
+/** The whole pipeline on a small workload (the checks still hold at these sizes, see src/sim/README.md). */
+const LIGHT: ConfigInput = { profile: 'sim', numPrompts: 12, numDocuments: 6, limit: 10 };
+/** The stages in the order a run takes them, with the activity that does each. */
+const STAGE_ACTIVITIES: Array<[StageName | 'cleanup', string]> = [
+  ['build', 'buildImage'],
+  ['launch', 'launchContainers'],
+  ['health', 'waitForHealth'],
+  ['lm_eval', 'runLmEval'],
+  ['vllm_bench', 'runVllmBench'],
+  ['long_doc_qa', 'runLongDocQa'],
+  ['cleanup', 'cleanupContainers'],
+];
+/** temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED: a worker is running it. */
+const ACTIVITY_STARTED = 2;
 
-describe('faults on a node', { timeout: 600_000 }, () => {
-  let server: DevServer;
-  let worker: WorkerProcess;
-  let connection: Connection;
-  let client: WorkflowClient;
-  let leaseDir: string;
-  const workerEnv = () => ({
-    TEMPORAL_ADDRESS: server.address,
-    NODE_NAME: NODE,
-    LEASE_DIR: leaseDir,
-    PORT_RANGE: '22000-22099',
-  });
+const slowBuildImages = new Set<string>();
 
-  before(async () => {
-    leaseDir = await mkdtemp(path.join(tmpdir(), 'faults-leases-'));
-    server = await DevServer.start();
-    worker = WorkerProcess.start(TASK_QUEUE, workerEnv());
-    await worker.waitUntilPolling();
-    connection = await Connection.connect({ address: server.address });
-    client = new WorkflowClient({ connection });
-  });
-  after(async () => {
-    await worker?.stop();
-    await connection?.close();
-    await server?.stop();
-    await removeStrayContainers();
-    await rm(leaseDir, { recursive: true, force: true });
-  });
+/** The build stage takes seconds (test/fixtures/faults/slow-build.Dockerfile), so a fault can land inside it. */
+function slowBuild(faultCase: string): ConfigInput {
+  slowBuildImages.add(`lmcache-mp-sim-faults:${faultCase}`);
+  return {
+    dockerfile: 'test/fixtures/faults/slow-build.Dockerfile',
+    image: `lmcache-mp-sim-faults:${faultCase}`,
+    buildArgs: { FAULT_CASE: faultCase },
+  };
+}
 
-  async function start(name: string) {
+let leaseRoot: string;
+
+/** A node: a worker process with its own NODE_NAME and port range, restartable as the same node. */
+class Node {
+  worker!: WorkerProcess;
+  constructor(
+    readonly name: string,
+    private readonly taskQueue: string,
+    private readonly portRange: string,
+    private readonly server: () => DevServer,
+  ) {}
+
+  async start(): Promise<void> {
+    this.worker = WorkerProcess.start(this.taskQueue, {
+      TEMPORAL_ADDRESS: this.server().address,
+      NODE_NAME: this.name,
+      LEASE_DIR: leaseRoot,
+      PORT_RANGE: this.portRange,
+      // Enough virtual GPUs for every run of the matrix at once.
+      SIM_GPUS: '24',
+    });
+    await this.worker.waitUntilPolling();
+  }
+
+  async killAndRestart(): Promise<void> {
+    await this.worker.kill();
+    await this.start();
+  }
+}
+
+/** The cases of one Temporal server: starting runs, watching their stages, and what they leave behind. */
+class Matrix {
+  client!: WorkflowClient;
+  private connection?: Connection;
+
+  async connect(server: DevServer): Promise<void> {
+    this.connection = await Connection.connect({ address: server.address });
+    this.client = new WorkflowClient({ connection: this.connection });
+  }
+
+  async close(): Promise<void> {
+    await this.connection?.close();
+  }
+
+  async start(taskQueue: string, name: string, input: ConfigInput) {
     const buildId = `${name}-${process.pid}`;
     const workflowId = `faults-${buildId}`;
-    const handle = await client.start('lmcacheMpTest', {
-      taskQueue: TASK_QUEUE,
+    const handle = await this.client.start('lmcacheMpTest', {
+      taskQueue,
       workflowId,
-      args: [{ ...LIGHT, buildId }],
+      args: [{ ...input, buildId }],
     });
     return { buildId, workflowId, handle };
   }
 
-  async function untilStageRuns(workflowId: string, activity: string): Promise<void> {
-    for (let i = 0; i < 600; i++) {
-      const pending = (await client.getHandle(workflowId).describe()).raw.pendingActivities ?? [];
-      if (pending.some((p) => p.activityType?.name === activity)) return;
-      await new Promise((resolve) => setTimeout(resolve, 200));
+  /** Resolves once a worker runs `activity` for the run (not merely scheduled); fails if the run ends first. */
+  async untilRunning(workflowId: string, activity: string): Promise<void> {
+    for (;;) {
+      const description = await this.client.getHandle(workflowId).describe();
+      const pending = description.raw.pendingActivities ?? [];
+      if (pending.some((p) => p.activityType?.name === activity && p.state === ACTIVITY_STARTED)) return;
+      assert.equal(description.status.name, 'RUNNING', `the run ended before ${activity} ran`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    throw new Error(`${activity} never started`);
   }
 
-  async function nothingLeft(workflowId: string): Promise<void> {
+  async nothingLeft(workflowId: string): Promise<void> {
     assert.deepEqual(
       (await containersOf(workflowId)).map((c) => c.name),
       [],
       'no container left',
     );
-    assert.deepEqual(
-      (await leaseHolders(path.join(leaseDir, NODE))).filter((id) => id === workflowId),
-      [],
-      'no lease left',
-    );
+    for (const node of await readdir(leaseRoot)) {
+      assert.deepEqual(
+        (await leaseHolders(path.join(leaseRoot, node))).filter((id) => id === workflowId),
+        [],
+        `no lease left on ${node}`,
+      );
+    }
+  }
+}
+
+before(async () => {
+  leaseRoot = await mkdtemp(path.join(tmpdir(), 'faults-leases-'));
+  // The slow build's base: the sim profile's own image, built by the build stage's code.
+  const simConfig = resolveConfig({ profile: 'sim' }, { workflowId: 'faults-sim-image' });
+  await new MockActivityEnvironment().run(buildImage, simConfig);
+});
+after(async () => {
+  await removeStrayContainers();
+  await rm(leaseRoot, { recursive: true, force: true });
+  for (const image of slowBuildImages) {
+    await docker()
+      .getImage(image)
+      .remove()
+      .catch(() => {});
+  }
+});
+
+describe('faults on a node', { timeout: 900_000, concurrency: true }, () => {
+  let server: DevServer;
+  const matrix = new Matrix();
+  const queue = (name: string) => `faults-${name}-${process.pid}`;
+  const node = (name: string, range: string) =>
+    new Node(`faults-${name}-${process.pid}`, queue(name), range, () => server);
+  const shared = node('shared', '22000-22099');
+  const killed = node('killed', '22100-22199');
+  const goneA = new Node(`faults-gone-a-${process.pid}`, queue('gone'), '22200-22299', () => server);
+  const goneB = new Node(`faults-gone-b-${process.pid}`, queue('gone'), '22300-22399', () => server);
+
+  before(async () => {
+    server = await DevServer.start();
+    await Promise.all([shared.start(), killed.start(), goneA.start()]);
+    await matrix.connect(server);
+  });
+  after(async () => {
+    for (const n of [shared, killed, goneA, goneB]) await n.worker?.stop();
+    await matrix.close();
+    await server?.stop();
+  });
+
+  for (const [stage, activity] of STAGE_ACTIVITIES) {
+    it(`cancel during ${stage}: cleaned up within 30 s, the run Canceled`, async () => {
+      const input = stage === 'build' ? { ...LIGHT, ...slowBuild(stage) } : LIGHT;
+      const { workflowId, handle } = await matrix.start(queue('shared'), `cancel-${stage}`, input);
+      await matrix.untilRunning(workflowId, activity);
+      const cancelledAt = Date.now();
+      await handle.cancel();
+      await assert.rejects(handle.result(), WorkflowFailedError);
+      const took = Date.now() - cancelledAt;
+      assert.ok(took < 30_000, `ended ${took} ms after the cancel`);
+      assert.equal((await handle.describe()).status.name, 'CANCELLED');
+      await matrix.nothingLeft(workflowId);
+    });
   }
 
-  it('the LMCache container killed during lm_eval: the stage fails naming it, at once', async (t) => {
-    const { buildId, workflowId, handle } = await start('lmcache-killed');
-    await untilStageRuns(workflowId, 'runLmEval');
+  it('the LMCache container killed during lm_eval: the stage fails naming it', async (t) => {
+    const { buildId, workflowId, handle } = await matrix.start(queue('shared'), 'lmcache-killed', LIGHT);
+    await matrix.untilRunning(workflowId, 'runLmEval');
     const lmcache = containerName('lmcache', workflowId);
     let diedAt = 0;
     t.after(await watchContainerDeaths(workflowId, () => (diedAt ||= Date.now())));
     await docker().getContainer(lmcache).kill();
     await assert.rejects(handle.result(), WorkflowFailedError);
-    const report = await readReport(resultsDirOf(buildId));
-    const lmEval = report.stages.find((s) => s.name === 'lm_eval')!;
+    const lmEval = (await readReport(resultsDirOf(buildId))).stages.find((s) => s.name === 'lm_eval')!;
     assert.equal(lmEval.errorType, 'ContainerExited');
     assert.match(lmEval.error!, new RegExp(`container ${lmcache} \\(lmcache\\) is no longer running`));
     // When the stage failed, by the server's clock, against when the engine reported the death.
-    const history = await client.getHandle(workflowId).fetchHistory();
-    const failed = history.events?.find((e) => e.activityTaskFailedEventAttributes);
+    const failed = (await handle.fetchHistory()).events?.find((e) => e.activityTaskFailedEventAttributes);
     const failedAt = Number(failed!.eventTime!.seconds) * 1000 + Math.round((failed!.eventTime!.nanos ?? 0) / 1e6);
     t.diagnostic(`lm_eval failed ${failedAt - diedAt} ms after the LMCache container died`);
-    await nothingLeft(workflowId);
+    await matrix.nothingLeft(workflowId);
   });
 
-  it('cancel during lm_eval: cleaned up within 30 s and Canceled', async () => {
-    const { workflowId, handle } = await start('cancel');
-    await untilStageRuns(workflowId, 'runLmEval');
-    const cancelledAt = Date.now();
-    await handle.cancel();
-    await assert.rejects(handle.result(), WorkflowFailedError);
-    assert.ok(Date.now() - cancelledAt < 30_000, `ended ${Date.now() - cancelledAt} ms after the cancel`);
-    assert.equal((await client.getHandle(workflowId).describe()).status.name, 'CANCELLED');
-    await nothingLeft(workflowId);
+  it('terminate during vllm_bench: the janitor leaves no container and no lease within 60 s', async (t) => {
+    const { workflowId, handle } = await matrix.start(queue('shared'), 'terminated', LIGHT);
+    await matrix.untilRunning(workflowId, 'runVllmBench');
+    await handle.terminate('fault matrix');
+    const terminatedAt = Date.now();
+    assert.ok((await containersOf(workflowId)).length > 0, 'a terminated run cannot clean up after itself');
+    const janitor = await runJanitor(
+      { ...process.env, TEMPORAL_ADDRESS: server.address, LEASE_DIR: leaseRoot },
+      { dryRun: false, log: () => {} },
+    );
+    assert.ok(janitor.some((verdict) => verdict.workflowId === workflowId && verdict.removed));
+    await matrix.nothingLeft(workflowId);
+    const took = Date.now() - terminatedAt;
+    t.diagnostic(`the janitor left nothing ${took} ms after the terminate`);
+    assert.ok(took < 60_000, `took ${took} ms`);
   });
 
-  it('the worker SIGKILLed during lm_eval: a worker restarted on the same node completes the run green', async () => {
-    const { buildId, workflowId, handle } = await start('worker-killed');
-    await untilStageRuns(workflowId, 'runLmEval');
-    await worker.kill();
-    worker = WorkerProcess.start(TASK_QUEUE, workerEnv());
-    await worker.waitUntilPolling();
-    const report = await handle.result();
+  it('the worker SIGKILLed during each stage, restarted on the same node each time: the run completes green', async (t) => {
+    const { buildId, workflowId, handle } = await matrix.start(queue('killed'), 'kill-sequence', {
+      ...LIGHT,
+      ...slowBuild('kill-sequence'),
+    });
+    for (const [stage, activity] of STAGE_ACTIVITIES) {
+      await matrix.untilRunning(workflowId, activity);
+      await killed.killAndRestart();
+      t.diagnostic(`worker killed during ${stage} and restarted`);
+    }
+    const report: RunReport = await handle.result();
     assert.equal(report.passed, true, JSON.stringify(report.stages));
-    assert.equal(report.placement?.node, NODE);
-    const lmEval = (await readReport(resultsDirOf(buildId))).stages.find((s) => s.name === 'lm_eval')!;
-    assert.ok((lmEval.attempts ?? 1) >= 2, 'lm_eval ran again on the restarted worker');
-    await nothingLeft(workflowId);
+    assert.equal(report.placement?.node, killed.name);
+    const stages = (await readReport(resultsDirOf(buildId))).stages;
+    for (const [stage] of STAGE_ACTIVITIES) {
+      const attempts = stages.find((s) => s.name === stage)?.attempts ?? 1;
+      assert.ok(attempts >= 2, `${stage} ran again on the restarted worker (attempts: ${attempts})`);
+    }
+    await matrix.nothingLeft(workflowId);
+  });
+
+  it("a node's worker gone for good before launch: the run completes on another node", async () => {
+    const { workflowId, handle } = await matrix.start(queue('gone'), 'node-gone', {
+      ...LIGHT,
+      ...slowBuild('node-gone'),
+    });
+    await matrix.untilRunning(workflowId, 'buildImage');
+    await goneA.worker.kill();
+    await goneB.start();
+    const report: RunReport = await handle.result();
+    assert.equal(report.passed, true, JSON.stringify(report.stages));
+    assert.equal(report.placement?.node, goneB.name);
+    await matrix.nothingLeft(workflowId);
+  });
+});
+
+describe('the Temporal server lost', { timeout: 600_000 }, () => {
+  let server: DevServer;
+  let dbDir: string;
+  const matrix = new Matrix();
+  const restarted = new Node(
+    `faults-restart-${process.pid}`,
+    `faults-restart-${process.pid}`,
+    '22400-22499',
+    () => server,
+  );
+
+  before(async () => {
+    dbDir = await mkdtemp(path.join(tmpdir(), 'faults-temporal-'));
+    server = await DevServer.start({ dbFile: path.join(dbDir, 'temporal.db') });
+    await restarted.start();
+    await matrix.connect(server);
+  });
+  after(async () => {
+    await restarted.worker?.stop();
+    await matrix.close();
+    await server?.stop();
+    await rm(dbDir, { recursive: true, force: true });
+  });
+
+  it('killed and restarted on its database during vllm_bench: the run completes green', async () => {
+    const { workflowId, handle } = await matrix.start(`faults-restart-${process.pid}`, 'server-restart', LIGHT);
+    await matrix.untilRunning(workflowId, 'runVllmBench');
+    await server.killAndRestart();
+    const report: RunReport = await handle.result();
+    assert.equal(report.passed, true, JSON.stringify(report.stages));
+    await matrix.nothingLeft(workflowId);
   });
 });

@@ -7,13 +7,15 @@ import { PROJECT_ROOT, temporalBinary } from './temporal.js';
 export class DevServer {
   private constructor(
     readonly address: string,
-    private readonly process: ResultPromise,
+    private process: ResultPromise,
+    private readonly args: string[],
   ) {}
 
-  static async start(): Promise<DevServer> {
+  /** `dbFile`: keep the server's state in that SQLite file, so that a restarted server carries on. */
+  static async start(options: { dbFile?: string } = {}): Promise<DevServer> {
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
-    // An in-memory database is always new, so the start flags register the runs' search attributes.
+    // A new database has no search attributes, so the start flags register the runs' ones.
     const searchAttributes = SEARCH_ATTRIBUTE_KEYS.flatMap((key) => [
       '--search-attribute',
       `${key.name}=${cliTypeName(key)}`,
@@ -28,17 +30,32 @@ export class DevServer {
       '--headless',
       '--log-level',
       'error',
+      ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
+      ...searchAttributes,
     ];
-    const process = execa(temporalBinary(), [...args, ...searchAttributes], { reject: false });
+    const server = new DevServer(address, execa(temporalBinary(), args, { reject: false }), args);
+    await server.waitUntilServing();
+    return server;
+  }
+
+  private async waitUntilServing(): Promise<void> {
     for (let i = 0; i < 120; i++) {
-      const health = await execa(temporalBinary(), ['operator', 'cluster', 'health', '--address', address], {
+      const health = await execa(temporalBinary(), ['operator', 'cluster', 'health', '--address', this.address], {
         reject: false,
       });
-      if (health.exitCode === 0) return new DevServer(address, process);
+      if (health.exitCode === 0) return;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    process.kill();
-    throw new Error(`Temporal dev server did not start on ${address}`);
+    this.process.kill();
+    throw new Error(`Temporal dev server did not start on ${this.address}`);
+  }
+
+  /** Abrupt loss and return of the server: SIGKILL, then the same command on the same port and database. */
+  async killAndRestart(): Promise<void> {
+    this.process.kill('SIGKILL');
+    await this.process;
+    this.process = execa(temporalBinary(), this.args, { reject: false });
+    await this.waitUntilServing();
   }
 
   /** Runs the temporal CLI against this server. */
