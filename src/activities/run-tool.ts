@@ -16,6 +16,7 @@ import { FailureType } from '../failures.js';
 import { containersOf } from '../docker/containers.js';
 import { watchContainerDeaths, type ContainerDeath } from '../docker/events.js';
 import { failWithLogTails } from './container-failure.js';
+import { endLeftoverTool, forgetTool, recordTool } from './leftover-tools.js';
 import { PROJECT_ROOT, resolveNodePath } from '../node-paths.js';
 
 const OUTPUT_TAIL_LINES = 30;
@@ -87,6 +88,10 @@ export interface RunOptions {
  */
 export async function runLogged(command: Command, options: RunOptions): Promise<ProcessOutcome> {
   await mkdir(path.dirname(options.logFile), { recursive: true });
+  const pidFile = `${options.logFile}.pid`;
+  const leftover = await endLeftoverTool(pidFile);
+  if (leftover !== undefined)
+    log.warn('ended the tool a lost attempt had left running', { run: options.label, pid: leftover });
   const logStream = createWriteStream(options.logFile);
   logStream.write(`$ ${[command.file, ...command.args].map((arg) => JSON.stringify(arg)).join(' ')}\n`);
   log.info('tool started', { run: options.label, file: command.file, logFile: options.logFile });
@@ -108,6 +113,8 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
     maxBuffer: 256 * 1024 * 1024,
     ...(options.processGroup ? { detached: true } : { cancelSignal: stop }),
   });
+  // Not awaited here: the output listener below must be attached before the first chunk can arrive.
+  const recorded = subprocess.pid !== undefined ? recordTool(pidFile, subprocess.pid) : Promise.resolve();
   const tail: string[] = [];
   const report = () =>
     heartbeat({
@@ -152,6 +159,8 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
     stopWatching();
   });
   await groupEnded;
+  await recorded;
+  await forgetTool(pidFile);
   await new Promise((resolve) => logStream.end(resolve));
   const { exitCode, signal, durationMs } = result;
   log.info('tool finished', { run: options.label, exitCode, signal, durationMs, timedOut });
