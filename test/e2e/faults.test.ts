@@ -31,6 +31,15 @@ import { readReport, removeStrayContainers, resultsDirOf } from './harness.js';
 
 /** The whole pipeline on a small workload (the checks still hold at these sizes, see src/sim/README.md). */
 const LIGHT: ConfigInput = { profile: 'sim', numPrompts: 12, numDocuments: 6, limit: 10 };
+
+/** A run that reaches `stage` soon: the servers' stages, then that benchmark alone (cleanup always runs). */
+function through(stage: StageName | 'cleanup'): ConfigInput {
+  const benchmarks: string[] = ['lm_eval', 'vllm_bench', 'long_doc_qa'];
+  return {
+    ...LIGHT,
+    stages: ['build', 'launch', 'health', ...(benchmarks.includes(stage) ? [stage as StageName] : [])],
+  };
+}
 /** The stages in the order a run takes them, with the activity that does each. */
 const STAGE_ACTIVITIES: Array<[StageName | 'cleanup', string]> = [
   ['build', 'buildImage'],
@@ -179,7 +188,7 @@ describe('faults on a node', { timeout: 900_000, concurrency: true }, () => {
 
   for (const [stage, activity] of STAGE_ACTIVITIES) {
     it(`cancel during ${stage}: cleaned up within 30 s, the run Canceled`, async () => {
-      const input = stage === 'build' ? { ...LIGHT, ...slowBuild(stage) } : LIGHT;
+      const input = stage === 'build' ? { ...through(stage), ...slowBuild(stage) } : through(stage);
       const { workflowId, handle } = await matrix.start(queue('shared'), `cancel-${stage}`, input);
       await matrix.untilRunning(workflowId, activity);
       const cancelledAt = Date.now();
@@ -193,7 +202,7 @@ describe('faults on a node', { timeout: 900_000, concurrency: true }, () => {
   }
 
   it('the LMCache container killed during lm_eval: the stage fails naming it', async (t) => {
-    const { buildId, workflowId, handle } = await matrix.start(queue('shared'), 'lmcache-killed', LIGHT);
+    const { buildId, workflowId, handle } = await matrix.start(queue('shared'), 'lmcache-killed', through('lm_eval'));
     await matrix.untilRunning(workflowId, 'runLmEval');
     const lmcache = containerName('lmcache', workflowId);
     let diedAt = 0;
@@ -211,7 +220,7 @@ describe('faults on a node', { timeout: 900_000, concurrency: true }, () => {
   });
 
   it('terminate during vllm_bench: the janitor leaves no container and no lease within 60 s', async (t) => {
-    const { workflowId, handle } = await matrix.start(queue('shared'), 'terminated', LIGHT);
+    const { workflowId, handle } = await matrix.start(queue('shared'), 'terminated', through('vllm_bench'));
     await matrix.untilRunning(workflowId, 'runVllmBench');
     await handle.terminate('fault matrix');
     const terminatedAt = Date.now();
@@ -250,7 +259,7 @@ describe('faults on a node', { timeout: 900_000, concurrency: true }, () => {
 
   it("a node's worker gone for good before launch: the run completes on another node", async () => {
     const { workflowId, handle } = await matrix.start(queue('gone'), 'node-gone', {
-      ...LIGHT,
+      ...through('long_doc_qa'),
       ...slowBuild('node-gone'),
     });
     await matrix.untilRunning(workflowId, 'buildImage');
@@ -288,7 +297,11 @@ describe('the Temporal server lost', { timeout: 600_000 }, () => {
   });
 
   it('killed and restarted on its database during vllm_bench: the run completes green', async () => {
-    const { workflowId, handle } = await matrix.start(`faults-restart-${process.pid}`, 'server-restart', LIGHT);
+    const { workflowId, handle } = await matrix.start(
+      `faults-restart-${process.pid}`,
+      'server-restart',
+      through('vllm_bench'),
+    );
     await matrix.untilRunning(workflowId, 'runVllmBench');
     await server.killAndRestart();
     const report: RunReport = await handle.result();

@@ -33,28 +33,33 @@ export class DevServer {
       ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
       ...searchAttributes,
     ];
-    const server = new DevServer(address, execa(temporalBinary(), args, { reject: false }), args);
+    const server = new DevServer(address, execa(temporalBinary(), args, { reject: false, all: true }), args);
     await server.waitUntilServing();
     return server;
   }
 
+  /** Waits up to 3 minutes (a loaded machine makes a new database slow); a server that exits says why. */
   private async waitUntilServing(): Promise<void> {
-    for (let i = 0; i < 120; i++) {
+    let exited = false;
+    void this.process.then(() => (exited = true));
+    const deadline = Date.now() + 180_000;
+    while (Date.now() < deadline && !exited) {
       const health = await execa(temporalBinary(), ['operator', 'cluster', 'health', '--address', this.address], {
         reject: false,
       });
       if (health.exitCode === 0) return;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    this.process.kill();
-    throw new Error(`Temporal dev server did not start on ${this.address}`);
+    this.process.kill('SIGKILL');
+    const { all } = await this.process;
+    throw new Error(`Temporal dev server did not start on ${this.address}:\n${String(all ?? '').slice(-2000)}`);
   }
 
   /** Abrupt loss and return of the server: SIGKILL, then the same command on the same port and database. */
   async killAndRestart(): Promise<void> {
     this.process.kill('SIGKILL');
     await this.process;
-    this.process = execa(temporalBinary(), this.args, { reject: false });
+    this.process = execa(temporalBinary(), this.args, { reject: false, all: true });
     await this.waitUntilServing();
   }
 
