@@ -3,14 +3,14 @@
  * sim/lmcache-image/requirements.txt), made here as the sim base is because no registry is reachable. pip
  * installs the pinned packages into /opt/venv of a staged root file system, which also gets this machine's
  * CPython 3.11 and the system libraries everything links; `docker import` makes it an image. The tag hashes the
- * requirements, the runtime and this recipe, so the image is made once (minutes: pip fetches torch) and reused.
+ * requirements, the runtime and the recipe's version, so the image is made once (minutes: pip fetches torch) and
+ * reused.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { copyFile, cp, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { docker, isNotFound } from '../docker/client.js';
 import { importRootfs } from '../docker/import-rootfs.js';
@@ -18,6 +18,8 @@ import { PROJECT_ROOT } from '../node-paths.js';
 import { sharedLibraries } from './sim-base-image.js';
 
 export const LMCACHE_SERVER_REPOSITORY = 'lmcache-mp-lmcache-server';
+/** Part of the tag: raise it when what goes into the image changes (pruning, runtime files, IMAGE_CHANGES). */
+const RECIPE_VERSION = 1;
 /** Where the GPU profile's LMCache image keeps its Python (src/commands/containers.ts), mirrored here. */
 const VENV_IN_IMAGE = 'opt/venv';
 const REQUIREMENTS = path.join(PROJECT_ROOT, 'sim/lmcache-image/requirements.txt');
@@ -53,7 +55,7 @@ function contentTag(runtime: PythonRuntime): string {
   return createHash('sha256')
     .update(readFileSync(REQUIREMENTS))
     .update(JSON.stringify(runtime))
-    .update(readFileSync(fileURLToPath(import.meta.url)))
+    .update(String(RECIPE_VERSION))
     .digest('hex')
     .slice(0, 16);
 }
