@@ -11,9 +11,11 @@ import { readFileSync } from 'node:fs';
 import { copyFile, cp, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { ApplicationFailure } from '@temporalio/activity';
+import { execa, type ExecaError } from 'execa';
 import { docker, isNotFound } from '../docker/client.js';
 import { importRootfs } from '../docker/import-rootfs.js';
+import { FailureType } from '../failures.js';
 import { PROJECT_ROOT } from '../node-paths.js';
 import { sharedLibraries } from './sim-base-image.js';
 
@@ -26,6 +28,7 @@ const REQUIREMENTS = path.join(PROJECT_ROOT, 'sim/lmcache-image/requirements.txt
 /** lmcache 0.5.6 ships cp311 wheels only. */
 const PYTHON = 'python3.11';
 const PROGRESS_INTERVAL_MS = 10_000;
+const PIP_ERROR_LINES = 15;
 /** Stdlib parts no server imports: tests, GUIs, installers, the static library (config-3.11-…). */
 const STDLIB_UNUSED = /^(test|idlelib|tkinter|turtledemo|ensurepip|lib2to3|site-packages|config-.*)$/;
 /** Run-time settings of the image: LMCache's usage telemetry would try to reach the internet from every run. */
@@ -45,9 +48,14 @@ async function pythonRuntime(): Promise<PythonRuntime> {
     const { stdout } = await execa(PYTHON, ['-c', script]);
     return JSON.parse(stdout) as PythonRuntime;
   } catch (error) {
-    throw new Error(
-      `the LMCache server image needs ${PYTHON} on this machine (lmcache ships cp311 wheels only): ${error}`,
-    );
+    // Not something a retry mends.
+    throw ApplicationFailure.create({
+      type: FailureType.BuildFailed,
+      nonRetryable: true,
+      message:
+        `the LMCache server image needs ${PYTHON} on the worker's node (lmcache ships cp311 wheels only): ` +
+        (error as Error).message.split('\n')[0],
+    });
   }
 }
 
@@ -135,7 +143,15 @@ export async function ensureLmcacheServerImage(onProgress: (message: string) => 
       execa(PYTHON, [
         ...['-m', 'pip', 'install', '--no-deps', '--only-binary=:all:', '--progress-bar', 'off'],
         ...['--target', sitePackages, '--requirement', REQUIREMENTS],
-      ]),
+      ]).catch((error: ExecaError) => {
+        // Retried by the stage (an index that did not answer); pip's own last lines say what went wrong.
+        const tail = String(error.stderr ?? '')
+          .trim()
+          .split('\n')
+          .slice(-PIP_ERROR_LINES)
+          .join('\n');
+        throw new Error(`pip could not install ${REQUIREMENTS} (exit ${error.exitCode}):\n${tail}`);
+      }),
     );
 
     onProgress(`staging the Python ${runtime.version} runtime for ${reference}`);
