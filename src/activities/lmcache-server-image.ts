@@ -8,7 +8,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { copyFile, cp, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -29,6 +30,9 @@ const REQUIREMENTS = path.join(PROJECT_ROOT, 'sim/lmcache-image/requirements.txt
 const PYTHON = 'python3.11';
 const PROGRESS_INTERVAL_MS = 10_000;
 const PIP_ERROR_LINES = 15;
+const LOCK_POLL_MS = 2000;
+/** Longer than any cold build takes (about 3 minutes here). */
+const STALE_LOCK_MS = 30 * 60_000;
 /** Stdlib parts no server imports: tests, GUIs, installers, the static library (config-3.11-…). */
 const STDLIB_UNUSED = /^(test|idlelib|tkinter|turtledemo|ensurepip|lib2to3|site-packages|config-.*)$/;
 /** Run-time settings of the image: LMCache's usage telemetry would try to reach the internet from every run. */
@@ -120,17 +124,72 @@ async function pruneSitePackages(sitePackages: string, roots: string[]): Promise
   return [...needed].filter((file) => !file.startsWith(sitePackages));
 }
 
+async function imageExists(reference: string): Promise<boolean> {
+  try {
+    await docker().getImage(reference).inspect();
+    return true;
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+}
+
+/**
+ * Runs `build` holding this machine's lock for `tag` (a directory made atomically), so that runs starting together
+ * on a fresh node (one or several workers) make the 3.8 GB image once; the others wait, then find it. A lock left
+ * by a killed worker is taken over once it is older than any build takes.
+ */
+export async function holdingBuildLock(
+  tag: string,
+  onProgress: (message: string) => void,
+  build: () => Promise<void>,
+): Promise<void> {
+  const lock = path.join(tmpdir(), `${LMCACHE_SERVER_REPOSITORY}-${tag}.lock`);
+  for (;;) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const age = Date.now() - (await stat(lock).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
+    if (age > STALE_LOCK_MS) {
+      await rm(lock, { recursive: true, force: true });
+      continue;
+    }
+    onProgress(`waiting for another build of ${LMCACHE_SERVER_REPOSITORY}:${tag} (${Math.round(age / 1000)} s)`);
+    await sleep(LOCK_POLL_MS);
+  }
+  try {
+    await build();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
+}
+
 /** Ensures the LMCache server image exists; returns its reference. */
 export async function ensureLmcacheServerImage(onProgress: (message: string) => void = () => {}): Promise<string> {
   const runtime = await pythonRuntime();
-  const reference = `${LMCACHE_SERVER_REPOSITORY}:${contentTag(runtime)}`;
-  try {
-    await docker().getImage(reference).inspect();
-    return reference;
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
-  const staging = await mkdtemp(path.join(tmpdir(), 'lmcache-rootfs-'));
+  const tag = contentTag(runtime);
+  const reference = `${LMCACHE_SERVER_REPOSITORY}:${tag}`;
+  if (await imageExists(reference)) return reference;
+  await holdingBuildLock(tag, onProgress, async () => {
+    const staging = path.join(tmpdir(), `lmcache-rootfs-${tag}`);
+    // Another build may have made it while this one waited for the lock.
+    if (!(await imageExists(reference))) await makeImage(runtime, reference, staging, onProgress);
+  });
+  return reference;
+}
+
+/** Stages the root file system in `staging` (left over by a killed build, it is started afresh) and imports it. */
+async function makeImage(
+  runtime: PythonRuntime,
+  reference: string,
+  staging: string,
+  onProgress: (message: string) => void,
+): Promise<void> {
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging);
   try {
     const stage = (absolute: string) => path.join(staging, absolute);
     const pythonDir = `python${runtime.version.split('.').slice(0, 2).join('.')}`;
@@ -184,5 +243,4 @@ export async function ensureLmcacheServerImage(onProgress: (message: string) => 
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
-  return reference;
 }
