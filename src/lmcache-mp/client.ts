@@ -150,10 +150,6 @@ export class LmcacheMpClient {
     ]);
   }
 
-  async unregisterKvCache(instanceId: number): Promise<void> {
-    await this.call('unregister_kv_cache', [instanceId]);
-  }
-
   /**
    * Looks up the key's prefix and waits for the answer: how many chunks from the first are held. The hits are
    * read-locked for `key.numKvReaders` retrieves (or until freeLookupLocks).

@@ -6,17 +6,15 @@
  */
 import { decode, encode, ExtData } from '@msgpack/msgpack';
 
-/** The legacy operation ids the server still routes by (wire.py's LEGACY_OPERATION_IDS). */
+/** The legacy operation ids the server still routes by (wire.py's LEGACY_OPERATION_IDS), of the calls used here. */
 export const OPERATION_IDS = {
   register_kv_cache: 1,
-  unregister_kv_cache: 2,
   store: 6,
   retrieve: 7,
   lookup: 8,
   query_prefetch_status: 9,
   free_lookup_locks: 12,
   end_session: 13,
-  clear: 20,
   get_chunk_size: 21,
   ping: 22,
   noop: 24,
