@@ -12,6 +12,7 @@ import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
 import { BuildkitProgress, type StepState } from '../docker/buildkit-trace.js';
 import { docker, followProgress } from '../docker/client.js';
+import { ensureLmcacheServerImage } from './lmcache-server-image.js';
 import { ensureSimBaseImage } from './sim-base-image.js';
 
 // The package is CommonJS with a default-export typing; under NodeNext the factory is the module itself.
@@ -69,6 +70,8 @@ export interface BuildResult {
   imageId: string;
   /** Build steps that ran; `cached` ones were reused from an earlier build. */
   steps: StepState[];
+  /** sim: the image of the real LMCache MP server (PyPI lmcache), made beside the sim image. */
+  lmcacheServerImage?: string;
 }
 
 export async function buildImage(config: Config): Promise<BuildResult> {
@@ -81,8 +84,10 @@ export async function buildImage(config: Config): Promise<BuildResult> {
     });
   }
   const buildArgs = { ...config.buildArgs };
+  let lmcacheServerImage: string | undefined;
   if (config.profile === 'sim') {
     buildArgs.BASE_IMAGE = await ensureSimBaseImage((message) => heartbeat({ step: message }));
+    lmcacheServerImage = await ensureLmcacheServerImage((message) => heartbeat({ step: message }));
   }
 
   const context = tarFs.pack(contextDir, {
@@ -128,7 +133,12 @@ export async function buildImage(config: Config): Promise<BuildResult> {
     );
   }
   const inspected = await docker().getImage(config.image).inspect();
-  return { image: config.image, imageId: imageId || inspected.Id, steps: progress.stepStates() };
+  return {
+    image: config.image,
+    imageId: imageId || inspected.Id,
+    steps: progress.stepStates(),
+    ...(lmcacheServerImage ? { lmcacheServerImage } : {}),
+  };
 }
 
 /** The engine's refusal of a BuildKit build, said plainly; undefined for any other error. */

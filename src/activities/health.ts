@@ -1,7 +1,9 @@
 /**
  * Stage "health": this run's three containers run, both vLLM servers list the model in `GET /v1/models`, and
- * the LMCache port accepts connections. Polled every POLL_INTERVAL_MS (the reference polled every 5 s, and only one server); fails at
- * once with the log tail when a container stops, and after MAX_WAIT_SECONDS otherwise.
+ * the LMCache server answers a `noop` of its MP protocol (in sim, whose LMCache container still runs the project's
+ * stand-in, which does not speak it: its port accepts connections). Polled every POLL_INTERVAL_MS (the reference
+ * polled every 5 s, and only one server); fails at once with the log tail when a container stops, and after
+ * MAX_WAIT_SECONDS otherwise.
  */
 import { log } from '@temporalio/activity';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -12,7 +14,7 @@ import { placedConfig, type PlacedStageInput } from '../placement/placement.js';
 import { containersOf, type OwnedContainer } from '../docker/containers.js';
 import { FailureType } from '../failures.js';
 import { failWithLogTails } from './container-failure.js';
-import { portAccepts, vllmServes } from './probes.js';
+import { lmcacheAnswers, portAccepts, vllmServes } from './probes.js';
 import { waitUntil } from './wait.js';
 
 const POLL_INTERVAL_MS = 250;
@@ -56,6 +58,7 @@ export async function waitUntilHealthy(input: PlacedStageInput): Promise<HealthR
   const { workflowId } = input;
   const config = placedConfig(input.config, input.placement);
   const pending = new Map(healthTargets(config).map((target) => [target.role, target]));
+  const lmcacheHealthy = config.profile === 'sim' ? portAccepts : lmcacheAnswers;
   const healthy: ServerHealth[] = [];
   let byRole = new Map<Role | undefined, OwnedContainer>();
   return waitUntil({
@@ -75,7 +78,8 @@ export async function waitUntilHealthy(input: PlacedStageInput): Promise<HealthR
       const probes = await Promise.all(
         [...pending.values()].map(async (target) => ({
           target,
-          ok: target.role === 'lmcache' ? await portAccepts(target.port) : await vllmServes(target.port, config.model),
+          ok:
+            target.role === 'lmcache' ? await lmcacheHealthy(target.port) : await vllmServes(target.port, config.model),
         })),
       );
       for (const { target, ok } of probes) {

@@ -1,5 +1,9 @@
-/** Readiness probes of the servers: a TCP port that accepts connections, an HTTP endpoint that answers 2xx. */
+/**
+ * Readiness probes of the servers: a TCP port that accepts connections, an HTTP endpoint that answers 2xx, the
+ * LMCache MP server's own protocol.
+ */
 import { createConnection } from 'node:net';
+import { LmcacheMpClient } from '../lmcache-mp/client.js';
 
 const PROBE_TIMEOUT_MS = 2000;
 
@@ -14,6 +18,21 @@ export function portAccepts(port: number): Promise<boolean> {
     socket.once('error', () => done(false));
     socket.once('timeout', () => done(false));
   });
+}
+
+/**
+ * LMCache's MP server is ready when it answers a `noop` over its own protocol (ZMQ + msgpack): a port that
+ * accepts connections may belong to a server still setting up, or to another program.
+ */
+export async function lmcacheAnswers(port: number): Promise<boolean> {
+  const client = new LmcacheMpClient(`tcp://127.0.0.1:${port}`, PROBE_TIMEOUT_MS);
+  try {
+    return (await client.noop()) === 'OK';
+  } catch {
+    return false;
+  } finally {
+    client.close();
+  }
 }
 
 /**

@@ -10,8 +10,8 @@ import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import tarFs from 'tar-fs';
-import { docker, followProgress, isNotFound } from '../docker/client.js';
+import { docker, isNotFound } from '../docker/client.js';
+import { importRootfs } from '../docker/import-rootfs.js';
 
 export const SIM_BASE_REPOSITORY = 'lmcache-mp-sim-base';
 /** Where the sim image expects its runtime (see sim/image/Dockerfile and src/commands/containers.ts). */
@@ -68,13 +68,7 @@ export async function ensureSimBaseImage(onProgress: (message: string) => void =
       await copyFile(source, path.join(staging, target));
     }
     await mkdir(path.join(staging, 'tmp'), { mode: 0o1777 });
-    const rootfs = tarFs.pack(staging, {
-      map: (header) => ({ ...header, uid: 0, gid: 0 }),
-    }) as unknown as NodeJS.ReadableStream;
-    const [repo, tag] = reference.split(':');
-    const events = await followProgress(await docker().importImage(rootfs, { repo, tag }));
-    const failed = events.find((event) => event.error);
-    if (failed) throw new Error(`docker import of ${reference} failed: ${failed.error}`);
+    await importRootfs(staging, reference);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

@@ -30,8 +30,11 @@ export interface DoctorOptions {
   minFreeDockerGib?: number;
 }
 
-/** The LMCache image with CUDA and vLLM is tens of GB, and its build keeps a cache; the sim image is small. */
-const MIN_FREE_DOCKER_GIB = { gpu: 60, sim: 2 } as const;
+/**
+ * The LMCache image with CUDA and vLLM is tens of GB, and its build keeps a cache. The sim image is small, but the
+ * real LMCache server's image beside it is 3.8 GB, staged first (on this disk, in the temporary directory).
+ */
+const MIN_FREE_DOCKER_GIB = { gpu: 60, sim: 10 } as const;
 /** Results: lm_eval samples, logs and reports. */
 const MIN_FREE_RESULTS_GIB = 1;
 /** BuildKit builds through the API need engine API 1.39 (Docker 18.09) on Linux. */
@@ -47,6 +50,7 @@ export async function runDoctor(config: Config, options: DoctorOptions): Promise
   const engine = await dockerChecks(docker, config, options);
   checks.push(...engine);
   if (config.profile === 'gpu') checks.push(await nvidiaSmiCheck());
+  if (config.profile === 'sim') checks.push(await lmcacheImagePythonCheck());
   checks.push(...(await toolChecks(config, venvBin, options)));
   checks.push(repositoryCheck(config, options));
   checks.push(await hfCacheCheck(options.resolvePath(config.hfCacheDir)));
@@ -253,6 +257,26 @@ async function portCheck(port: number): Promise<DoctorCheck> {
     detail: `port ${port} is taken (${error.code ?? error.message})`,
     fix: `find the holder with \`ss -ltnp 'sport = :${port}'\` and stop it, or choose another port (VLLM_PORT, VLLM_BASELINE_PORT, LMCACHE_PORT)`,
   };
+}
+
+/** sim: the build stage makes the LMCache server image from this Python and its pip (lmcache-server-image.ts). */
+async function lmcacheImagePythonCheck(): Promise<DoctorCheck> {
+  const name = 'lmcache-image.python';
+  try {
+    const { stdout } = await execa('python3.11', ['-c', 'import pip, sys; print(sys.version.split()[0])']);
+    return { name, ok: true, detail: `python3.11 ${stdout.trim()} with pip, for the LMCache server image` };
+  } catch (error) {
+    return {
+      name,
+      ok: false,
+      detail: `python3.11 with pip does not run (${firstLine(error)}); lmcache ships cp311 wheels only`,
+      fix: 'install CPython 3.11 with pip (apt-get install python3.11 python3-pip, or pyenv install 3.11)',
+    };
+  }
+}
+
+function firstLine(error: unknown): string {
+  return (error as Error).message.split('\n')[0];
 }
 
 async function diskCheck(name: string, directory: string, minimumGib: number): Promise<DoctorCheck> {

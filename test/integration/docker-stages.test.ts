@@ -72,6 +72,10 @@ describe('Docker stages with the sim image', { timeout: 300_000 }, () => {
       `the sim Dockerfile's RUN --mount step went through BuildKit: ${JSON.stringify(result.steps)}`,
     );
     assert.ok(mountStep.done || mountStep.cached);
+    // Beside it, the real LMCache MP server's image, tagged by the hash of what went in.
+    assert.match(result.lmcacheServerImage ?? '', /^lmcache-mp-lmcache-server:[0-9a-f]{16}$/);
+    const lmcacheImage = await docker().getImage(result.lmcacheServerImage!).inspect();
+    assert.ok(lmcacheImage.Config.Env.includes('LMCACHE_TRACK_USAGE=false'));
   });
 
   it("builds a multi-stage Dockerfile with cache and bind mounts through BuildKit, running only the target's stages", async () => {

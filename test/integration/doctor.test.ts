@@ -48,6 +48,7 @@ describe('doctor', { timeout: 180_000 }, () => {
       'repository',
       'hf-cache',
       'disk.docker',
+      'lmcache-image.python',
     ]) {
       assert.ok(
         checks.some((check) => check.name === name),

@@ -1,0 +1,74 @@
+/**
+ * The real LMCache MP server (the sim's image of PyPI lmcache) in a container of its own for a test: the
+ * reference command line, host network and IPC (the KV cache's shared-memory files are the host's), its own ports.
+ */
+import { ensureLmcacheServerImage } from '../../src/activities/lmcache-server-image.js';
+import { docker, isNotFound } from '../../src/docker/client.js';
+import { LmcacheMpClient } from '../../src/lmcache-mp/client.js';
+import { freePort } from './ports.js';
+
+const START_TIMEOUT_MS = 90_000;
+
+export interface TestLmcacheServer {
+  port: number;
+  prometheusPort: number;
+  endpoint: string;
+  /** Stops it (SIGTERM, then SIGKILL after 2 s) and keeps the container for `logs`. */
+  stop(): Promise<void>;
+  logs(): Promise<string>;
+  remove(): Promise<void>;
+}
+
+export async function startLmcacheServer(options: { l1SizeGb?: number } = {}): Promise<TestLmcacheServer> {
+  const image = await ensureLmcacheServerImage();
+  const port = await freePort();
+  const prometheusPort = await freePort();
+  const container = await docker().createContainer({
+    name: `lmcache-mp-client-test-${process.pid}-${port}`,
+    Image: image,
+    Entrypoint: ['/opt/venv/bin/python3'],
+    Cmd: [
+      ...['-m', 'lmcache.v1.multiprocess.server', '--l1-size-gb', String(options.l1SizeGb ?? 1)],
+      ...['--eviction-policy', 'LRU', '--max-workers', '4', '--port', String(port)],
+      ...['--prometheus-port', String(prometheusPort)],
+    ],
+    HostConfig: { NetworkMode: 'host', IpcMode: 'host' },
+  });
+  await container.start();
+  const endpoint = `tcp://127.0.0.1:${port}`;
+  const server: TestLmcacheServer = {
+    port,
+    prometheusPort,
+    endpoint,
+    stop: async () => {
+      await container.stop({ t: 2 }).catch((error: unknown) => {
+        if (!isNotFound(error) && (error as { statusCode?: number }).statusCode !== 304) throw error;
+      });
+    },
+    logs: async () => (await container.logs({ stdout: true, stderr: true, tail: 40 })).toString('utf8'),
+    remove: async () => {
+      await container.remove({ force: true }).catch((error: unknown) => {
+        if (!isNotFound(error)) throw error;
+      });
+    },
+  };
+  // Ready when it answers the protocol's noop, as the health stage counts it.
+  const client = new LmcacheMpClient(endpoint, 1000);
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  try {
+    for (;;) {
+      try {
+        await client.noop();
+        return server;
+      } catch (error) {
+        if (Date.now() > deadline || !(await container.inspect()).State.Running) {
+          const logs = await server.logs();
+          await server.remove();
+          throw new Error(`LMCache server did not answer noop: ${(error as Error).message}\n${logs}`);
+        }
+      }
+    }
+  } finally {
+    client.close();
+  }
+}
