@@ -12,6 +12,7 @@ import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
 import { BuildkitProgress, type StepState } from '../docker/buildkit-trace.js';
 import { docker, followProgress } from '../docker/client.js';
+import { beatingWhile } from './keep-alive.js';
 import { ensureLmcacheServerImage } from './lmcache-server-image.js';
 import { ensureSimBaseImage } from './sim-base-image.js';
 
@@ -20,7 +21,6 @@ const dockerignore = dockerignoreModule as unknown as typeof dockerignoreModule.
 import { resolveNodePath } from '../node-paths.js';
 
 const BUILD_LOG_TAIL_LINES = 40;
-const HEARTBEAT_INTERVAL_MS = 5000;
 
 interface BuildEvent {
   id?: string;
@@ -112,16 +112,14 @@ export async function buildImage(config: Config): Promise<BuildResult> {
   const errors: string[] = [];
   let imageId = '';
   const beat = () => heartbeat({ step: progress.currentStep(), lines: progress.lines.length });
-  // A step may print nothing for minutes (a compile): the heartbeat says the worker is alive meanwhile, so the
-  // stage's heartbeat timeout can be short enough to notice a lost node soon.
-  const keepAlive = setInterval(beat, HEARTBEAT_INTERVAL_MS);
-  await followProgress<BuildEvent>(stream, (event) => {
+  const built = followProgress<BuildEvent>(stream, (event) => {
     if (event.id === 'moby.buildkit.trace' && typeof event.aux === 'string') progress.add(event.aux);
     else if (event.id === 'moby.image.id' && typeof event.aux === 'object') imageId = event.aux.ID ?? '';
     else if (event.stream?.trim()) progress.lines.push(event.stream.trim());
     if (event.error) errors.push(event.errorDetail?.message ?? event.error);
     beat();
-  }).finally(() => clearInterval(keepAlive));
+  });
+  await beatingWhile(built, beat);
   if (errors.length > 0) {
     const tail = progress.lines.slice(-BUILD_LOG_TAIL_LINES).join('\n');
     throw (

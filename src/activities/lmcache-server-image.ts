@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { execa, type ExecaError } from 'execa';
-import { docker, isNotFound } from '../docker/client.js';
-import { importRootfs } from '../docker/import-rootfs.js';
+import { imageExists, importRootfs } from '../docker/import-rootfs.js';
 import { FailureType } from '../failures.js';
 import { PROJECT_ROOT } from '../node-paths.js';
+import { beatingWhile } from './keep-alive.js';
 import { sharedLibraries } from './sim-base-image.js';
 
 export const LMCACHE_SERVER_REPOSITORY = 'lmcache-mp-lmcache-server';
@@ -72,18 +72,11 @@ function contentTag(runtime: PythonRuntime): string {
     .slice(0, 16);
 }
 
-/** Calls `onProgress` every few seconds while `work` runs, so that a long step keeps heartbeating. */
-async function withTicker<T>(label: string, onProgress: (message: string) => void, work: Promise<T>): Promise<T> {
+/** Says how long `work` has run every few seconds, so that a long step keeps heartbeating. */
+function withTicker<T>(label: string, onProgress: (message: string) => void, work: Promise<T>): Promise<T> {
   const started = Date.now();
-  const ticker = setInterval(
-    () => onProgress(`${label} (${Math.round((Date.now() - started) / 1000)} s)`),
-    PROGRESS_INTERVAL_MS,
-  );
-  try {
-    return await work;
-  } finally {
-    clearInterval(ticker);
-  }
+  const tick = () => onProgress(`${label} (${Math.round((Date.now() - started) / 1000)} s)`);
+  return beatingWhile(work, tick, PROGRESS_INTERVAL_MS);
 }
 
 async function filesUnder(dir: string): Promise<string[]> {
@@ -122,16 +115,6 @@ async function pruneSitePackages(sitePackages: string, roots: string[]): Promise
     if (!needed.has(file)) await rm(file);
   }
   return [...needed].filter((file) => !file.startsWith(sitePackages));
-}
-
-async function imageExists(reference: string): Promise<boolean> {
-  try {
-    await docker().getImage(reference).inspect();
-    return true;
-  } catch (error) {
-    if (isNotFound(error)) return false;
-    throw error;
-  }
 }
 
 /**

@@ -16,12 +16,12 @@ import { FailureType } from '../failures.js';
 import { containersOf } from '../docker/containers.js';
 import { watchContainerDeaths, type ContainerDeath } from '../docker/events.js';
 import { failWithLogTails } from './container-failure.js';
+import { beatingWhile } from './keep-alive.js';
 import { endLeftoverTool, forgetTool, recordTool } from './leftover-tools.js';
 import { PROJECT_ROOT, resolveNodePath } from '../node-paths.js';
 
 const OUTPUT_TAIL_LINES = 30;
 const HEARTBEAT_LINES = 5;
-const HEARTBEAT_INTERVAL_MS = 5000;
 const GROUP_KILL_GRACE_MS = 5000;
 
 export function toolPaths(config: Config): ToolPaths {
@@ -134,8 +134,6 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
     tail.splice(0, Math.max(0, tail.length - OUTPUT_TAIL_LINES));
     report();
   });
-  // A tool may stay quiet for minutes (model warm-up); the heartbeat says the worker is alive meanwhile.
-  const keepAlive = setInterval(report, HEARTBEAT_INTERVAL_MS);
   let timedOut = false;
   let groupEnded: Promise<void> | undefined;
   let timeout: NodeJS.Timeout | undefined;
@@ -153,11 +151,13 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
       }, options.timeoutMs);
     }
   }
-  const result = await subprocess.finally(() => {
-    clearInterval(keepAlive);
-    clearTimeout(timeout);
-    stopWatching();
-  });
+  const result = await beatingWhile(
+    subprocess.finally(() => {
+      clearTimeout(timeout);
+      stopWatching();
+    }),
+    report,
+  );
   await groupEnded;
   await recorded;
   await forgetTool(pidFile);

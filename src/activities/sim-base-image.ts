@@ -10,8 +10,7 @@ import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { docker, isNotFound } from '../docker/client.js';
-import { importRootfs } from '../docker/import-rootfs.js';
+import { imageExists, importRootfs } from '../docker/import-rootfs.js';
 
 export const SIM_BASE_REPOSITORY = 'lmcache-mp-sim-base';
 /** Where the sim image expects its runtime (see sim/image/Dockerfile and src/commands/containers.ts). */
@@ -47,12 +46,7 @@ function contentTag(files: string[]): string {
 export async function ensureSimBaseImage(onProgress: (message: string) => void = () => {}): Promise<string> {
   const files = await runtimeFiles();
   const reference = `${SIM_BASE_REPOSITORY}:${contentTag(files)}`;
-  try {
-    await docker().getImage(reference).inspect();
-    return reference;
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
+  if (await imageExists(reference)) return reference;
   onProgress(`importing ${reference} from ${files.length} runtime files`);
   // Staged in a directory of its own: libraries keep their paths (the loader finds them there), node goes
   // where the image expects it; copies dereference the symlinks of a merged /usr.

@@ -14,7 +14,9 @@ export const ROLES = ['lmcache', 'vllm', 'baseline'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** Where the images keep their programs; the sim image mirrors the LMCache image's interface. */
-const LMCACHE_PYTHON = '/opt/venv/bin/python3';
+export const LMCACHE_PYTHON = '/opt/venv/bin/python3';
+/** `python -m` of the reference's LMCache MP server. */
+export const LMCACHE_SERVER_MODULE = ['-m', 'lmcache.v1.multiprocess.server'];
 const SIM_NODE = '/usr/bin/node';
 const SIM_APP = '/app/sim';
 
@@ -87,6 +89,20 @@ function vllmArgs(config: Config, port: number, plan: LaunchPlan, withLmcache: b
   ];
 }
 
+/** The reference's flags of the LMCache MP server, with the Prometheus port the run leased. */
+export function lmcacheServerFlags(settings: {
+  l1SizeGb: number;
+  maxWorkers: number;
+  port: number;
+  prometheusPort: number;
+}): string[] {
+  return [
+    ...['--l1-size-gb', String(settings.l1SizeGb), '--eviction-policy', 'LRU'],
+    ...['--max-workers', String(settings.maxWorkers), '--port', String(settings.port)],
+    ...['--prometheus-port', String(settings.prometheusPort)],
+  ];
+}
+
 export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[] {
   const sim = config.profile === 'sim';
   const labels = (role: Role) => ({
@@ -116,17 +132,13 @@ export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[
       image: config.image,
       entrypoint: sim ? [SIM_NODE, `${SIM_APP}/lmcache-server.js`] : [LMCACHE_PYTHON],
       cmd: [
-        ...(sim ? [] : ['-m', 'lmcache.v1.multiprocess.server']),
-        '--l1-size-gb',
-        String(config.cpuBufferSize),
-        '--eviction-policy',
-        'LRU',
-        '--max-workers',
-        String(config.maxWorkers),
-        '--port',
-        String(config.lmcachePort),
-        '--prometheus-port',
-        String(plan.prometheusPort),
+        ...(sim ? [] : LMCACHE_SERVER_MODULE),
+        ...lmcacheServerFlags({
+          l1SizeGb: config.cpuBufferSize,
+          maxWorkers: config.maxWorkers,
+          port: config.lmcachePort,
+          prometheusPort: plan.prometheusPort,
+        }),
       ],
       env: simEnv,
       labels: labels('lmcache'),

@@ -22,12 +22,11 @@ import { runJanitor } from '../../src/client/janitor.js';
 import { containerName } from '../../src/commands/containers.js';
 import { resolveConfig, type ConfigInput, type StageName } from '../../src/config/schema.js';
 import { docker } from '../../src/docker/client.js';
-import { containersOf } from '../../src/docker/containers.js';
 import { watchContainerDeaths } from '../../src/docker/events.js';
 import { leaseHolders } from '../../src/placement/leases.js';
 import type { RunReport } from '../../src/report/types.js';
 import { DevServer, WorkerProcess } from '../helpers/temporal-processes.js';
-import { readReport, removeStrayContainers, resultsDirOf } from './harness.js';
+import { leftoverContainers, readReport, removeStrayContainers, resultsDirOf } from './harness.js';
 
 /** The whole pipeline on a small workload (the checks still hold at these sizes, see src/sim/README.md). */
 const LIGHT: ConfigInput = { profile: 'sim', numPrompts: 12, numDocuments: 6, limit: 10 };
@@ -132,11 +131,7 @@ class Matrix {
   }
 
   async nothingLeft(workflowId: string): Promise<void> {
-    assert.deepEqual(
-      (await containersOf(workflowId)).map((c) => c.name),
-      [],
-      'no container left',
-    );
+    assert.deepEqual(await leftoverContainers(workflowId), [], 'no container left');
     for (const node of await readdir(leaseRoot)) {
       assert.deepEqual(
         (await leaseHolders(path.join(leaseRoot, node))).filter((id) => id === workflowId),
@@ -224,7 +219,7 @@ describe('faults on a node', { timeout: 900_000, concurrency: true }, () => {
     await matrix.untilRunning(workflowId, 'runVllmBench');
     await handle.terminate('fault matrix');
     const terminatedAt = Date.now();
-    assert.ok((await containersOf(workflowId)).length > 0, 'a terminated run cannot clean up after itself');
+    assert.ok((await leftoverContainers(workflowId)).length > 0, 'a terminated run cannot clean up after itself');
     const janitor = await runJanitor(
       { ...process.env, TEMPORAL_ADDRESS: server.address, LEASE_DIR: leaseRoot },
       { dryRun: false, log: () => {} },

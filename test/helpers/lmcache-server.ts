@@ -3,7 +3,8 @@
  * reference command line, host network and IPC (the KV cache's shared-memory files are the host's), its own ports.
  */
 import { ensureLmcacheServerImage } from '../../src/activities/lmcache-server-image.js';
-import { docker, isNotFound } from '../../src/docker/client.js';
+import { LMCACHE_PYTHON, LMCACHE_SERVER_MODULE, lmcacheServerFlags } from '../../src/commands/containers.js';
+import { docker, isNotFound, isNotModified } from '../../src/docker/client.js';
 import { LmcacheMpClient } from '../../src/lmcache-mp/client.js';
 import { freePort } from './ports.js';
 
@@ -26,11 +27,10 @@ export async function startLmcacheServer(options: { l1SizeGb?: number } = {}): P
   const container = await docker().createContainer({
     name: `lmcache-mp-client-test-${process.pid}-${port}`,
     Image: image,
-    Entrypoint: ['/opt/venv/bin/python3'],
+    Entrypoint: [LMCACHE_PYTHON],
     Cmd: [
-      ...['-m', 'lmcache.v1.multiprocess.server', '--l1-size-gb', String(options.l1SizeGb ?? 1)],
-      ...['--eviction-policy', 'LRU', '--max-workers', '4', '--port', String(port)],
-      ...['--prometheus-port', String(prometheusPort)],
+      ...LMCACHE_SERVER_MODULE,
+      ...lmcacheServerFlags({ l1SizeGb: options.l1SizeGb ?? 1, maxWorkers: 4, port, prometheusPort }),
     ],
     HostConfig: { NetworkMode: 'host', IpcMode: 'host' },
   });
@@ -42,7 +42,7 @@ export async function startLmcacheServer(options: { l1SizeGb?: number } = {}): P
     endpoint,
     stop: async () => {
       await container.stop({ t: 2 }).catch((error: unknown) => {
-        if (!isNotFound(error) && (error as { statusCode?: number }).statusCode !== 304) throw error;
+        if (!isNotFound(error) && !isNotModified(error)) throw error;
       });
     },
     logs: async () => (await container.logs({ stdout: true, stderr: true, tail: 40 })).toString('utf8'),
