@@ -14,7 +14,7 @@ import { placedConfig, type PlacedStageInput } from '../placement/placement.js';
 import { containersOf, type OwnedContainer } from '../docker/containers.js';
 import { FailureType } from '../failures.js';
 import { failWithLogTails } from './container-failure.js';
-import { lmcacheAnswers, portAccepts, vllmServes } from './probes.js';
+import { lmcacheAnswers, vllmServes } from './probes.js';
 import { waitUntil } from './wait.js';
 
 const POLL_INTERVAL_MS = 250;
@@ -58,7 +58,6 @@ export async function waitUntilHealthy(input: PlacedStageInput): Promise<HealthR
   const { workflowId } = input;
   const config = placedConfig(input.config, input.placement);
   const pending = new Map(healthTargets(config).map((target) => [target.role, target]));
-  const lmcacheHealthy = config.profile === 'sim' ? portAccepts : lmcacheAnswers;
   const healthy: ServerHealth[] = [];
   let byRole = new Map<Role | undefined, OwnedContainer>();
   return waitUntil({
@@ -79,7 +78,7 @@ export async function waitUntilHealthy(input: PlacedStageInput): Promise<HealthR
         [...pending.values()].map(async (target) => ({
           target,
           ok:
-            target.role === 'lmcache' ? await lmcacheHealthy(target.port) : await vllmServes(target.port, config.model),
+            target.role === 'lmcache' ? await lmcacheAnswers(target.port) : await vllmServes(target.port, config.model),
         })),
       );
       for (const { target, ok } of probes) {

@@ -14,7 +14,8 @@ import { FailureType } from '../failures.js';
 import { LMCACHE_DEFAULT_PROMETHEUS_PORT, placedConfig, type PlacedStageInput } from '../placement/placement.js';
 import { failWithLogTails } from './container-failure.js';
 import { describePortHolder } from './port-holder.js';
-import { portAccepts } from './probes.js';
+import { ensureLmcacheServerImage } from './lmcache-server-image.js';
+import { lmcacheAnswers, portAccepts } from './probes.js';
 import { resolveNodePath } from '../node-paths.js';
 import { waitUntil } from './wait.js';
 
@@ -81,8 +82,8 @@ async function ensureContainer(spec: ContainerSpec, workflowId: string): Promise
 }
 
 /**
- * Waits for the LMCache server's port, failing at once if its container stops. The container's state is read
- * before the port, so a port held by some other process cannot pass for a server that died on startup.
+ * Waits until the LMCache server answers a `noop` over its protocol, failing at once if its container stops. The
+ * container's state is read before the port, so no other program can pass for a server that died on startup.
  */
 async function waitForLmcache(launched: LaunchedContainer, port: number): Promise<void> {
   await waitUntil({
@@ -97,12 +98,12 @@ async function waitForLmcache(launched: LaunchedContainer, port: number): Promis
           [{ id: launched.id, name: launched.name, state: state.Status }],
         );
       }
-      if (await portAccepts(port)) return { done: true, value: undefined };
+      if (await lmcacheAnswers(port)) return { done: true, value: undefined };
       return { done: false, waitingFor: `${launched.name} on port ${port}` };
     },
     onTimeout: () => {
       throw new Error(
-        `LMCache server ${launched.name} is not listening on port ${port} after ${LMCACHE_START_TIMEOUT_MS / 1000} s`,
+        `LMCache server ${launched.name} does not answer on port ${port} after ${LMCACHE_START_TIMEOUT_MS / 1000} s`,
       );
     },
   });
@@ -138,6 +139,10 @@ export async function launchContainers(input: LaunchInput): Promise<{ containers
     gpus: gpus && { withLmcache: gpus.withLmcache, baseline: gpus.baseline },
     gpuMemoryUtilization: gpus?.gpuMemoryUtilization,
     prometheusPort: placement?.ports.prometheus ?? LMCACHE_DEFAULT_PROMETHEUS_PORT,
+    // Made by the build stage; here too, for runs whose STAGES skip it (at once when it exists).
+    ...(config.profile === 'sim'
+      ? { lmcacheImage: await ensureLmcacheServerImage((step) => heartbeat({ step })) }
+      : {}),
   };
   const specs = containerSpecs(config, plan);
   await checkPortsFree(specs, workflowId);

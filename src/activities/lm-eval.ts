@@ -1,6 +1,8 @@
 /**
  * Stage "lm_eval" (correctness): GSM8K-style evaluation twice against vLLM with LMCache — the second run is
- * served from cached KV — then the two runs' samples must be identical after sorting their lines.
+ * served from cached KV — then the two runs' samples must be identical after sorting their lines. Between the
+ * runs vLLM's own prefix cache is emptied, so that the KV the second run reuses comes from LMCache: otherwise
+ * the shared few-shot prefix would always be found on the GPU and LMCache's retrieves would go untested.
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,6 +11,7 @@ import { placedConfig } from '../placement/placement.js';
 import { pickSamplesFile, verifyLmEvalSamples } from '../verification/lm-eval.js';
 import { concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
 import { emptyCaches, isRetriedAttempt, type BenchmarkInput } from './cold-caches.js';
+import { httpPost } from './probes.js';
 import { runTool, toolPaths } from './run-tool.js';
 
 export const LM_EVAL_RUNS = ['first_run', 'second_run'] as const;
@@ -29,6 +32,7 @@ export async function runLmEval(input: BenchmarkInput): Promise<BenchmarkOutcome
   const stageDir = path.join(config.resultsDir, 'lm_eval');
   const samples = [];
   for (const run of LM_EVAL_RUNS) {
+    if (run === 'second_run') await httpPost(`http://127.0.0.1:${config.vllmPort}/reset_prefix_cache`);
     const outputPath = path.join(stageDir, run);
     // A retried attempt starts clean, so an old samples file can never stand in for a new one.
     await rm(outputPath, { recursive: true, force: true });

@@ -13,12 +13,12 @@ export const LABEL_RESULTS_DIR = 'org.lmcache.mp-test.results-dir';
 export const ROLES = ['lmcache', 'vllm', 'baseline'] as const;
 export type Role = (typeof ROLES)[number];
 
-/** Where the images keep their programs; the sim image mirrors the LMCache image's interface. */
+/** Where the images keep their programs: the LMCache image's Python (the sim's LMCache server image mirrors it). */
 export const LMCACHE_PYTHON = '/opt/venv/bin/python3';
 /** `python -m` of the reference's LMCache MP server. */
 export const LMCACHE_SERVER_MODULE = ['-m', 'lmcache.v1.multiprocess.server'];
 const SIM_NODE = '/usr/bin/node';
-const SIM_APP = '/app/sim';
+const SIM_APP = '/app/src/sim';
 
 export interface ContainerSpec {
   role: Role;
@@ -49,6 +49,8 @@ export interface LaunchPlan {
    * the node would die with "Address already in use": every run passes the one it leased.
    */
   prometheusPort: number;
+  /** sim: the image of the real LMCache server (src/activities/lmcache-server-image.ts); GPU: the run's image. */
+  lmcacheImage?: string;
 }
 
 /**
@@ -118,7 +120,7 @@ export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[
     // Serves POST /reset_prefix_cache, which a retried benchmark uses to start from a cold cache.
     VLLM_SERVER_DEV_MODE: '1',
   };
-  // The sim servers read their defect and load time from the environment, so their argv stays the reference's.
+  // The sim vLLM servers read their defect and load time from the environment, so their argv stays the reference's.
   const simEnv: Record<string, string> = sim
     ? { SIM_DEFECT: config.simDefect, SIM_STARTUP_SECONDS: String(config.simStartupSeconds) }
     : {};
@@ -129,10 +131,10 @@ export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[
     {
       role: 'lmcache',
       name: containerName('lmcache', plan.workflowId),
-      image: config.image,
-      entrypoint: sim ? [SIM_NODE, `${SIM_APP}/lmcache-server.js`] : [LMCACHE_PYTHON],
+      image: plan.lmcacheImage ?? config.image,
+      entrypoint: [LMCACHE_PYTHON],
       cmd: [
-        ...(sim ? [] : LMCACHE_SERVER_MODULE),
+        ...LMCACHE_SERVER_MODULE,
         ...lmcacheServerFlags({
           l1SizeGb: config.cpuBufferSize,
           maxWorkers: config.maxWorkers,
@@ -140,7 +142,7 @@ export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[
           prometheusPort: plan.prometheusPort,
         }),
       ],
-      env: simEnv,
+      env: {},
       labels: labels('lmcache'),
       port: config.lmcachePort,
       binds: [],

@@ -62,21 +62,30 @@ export class SharedKvCache {
     return (plane * this.geometry.blocks + block) * this.planeBlockBytes;
   }
 
-  async readBlock(layer: number, block: number): Promise<Buffer> {
-    const data = Buffer.alloc(this.blockBytes);
-    for (const plane of [0, 1]) {
-      const at = plane * this.planeBlockBytes;
-      await this.files[layer].read(data, at, this.planeBlockBytes, this.planeOffset(plane, block));
-    }
+  /** `count` consecutive blocks of one plane (0: K, 1: V) of a layer, as they lie in the file. */
+  async readPlaneBlocks(layer: number, plane: number, firstBlock: number, count: number): Promise<Buffer> {
+    const data = Buffer.alloc(count * this.planeBlockBytes);
+    await this.files[layer].read(data, 0, data.length, this.planeOffset(plane, firstBlock));
     return data;
+  }
+
+  /** Writes whole blocks of one plane of a layer from `firstBlock` on. */
+  async writePlaneBlocks(layer: number, plane: number, firstBlock: number, data: Buffer): Promise<void> {
+    if (data.length % this.planeBlockBytes !== 0) {
+      throw new Error(`plane blocks are ${this.planeBlockBytes} bytes each, got ${data.length} bytes`);
+    }
+    await this.files[layer].write(data, 0, data.length, this.planeOffset(plane, firstBlock));
+  }
+
+  /** One block of a layer, K then V. */
+  async readBlock(layer: number, block: number): Promise<Buffer> {
+    return Buffer.concat([await this.readPlaneBlocks(layer, 0, block, 1), await this.readPlaneBlocks(layer, 1, block, 1)]);
   }
 
   async writeBlock(layer: number, block: number, data: Buffer): Promise<void> {
     if (data.length !== this.blockBytes) throw new Error(`a block is ${this.blockBytes} bytes, got ${data.length}`);
-    for (const plane of [0, 1]) {
-      const from = plane * this.planeBlockBytes;
-      await this.files[layer].write(data, from, this.planeBlockBytes, this.planeOffset(plane, block));
-    }
+    await this.writePlaneBlocks(layer, 0, block, data.subarray(0, this.planeBlockBytes));
+    await this.writePlaneBlocks(layer, 1, block, data.subarray(this.planeBlockBytes));
   }
 
   /** Closes and removes the files; the server's mappings stay valid until it unmaps them. */

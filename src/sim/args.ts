@@ -1,7 +1,6 @@
 /**
- * Command lines of the two sim programs. They take the same argv as `vllm serve` and
- * `python3 -m lmcache.v1.multiprocess.server` in the real suite, so the launch stage builds one argv for
- * both profiles. Anything else is refused: a flag the sim silently ignored would hide a launch bug.
+ * The sim vLLM server's command line: the same argv as `vllm serve` in the real suite, so the launch stage builds
+ * one argv for both profiles. Anything else is refused: a flag the sim silently ignored would hide a launch bug.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { DEFAULT_GPU_MEMORY_UTILIZATION } from './cost-model.js';
@@ -10,16 +9,10 @@ import { UsageError } from './usage-error.js';
 export const VLLM_USAGE = `usage: vllm-server.js MODEL [--kv-transfer-config JSON] [--attention-backend NAME] [--port P]
                       [--host H] [--gpu-memory-utilization F] [--no-async-scheduling]`;
 
-export const LMCACHE_USAGE =
-  'usage: lmcache-server.js --l1-size-gb N --eviction-policy LRU --max-workers N --port P [--host H] ' +
-  '[--prometheus-port P]';
-
 const DEFAULT_HOST = '127.0.0.1';
 const DEFAULT_VLLM_PORT = 8000;
 /** LMCache's own default for `lmcache.mp.port`. */
 const DEFAULT_LMCACHE_MP_PORT = 5555;
-/** LMCache's Prometheus exporter port when none is given. */
-const DEFAULT_LMCACHE_PROMETHEUS_PORT = 9090;
 
 export interface VllmArgs {
   model: string;
@@ -30,16 +23,6 @@ export interface VllmArgs {
   asyncScheduling: boolean;
   /** The LMCache server's port when --kv-transfer-config names LMCacheMPConnector; null for a baseline server. */
   lmcachePort: number | null;
-}
-
-export interface LmcacheArgs {
-  host: string;
-  port: number;
-  l1SizeGb: number;
-  evictionPolicy: 'LRU';
-  maxWorkers: number;
-  /** Where the metrics exporter listens (on 0.0.0.0, as LMCache's does); LMCache's default is 9090. */
-  prometheusPort: number;
 }
 
 function parse(
@@ -140,42 +123,5 @@ export function parseVllmArgs(argv: string[]): VllmArgs {
     attentionBackend: str('attention-backend') ?? null,
     asyncScheduling: values['no-async-scheduling'] !== true,
     lmcachePort: str('kv-transfer-config') === undefined ? null : lmcachePortFrom(str('kv-transfer-config')!),
-  };
-}
-
-export function parseLmcacheArgs(argv: string[]): LmcacheArgs {
-  const { values, positionals } = parse(
-    argv,
-    {
-      'l1-size-gb': { type: 'string' },
-      'eviction-policy': { type: 'string' },
-      'max-workers': { type: 'string' },
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'prometheus-port': { type: 'string' },
-    },
-    LMCACHE_USAGE,
-  );
-  if (positionals.length > 0) {
-    throw new UsageError(`unexpected argument(s): ${positionals.join(' ')}\n${LMCACHE_USAGE}`);
-  }
-  const str = (name: string) => values[name] as string | undefined;
-  for (const required of ['l1-size-gb', 'eviction-policy', 'max-workers', 'port']) {
-    if (str(required) === undefined) throw new UsageError(`--${required} is required\n${LMCACHE_USAGE}`);
-  }
-  if (str('eviction-policy') !== 'LRU') {
-    throw new UsageError(`--eviction-policy ${JSON.stringify(str('eviction-policy'))} is not simulated; only LRU is`);
-  }
-  const maxWorkers = Number(str('max-workers'));
-  if (!Number.isInteger(maxWorkers) || maxWorkers < 1) {
-    throw new UsageError(`--max-workers must be an integer >= 1, got ${JSON.stringify(str('max-workers'))}`);
-  }
-  return {
-    host: str('host') ?? DEFAULT_HOST,
-    port: portValue('--port', str('port'), 0),
-    l1SizeGb: positiveNumber('--l1-size-gb', str('l1-size-gb')),
-    evictionPolicy: 'LRU',
-    maxWorkers,
-    prometheusPort: portValue('--prometheus-port', str('prometheus-port'), DEFAULT_LMCACHE_PROMETHEUS_PORT),
   };
 }

@@ -89,7 +89,7 @@ export class Completions {
         `(cached: GPU ${prefill.gpuHitTokens}, LMCache ${prefill.lmcacheHitTokens}; prefilled ${prefill.prefillTokens}), output ${countTokens(generation.text)} tokens, finish ${generation.finishReason}` +
         `${generation.stopReason === null ? '' : ` at ${JSON.stringify(generation.stopReason)}`}, ` +
         `queue ${ms(prefill.queueSeconds)}, TTFT ${ms(ttft)}, total ${ms(seconds)}` +
-        (prefill.corruption ? ` [SIM_DEFECT=corrupt-on-hit changed the output]` : ''),
+        (prefill.corruption ? ` [retrieved KV differed in ${prefill.corruption} blocks: the output changed]` : ''),
     );
     return { prefill, generation };
   }

@@ -22,9 +22,6 @@ export const DECODE_SECONDS_PER_TOKEN = 0.02;
 export const GPU_CACHE_TOKENS_AT_FULL_UTILIZATION = 20_000;
 export const DEFAULT_GPU_MEMORY_UTILIZATION = 0.9;
 
-/** The LMCache store holds this many tokens per GB of --l1-size-gb: a KV footprint of 8 KiB per token. */
-export const LMCACHE_TOKENS_PER_GB = 131_072;
-
 /** `slow-load`: loading from LMCache costs twice what prefilling the token would. */
 export const SLOW_LOAD_SECONDS_PER_TOKEN = 2 * PREFILL_SECONDS_PER_TOKEN;
 
@@ -34,15 +31,11 @@ export const SLOW_STORE_SECONDS_PER_TOKEN = PREFILL_SECONDS_PER_TOKEN;
 /** The longest prompt plus output the model accepts, as Qwen3-14B's context. */
 export const MAX_MODEL_LEN = 40_960;
 
-/** How long the vLLM-like server waits for an LMCache reply before treating it as a miss (lookup) or a failed store. */
+/** How long the sim vLLM server's connector waits for any reply of the LMCache server before failing the call. */
 export const LMCACHE_TIMEOUT_SECONDS = 5;
 
 export function gpuCacheTokens(gpuMemoryUtilization: number): number {
   return Math.floor(gpuMemoryUtilization * GPU_CACHE_TOKENS_AT_FULL_UTILIZATION);
-}
-
-export function lmcacheCapacityTokens(l1SizeGb: number): number {
-  return Math.floor(l1SizeGb * LMCACHE_TOKENS_PER_GB);
 }
 
 /** The constants as one object, for /sim/stats and the startup log. */
@@ -55,7 +48,6 @@ export function costModelSummary(): Record<string, number> {
     slowLoadSecondsPerToken: SLOW_LOAD_SECONDS_PER_TOKEN,
     slowStoreSecondsPerToken: SLOW_STORE_SECONDS_PER_TOKEN,
     gpuCacheTokensAtFullUtilization: GPU_CACHE_TOKENS_AT_FULL_UTILIZATION,
-    lmcacheTokensPerGb: LMCACHE_TOKENS_PER_GB,
     maxModelLen: MAX_MODEL_LEN,
   };
 }

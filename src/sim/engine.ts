@@ -1,7 +1,8 @@
 /**
- * The vLLM-like server's engine: one "GPU" that runs one prefill at a time, a finite GPU prefix cache, and,
- * when LMCache is configured, lookups, loads and stores against the LMCache-like server. Time is simulated
- * by sleeping, so the CPU stays idle and results do not depend on the machine's speed.
+ * The vLLM-like server's engine: one "GPU" that runs one prefill at a time, a finite GPU prefix cache, and, when
+ * LMCache is configured, its connector to the real LMCache server: a lookup of each prompt, a retrieve of the
+ * chunks the GPU cache lacks, a store of the chunks the server lacks. Time is simulated by sleeping, so the CPU
+ * stays idle and results do not depend on the machine's speed.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -12,9 +13,10 @@ import {
   SLOW_STORE_SECONDS_PER_TOKEN,
 } from './cost-model.js';
 import type { Defect } from './defects.js';
-import type { LmcacheClient } from './lmcache-client.js';
+import type { ConnectorStats, LmcacheConnector } from './lmcache-connector.js';
 import type { Logger } from './log.js';
 import { BlockLru, blockKeys } from './prefix-cache.js';
+import { stableTokenId } from './vocab.js';
 
 export interface PrefillResult {
   promptTokens: number;
@@ -23,7 +25,7 @@ export interface PrefillResult {
   prefillTokens: number;
   /** Seconds spent waiting for the GPU behind other prefills. */
   queueSeconds: number;
-  /** Non-zero only under corrupt-on-hit: the model's output variant. */
+  /** Blocks of retrieved KV that did not match the prompt: non-zero changes the model's output. */
   corruption: number;
 }
 
@@ -36,36 +38,24 @@ export interface EngineStats {
   /** Simulated GPU seconds by kind; `store` is only non-zero under slow-store (stores are otherwise off the GPU path). */
   modelledSeconds: { prefill: number; load: number; store: number };
   gpuCache: { resets: number; capacityTokens: number; usedTokens: number; evictedTokens: number };
-  lmcache: null | {
-    port: number;
-    lookups: number;
-    lookupErrors: number;
-    storeRequests: number;
-    storedTokens: number;
-    storeErrors: number;
-    pendingStores: number;
-  };
+  lmcache: null | ConnectorStats;
 }
 
 export class Engine {
   private readonly gpuCache: BlockLru;
   private resets = 0;
-  /** The tail of the chain of prefills: each waits for the previous one, as one GPU computes one prefill at a time. */
+  /**
+   * The tail of the chain of prefills: each waits for the previous one, as one GPU computes one prefill at a time,
+   * and for its store to LMCache, which reads the blocks the next prefill writes.
+   */
   private gpuQueue: Promise<unknown> = Promise.resolve();
   private readonly totals = { sequences: 0, promptTokens: 0, gpuHitTokens: 0, lmcacheHitTokens: 0, prefillTokens: 0 };
   private readonly modelled = { prefill: 0, load: 0, store: 0 };
-  private readonly lmcacheTotals = {
-    lookups: 0,
-    lookupErrors: 0,
-    storeRequests: 0,
-    storedTokens: 0,
-    storeErrors: 0,
-    pendingStores: 0,
-  };
+  private requestCount = 0;
 
   constructor(
     gpuCacheTokens: number,
-    private readonly lmcache: LmcacheClient | null,
+    private readonly lmcache: LmcacheConnector | null,
     /** Already reduced to `none` on a server without LMCache. */
     private readonly defect: Defect,
     private readonly log: Logger,
@@ -77,8 +67,11 @@ export class Engine {
   prefill(tokens: readonly string[]): Promise<PrefillResult> {
     const queued = performance.now();
     const run = this.gpuQueue.then(() => this.prefillOnGpu(tokens, (performance.now() - queued) / 1000));
-    this.gpuQueue = run.catch(() => undefined);
-    return run;
+    this.gpuQueue = run.then(
+      ({ released }) => released,
+      () => undefined,
+    );
+    return run.then(({ result }) => result);
   }
 
   /** Empties the GPU prefix cache, as vLLM's POST /reset_prefix_cache does. */
@@ -97,19 +90,25 @@ export class Engine {
         usedTokens: this.gpuCache.size * BLOCK_TOKENS,
         evictedTokens: this.gpuCache.evictedBlocks * BLOCK_TOKENS,
       },
-      lmcache: this.lmcache ? { port: this.lmcache.port, ...this.lmcacheTotals } : null,
+      lmcache: this.lmcache ? { ...this.lmcache.stats } : null,
     };
   }
 
-  private async prefillOnGpu(tokens: readonly string[], queueSeconds: number): Promise<PrefillResult> {
+  /** The prefill; `released` settles when the GPU's blocks are free for the next one (after the store). */
+  private async prefillOnGpu(
+    tokens: readonly string[],
+    queueSeconds: number,
+  ): Promise<{ result: PrefillResult; released: Promise<void> }> {
     const keys = blockKeys(tokens);
     // Lookups happen when the request gets the GPU, as vLLM's scheduler does, so a prompt queued behind
     // another with the same prefix finds that prefix cached.
-    const gpuBlocks = this.gpuCache.matchPrefix(keys);
-    const lmcacheBlocks = gpuBlocks < keys.length ? await this.lookup(keys.slice(gpuBlocks)) : 0;
+    const gpuTokens = this.gpuCache.matchPrefix(keys) * BLOCK_TOKENS;
+    const requestId = `sim-prefill-${++this.requestCount}`;
+    const lmcache = this.lmcache ? await this.fromLmcache(tokens, gpuTokens, requestId) : null;
+    const lmcacheTokens = lmcache?.loadedTokens ?? 0;
     // With every token cached the last one is still computed, to produce the first output token.
-    const cachedTokens = Math.min((gpuBlocks + lmcacheBlocks) * BLOCK_TOKENS, tokens.length - 1);
-    const gpuHitTokens = Math.min(gpuBlocks * BLOCK_TOKENS, cachedTokens);
+    const cachedTokens = Math.min(gpuTokens + lmcacheTokens, tokens.length - 1);
+    const gpuHitTokens = Math.min(gpuTokens, cachedTokens);
     const lmcacheHitTokens = cachedTokens - gpuHitTokens;
     const prefillTokens = tokens.length - cachedTokens;
 
@@ -120,19 +119,20 @@ export class Engine {
     await sleep((loadSeconds + prefillSeconds) * 1000);
     this.modelled.load += loadSeconds;
     this.modelled.prefill += prefillSeconds;
-
     this.gpuCache.insert(keys);
-    const computed = keys.slice(gpuBlocks + lmcacheBlocks);
-    if (this.lmcache && computed.length > 0) {
-      if (this.defect.kind === 'slow-store') {
-        // The store blocks the GPU (a synchronous offload), so every request behind it waits too.
-        const storeSeconds = computed.length * BLOCK_TOKENS * SLOW_STORE_SECONDS_PER_TOKEN;
-        await Promise.all([this.store(computed), sleep(storeSeconds * 1000)]);
+
+    let released: Promise<void> = Promise.resolve();
+    if (lmcache) {
+      const { tokenIds, cacheable, held } = lmcache;
+      // Stores only add chunks the server lacks; they are off the request's path, as LMCache stores asynchronously.
+      const stored = cacheable > held ? this.store(tokenIds, cacheable, requestId) : Promise.resolve();
+      if (this.defect.kind === 'slow-store' && cacheable > held) {
+        // A synchronous offload: the store holds the GPU, so every request behind it waits too.
+        const storeSeconds = (cacheable - held) * SLOW_STORE_SECONDS_PER_TOKEN;
+        await Promise.all([stored, sleep(storeSeconds * 1000)]);
         this.modelled.store += storeSeconds;
-      } else {
-        // Off the critical path, as LMCache stores asynchronously.
-        void this.store(computed);
       }
+      released = stored.then(() => this.endSession(requestId));
     }
 
     this.totals.sequences++;
@@ -140,34 +140,55 @@ export class Engine {
     this.totals.gpuHitTokens += gpuHitTokens;
     this.totals.lmcacheHitTokens += lmcacheHitTokens;
     this.totals.prefillTokens += prefillTokens;
-    const corruption = this.defect.kind === 'corrupt-on-hit' ? cachedTokens : 0;
-    return { promptTokens: tokens.length, gpuHitTokens, lmcacheHitTokens, prefillTokens, queueSeconds, corruption };
+    const corruption = lmcache?.mismatchedBlocks ?? 0;
+    return {
+      result: { promptTokens: tokens.length, gpuHitTokens, lmcacheHitTokens, prefillTokens, queueSeconds, corruption },
+      released,
+    };
   }
 
-  private async lookup(keys: string[]): Promise<number> {
-    if (!this.lmcache) return 0;
-    this.lmcacheTotals.lookups++;
+  /**
+   * Looks the prompt up and retrieves what the server holds beyond the GPU cache's prefix. A server that does not
+   * answer fails the request (the error names it), as vLLM's connector would.
+   */
+  private async fromLmcache(tokens: readonly string[], gpuTokens: number, requestId: string) {
+    const connector = this.lmcache!;
+    const tokenIds = tokens.map(stableTokenId);
+    const cacheable = await connector.cacheableTokens(tokens.length);
+    const held = cacheable > 0 ? await connector.lookup(tokenIds, cacheable, requestId) : 0;
+    // never-hit: the connector drops what the lookup found.
+    const usable = this.defect.kind === 'never-hit' ? 0 : held;
+    let loadedTokens = 0;
+    let mismatchedBlocks = 0;
+    if (usable > gpuTokens) {
+      const retrieved = await connector.retrieve(tokenIds, usable, requestId, this.defect.kind === 'corrupt-on-hit');
+      if (retrieved.ok) {
+        loadedTokens = usable - gpuTokens;
+        mismatchedBlocks = retrieved.mismatchedBlocks;
+      }
+    } else if (held > 0) {
+      // Nothing to retrieve: release the read locks the lookup took, so the server may evict those chunks.
+      await connector.freeLookupLocks(tokenIds, held, requestId);
+    }
+    if (this.defect.kind === 'never-hit' && held > 0) {
+      this.log(`SIM_DEFECT=never-hit dropped a lookup hit of ${held} tokens for ${requestId}`, 'WARNING');
+    }
+    return { tokenIds, cacheable, held, loadedTokens, mismatchedBlocks };
+  }
+
+  private async store(tokenIds: number[], tokens: number, requestId: string): Promise<void> {
     try {
-      return await this.lmcache.lookup(keys);
+      await this.lmcache!.store(tokenIds, tokens, requestId);
     } catch (error) {
-      this.lmcacheTotals.lookupErrors++;
-      this.log(`LMCache lookup failed, prefilling instead: ${(error as Error).message}`, 'WARNING');
-      return 0;
+      this.log(`LMCache store of ${tokens} tokens for ${requestId} failed: ${(error as Error).message}`, 'WARNING');
     }
   }
 
-  private async store(keys: string[]): Promise<void> {
-    if (!this.lmcache) return;
-    this.lmcacheTotals.storeRequests++;
-    this.lmcacheTotals.pendingStores++;
+  private async endSession(requestId: string): Promise<void> {
     try {
-      const { stored } = await this.lmcache.store(keys);
-      this.lmcacheTotals.storedTokens += stored * BLOCK_TOKENS;
+      await this.lmcache!.endSession(requestId);
     } catch (error) {
-      this.lmcacheTotals.storeErrors++;
-      this.log(`LMCache store of ${keys.length} blocks failed: ${(error as Error).message}`, 'WARNING');
-    } finally {
-      this.lmcacheTotals.pendingStores--;
+      this.log(`LMCache end_session of ${requestId} failed: ${(error as Error).message}`, 'WARNING');
     }
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The vLLM-like server of the sim profile: an OpenAI-compatible HTTP server (node:http only) over the sim
- * model and engine. Same argv as `vllm serve`; with an LMCacheMPConnector --kv-transfer-config it uses the
- * LMCache-like server on 127.0.0.1:<lmcache.mp.port>, without one it is the baseline. See src/sim/README.md.
+ * model and engine. Same argv as `vllm serve`; with an LMCacheMPConnector --kv-transfer-config it is a client of
+ * the LMCache MP server on 127.0.0.1:<lmcache.mp.port> (./lmcache-connector.ts), without one it is the baseline. See src/sim/README.md.
  * This file reads the command line and routes requests; completions are in ./completions.ts.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -12,7 +12,7 @@ import { MAX_MODEL_LEN, costModelSummary, gpuCacheTokens } from './cost-model.js
 import { NO_DEFECT, describeDefect, parseDefect, parseStartupSeconds, type Defect } from './defects.js';
 import { Engine } from './engine.js';
 import { readJson, sendJson } from './http.js';
-import { LmcacheClient } from './lmcache-client.js';
+import { LmcacheConnector } from './lmcache-connector.js';
 import { createLogger, exitOnSignals, listenOrExit } from './log.js';
 import {
   ApiError,
@@ -26,8 +26,6 @@ import {
 import { detokenize, tokenize } from './tokens.js';
 import { UsageError } from './usage-error.js';
 import { TokenIds } from './vocab.js';
-
-const LMCACHE_HOST = '127.0.0.1';
 
 let args: VllmArgs;
 let requestedDefect: Defect;
@@ -45,7 +43,7 @@ try {
 const log = createLogger(args.lmcachePort === null ? 'sim-vllm' : 'sim-vllm+lmcache');
 // Defects are faults of the LMCache path: a server without LMCache has none to show.
 const defect = args.lmcachePort === null ? NO_DEFECT : requestedDefect;
-const lmcache = args.lmcachePort === null ? null : new LmcacheClient(LMCACHE_HOST, args.lmcachePort);
+const lmcache = args.lmcachePort === null ? null : await LmcacheConnector.open(args.lmcachePort, args.model, log);
 const engine = new Engine(gpuCacheTokens(args.gpuMemoryUtilization), lmcache, defect, log);
 const counters = { requests: 0, served: 0, failed: 0 };
 const tokenIds = new TokenIds();
@@ -55,7 +53,7 @@ const SIM_VLLM_VERSION = '0.0.0+sim';
 
 log(
   `sim vLLM server for model ${args.model}: ` +
-    (lmcache ? `LMCacheMPConnector -> ${LMCACHE_HOST}:${lmcache.port}` : 'no KV connector (baseline)') +
+    (lmcache ? `LMCacheMPConnector -> ${lmcache.stats.endpoint}` : 'no KV connector (baseline)') +
     `, GPU prefix cache ${engine.stats().gpuCache.capacityTokens} tokens` +
     ` (--gpu-memory-utilization ${args.gpuMemoryUtilization})` +
     `, attention backend ${args.attentionBackend ?? 'default'}, async scheduling ${args.asyncScheduling ? 'on' : 'off'}`,
@@ -201,7 +199,7 @@ exitOnSignals(log, () => {
   log(`final stats: ${JSON.stringify(statsBody())}`);
   server.close();
   server.closeAllConnections();
-  lmcache?.close();
+  void lmcache?.close();
 });
 
 // Like vLLM, nothing listens until the model is loaded: health probes before then get "connection refused".

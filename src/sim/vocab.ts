@@ -4,12 +4,13 @@
  *
  * The token rule stays the sim's (./tokens.ts: a token is a run of non-whitespace), which is what a
  * `WordLevel` model behind a `WhitespaceSplit` pre-tokenizer computes. Words outside the fixed vocabulary
- * get ids above it, remembered by the server, so text round-trips through `/tokenize` and `/detokenize`.
+ * get ids above it, hashed from the word and remembered by the server, so text round-trips through `/tokenize` and `/detokenize`.
  *
  * Special tokens: the tokenizer's post-processor adds the chat frame of one user turn
  * (`<|im_start|>user … <|im_end|> <|im_start|>assistant`, see flattenChat), so `num_special_tokens_to_add()`
  * is 3 and a prompt tokenized with special tokens costs what the same text sent as one chat message costs.
  */
+import { createHash } from 'node:crypto';
 import { CHAT_FRAME } from './openai-protocol.js';
 
 export const UNK_TOKEN = '<unk>';
@@ -24,6 +25,8 @@ const MODEL_WORDS = (
 ).split(' ');
 const NUMBER_RANGE = 3200;
 const VOCAB_SIZE = 16384;
+/** Ids of words outside VOCABULARY lie in [VOCAB_SIZE, VOCAB_SIZE + EXTRA_ID_RANGE): below 2^31. */
+const EXTRA_ID_RANGE = 2 ** 30;
 
 function buildVocabulary(): string[] {
   const words = [UNK_TOKEN, ...CHAT_FRAME];
@@ -53,26 +56,31 @@ function buildVocabulary(): string[] {
 export const VOCABULARY: readonly string[] = buildVocabulary();
 const IDS = new Map(VOCABULARY.map((word, id) => [word, id]));
 
-/** Ids of words and words of ids, fixed ones from VOCABULARY, others assigned on first sight. */
+/**
+ * The id of a word: its place in VOCABULARY, or for any other word an id above it hashed from the word, so that
+ * every process (a restarted server too) gives a word the same id: the LMCache server caches KV by token ids.
+ */
+export function stableTokenId(word: string): number {
+  const fixed = IDS.get(word);
+  if (fixed !== undefined) return fixed;
+  return VOCABULARY.length + (createHash('sha256').update(word).digest().readUInt32BE(0) % EXTRA_ID_RANGE);
+}
+
+/** Ids of words and words of ids (stableTokenId), remembering the words outside VOCABULARY for `/detokenize`. */
 export class TokenIds {
-  private readonly extraIds = new Map<string, number>();
-  private readonly extraWords: string[] = [];
+  private readonly extraWords = new Map<number, string>();
 
   constructor(private readonly maxExtraWords = 1_000_000) {}
 
   idOf(word: string): number {
-    const fixed = IDS.get(word) ?? this.extraIds.get(word);
-    if (fixed !== undefined) return fixed;
-    if (this.extraWords.length >= this.maxExtraWords) return IDS.get(UNK_TOKEN)!;
-    const id = VOCABULARY.length + this.extraWords.length;
-    this.extraIds.set(word, id);
-    this.extraWords.push(word);
+    const id = stableTokenId(word);
+    if (id >= VOCABULARY.length && this.extraWords.size < this.maxExtraWords) this.extraWords.set(id, word);
     return id;
   }
 
-  /** The word of an id, or undefined when no word has that id. */
+  /** The word of an id, or undefined when no word seen has that id. */
   wordOf(id: number): string | undefined {
-    return id < VOCABULARY.length ? VOCABULARY[id] : this.extraWords[id - VOCABULARY.length];
+    return id < VOCABULARY.length ? VOCABULARY[id] : this.extraWords.get(id);
   }
 }
 

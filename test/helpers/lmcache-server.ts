@@ -14,6 +14,10 @@ export interface TestLmcacheServer {
   port: number;
   prometheusPort: number;
   endpoint: string;
+  /** Its Prometheus counters and gauges, each summed over its label sets. */
+  metrics(): Promise<Map<string, number>>;
+  /** Restarts the container (its store empties, registrations are forgotten) and waits until it answers. */
+  restart(): Promise<void>;
   /** Stops it (SIGTERM, then SIGKILL after 2 s) and keeps the container for `logs`. */
   stop(): Promise<void>;
   logs(): Promise<string>;
@@ -40,6 +44,19 @@ export async function startLmcacheServer(options: { l1SizeGb?: number } = {}): P
     port,
     prometheusPort,
     endpoint,
+    metrics: async () => {
+      const text = await (await fetch(`http://127.0.0.1:${prometheusPort}/metrics`)).text();
+      const values = new Map<string, number>();
+      for (const line of text.split('\n')) {
+        const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})? (\S+)$/.exec(line);
+        if (sample) values.set(sample[1], (values.get(sample[1]) ?? 0) + Number(sample[2]));
+      }
+      return values;
+    },
+    restart: async () => {
+      await container.restart({ t: 2 });
+      await untilAnswering();
+    },
     stop: async () => {
       await container.stop({ t: 2 }).catch((error: unknown) => {
         if (!isNotFound(error) && !isNotModified(error)) throw error;
@@ -53,22 +70,26 @@ export async function startLmcacheServer(options: { l1SizeGb?: number } = {}): P
     },
   };
   // Ready when it answers the protocol's noop, as the health stage counts it.
-  const client = new LmcacheMpClient(endpoint, 1000);
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  try {
-    for (;;) {
-      try {
-        await client.noop();
-        return server;
-      } catch (error) {
-        if (Date.now() > deadline || !(await container.inspect()).State.Running) {
-          const logs = await server.logs();
-          await server.remove();
-          throw new Error(`LMCache server did not answer noop: ${(error as Error).message}\n${logs}`);
+  async function untilAnswering(): Promise<void> {
+    const client = new LmcacheMpClient(endpoint, 1000);
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    try {
+      for (;;) {
+        try {
+          await client.noop();
+          return;
+        } catch (error) {
+          if (Date.now() > deadline || !(await container.inspect()).State.Running) {
+            const logs = await server.logs();
+            await server.remove();
+            throw new Error(`LMCache server did not answer noop: ${(error as Error).message}\n${logs}`);
+          }
         }
       }
+    } finally {
+      client.close();
     }
-  } finally {
-    client.close();
   }
+  await untilAnswering();
+  return server;
 }

@@ -65,7 +65,7 @@ describe('Docker stages with the sim image', { timeout: 300_000 }, () => {
     assert.equal(result.image, 'lmcache-mp-sim:test');
     const image = await docker().getImage('lmcache-mp-sim:test').inspect();
     assert.equal(image.Id, result.imageId);
-    assert.deepEqual(image.Config.Entrypoint, ['/usr/bin/node', '/app/sim/vllm-server.js']);
+    assert.deepEqual(image.Config.Entrypoint, ['/usr/bin/node', '/app/src/sim/vllm-server.js']);
     const mountStep = result.steps.find((step) => step.name.includes('RUN --mount=type=cache'));
     assert.ok(
       mountStep,

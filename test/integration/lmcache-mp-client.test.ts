@@ -35,15 +35,6 @@ function tokens(sequence: number, count: number): number[] {
 
 const range = (from: number, count: number) => Array.from({ length: count }, (_, index) => from + index);
 
-async function metrics(server: TestLmcacheServer): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${server.prometheusPort}/metrics`)).text();
-}
-
-function counter(text: string, name: string): number {
-  const line = text.split('\n').find((entry) => entry.startsWith(`${name}{`) || entry.startsWith(`${name} `));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
-
 /** A registered client and KV cache on a server; torn down by `close`. */
 async function connect(server: TestLmcacheServer, instanceId: number, geometry: KvGeometry) {
   const client = new LmcacheMpClient(server.endpoint);
@@ -134,7 +125,7 @@ describe('LMCache MP client against the real server', { timeout: 600_000 }, () =
       assert.equal(await client.lookup(key(diverging, 'prefix', null)), 1);
       await client.freeLookupLocks(key(diverging, 'prefix', null));
       await client.endSession('prefix');
-      assert.ok(counter(await metrics(server), 'lmcache_mp_lookup_hit_tokens_total') >= 3 * CHUNK_TOKENS);
+      assert.ok((await server.metrics()).get('lmcache_mp_lookup_hit_tokens_total')! >= 3 * CHUNK_TOKENS);
     } finally {
       await close();
     }
@@ -174,7 +165,7 @@ describe('LMCache MP client against the real server', { timeout: 600_000 }, () =
       }
       assert.equal(await hitsOf(0, 'first'), 0, 'the first sequence stored was evicted');
       assert.equal(await hitsOf(sequences - 1, 'last'), 4, 'the last sequence stored is still held');
-      assert.ok(counter(await metrics(small), 'lmcache_mp_l1_evicted_chunks_total') > 0);
+      assert.ok((await small.metrics()).get('lmcache_mp_l1_evicted_chunks_total')! > 0);
     } finally {
       await close();
       await small.remove();

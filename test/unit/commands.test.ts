@@ -91,18 +91,24 @@ describe('container specs', () => {
     assert.ok(!vllm.cmd.includes('--gpu-memory-utilization'));
   });
 
-  it('run the sim servers with the same arguments and no GPU', () => {
+  it('run the real LMCache server and the sim vLLM servers with the same arguments and no GPU', () => {
     const [simLmcache, simVllm, simBaseline] = containerSpecs(sim, {
       workflowId: 'wf-1',
       hfCacheDir: '/hf',
       prometheusPort: 9090,
+      lmcacheImage: 'lmcache-mp-lmcache-server:abc',
     });
-    assert.deepEqual(simLmcache.entrypoint, ['/usr/bin/node', '/app/sim/lmcache-server.js']);
+    assert.equal(simLmcache.image, 'lmcache-mp-lmcache-server:abc');
+    assert.deepEqual(simLmcache.entrypoint, ['/opt/venv/bin/python3']);
     assert.deepEqual(
       simLmcache.cmd,
-      argv('--l1-size-gb 1 --eviction-policy LRU --max-workers 4 --port 6555 --prometheus-port 9090'),
+      argv(
+        '-m lmcache.v1.multiprocess.server --l1-size-gb 1 --eviction-policy LRU --max-workers 4 --port 6555 ' +
+          '--prometheus-port 9090',
+      ),
     );
-    assert.deepEqual(simVllm.entrypoint, ['/usr/bin/node', '/app/sim/vllm-server.js']);
+    assert.deepEqual(simLmcache.env, {});
+    assert.deepEqual(simVllm.entrypoint, ['/usr/bin/node', '/app/src/sim/vllm-server.js']);
     assert.equal(simVllm.cmd[1], '--kv-transfer-config');
     assert.deepEqual(simBaseline.gpus, []);
     assert.equal(simVllm.env.SIM_DEFECT, 'none');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseLmcacheArgs, parseVllmArgs } from '../../src/sim/args.js';
+import { parseVllmArgs } from '../../src/sim/args.js';
 import { UsageError } from '../../src/sim/usage-error.js';
 import { BLOCK_TOKENS, DEFAULT_GPU_MEMORY_UTILIZATION } from '../../src/sim/cost-model.js';
 import { parseDefect, parseStartupSeconds } from '../../src/sim/defects.js';
@@ -146,21 +146,6 @@ describe('sim command lines', () => {
     assert.throws(() => parseVllmArgs(['m', '--kv-transfer-config', '{oops']), /not valid JSON/);
     assert.throws(() => parseVllmArgs(['m', '--gpu-memory-utilization', '1.5']), /gpu-memory-utilization/);
     assert.throws(() => parseVllmArgs(['m', '--port', 'http']), /--port/);
-  });
-
-  it('takes the reference LMCache server argv and refuses other eviction policies', () => {
-    const argv = ['--l1-size-gb', '80', '--eviction-policy', 'LRU', '--max-workers', '4', '--port', '6555'];
-    assert.deepEqual(parseLmcacheArgs(argv), {
-      host: '127.0.0.1',
-      port: 6555,
-      l1SizeGb: 80,
-      evictionPolicy: 'LRU',
-      maxWorkers: 4,
-      prometheusPort: 9090,
-    });
-    assert.equal(parseLmcacheArgs([...argv, '--prometheus-port', '20003']).prometheusPort, 20003);
-    assert.throws(() => parseLmcacheArgs(argv.map((a) => (a === 'LRU' ? 'FIFO' : a))), /only LRU/);
-    assert.throws(() => parseLmcacheArgs(argv.slice(2)), /--l1-size-gb is required/);
   });
 
   it('parses SIM_DEFECT and SIM_STARTUP_SECONDS', () => {

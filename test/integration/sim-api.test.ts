@@ -18,7 +18,7 @@ import {
   startVllm,
   stopAll,
   type VllmServer,
-} from './sim-harness.js';
+} from '../helpers/sim-servers.js';
 
 const QUESTION = 'Question: Natalia sold clips to 48 of her friends in April. How many clips did she sell?\nAnswer:';
 /** A completion prompt counts the special tokens the sim tokenizer adds (vLLM's add_special_tokens default). */
@@ -314,29 +314,15 @@ describe('sim vLLM server command line', () => {
   after(stopAll);
 
   it('refuses an unknown flag with exit code 2 and says which', async () => {
-    const { code, output } = await runToExit('vllm', [MODEL, '--port', '0', '--enable-chunked-prefill']);
+    const { code, output } = await runToExit([MODEL, '--port', '0', '--enable-chunked-prefill']);
     assert.equal(code, 2);
     assert.match(output, /enable-chunked-prefill/);
     assert.match(output, /usage: vllm-server\.js MODEL/);
   });
 
-  it('refuses an unknown LMCache server flag and an unknown SIM_DEFECT with exit code 2', async () => {
-    const lmcacheArgv = [
-      '--l1-size-gb',
-      '1',
-      '--eviction-policy',
-      'LRU',
-      '--max-workers',
-      '4',
-      '--port',
-      '0',
-      '--gpu',
-      '0',
-    ];
-    const lmcache = await runToExit('lmcache', lmcacheArgv);
-    assert.equal(lmcache.code, 2);
+  it('refuses an unknown SIM_DEFECT with exit code 2', async () => {
     const vllmArgv = [MODEL, '--kv-transfer-config', kvTransferConfig(6555), '--port', '0'];
-    const vllm = await runToExit('vllm', vllmArgv, { SIM_DEFECT: 'explode' });
+    const vllm = await runToExit(vllmArgv, { SIM_DEFECT: 'explode' });
     assert.equal(vllm.code, 2);
     assert.match(vllm.output, /SIM_DEFECT="explode" is not a known defect/);
   });

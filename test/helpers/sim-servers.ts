@@ -1,6 +1,7 @@
 /**
- * Starts the sim programs as child processes through their real command lines (port 0, read back from the
- * startup log line) and stops them after the tests. Shared by the sim-*.test.ts files.
+ * Starts the sim vLLM server as child processes through its real command line (port 0, read back from the startup
+ * log line), and the real LMCache MP server in a container (./lmcache-server.ts), and stops them after the tests.
+ * Shared by the sim-*.test.ts files.
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -8,13 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import OpenAI from 'openai';
-import { LmcacheClient } from '../../src/sim/lmcache-client.js';
-import type { LmcacheStats } from '../../src/sim/lmcache-protocol.js';
 import type { SimStatsBody } from '../../src/sim/vllm-server.js';
+import { startLmcacheServer, type TestLmcacheServer } from './lmcache-server.js';
 
 export const MODEL = 'sim/greedy-echo';
 const VLLM_SCRIPT = fileURLToPath(new URL('../../src/sim/vllm-server.js', import.meta.url));
-const LMCACHE_SCRIPT = fileURLToPath(new URL('../../src/sim/lmcache-server.js', import.meta.url));
 
 export class SimProcess {
   output = '';
@@ -47,9 +46,10 @@ export class SimProcess {
 }
 
 const running = new Set<SimProcess>();
+const lmcacheServers = new Set<TestLmcacheServer>();
 
-function launch(script: string, argv: string[], env: Record<string, string>): SimProcess {
-  const child = execa(process.execPath, [script, ...argv], {
+function launch(argv: string[], env: Record<string, string>): SimProcess {
+  const child = execa(process.execPath, [VLLM_SCRIPT, ...argv], {
     env: { SIM_DEFECT: 'none', SIM_STARTUP_SECONDS: '0', ...env },
     stdin: 'ignore',
     buffer: false,
@@ -62,47 +62,26 @@ function launch(script: string, argv: string[], env: Record<string, string>): Si
 
 export { freePort } from '../helpers/ports.js';
 
-/** Stops every process the harness started; call from `after()`. */
+/** Stops every process and removes every LMCache container the harness started; call from `after()`. */
 export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((proc) => proc.stop()));
   running.clear();
+  await Promise.all([...lmcacheServers].map((server) => server.remove()));
+  lmcacheServers.clear();
 }
 
-/** Runs a program to its exit, for argv and environment checks. */
-export async function runToExit(program: 'vllm' | 'lmcache', argv: string[], env: Record<string, string> = {}) {
-  const proc = launch(program === 'vllm' ? VLLM_SCRIPT : LMCACHE_SCRIPT, argv, env);
+/** Runs the sim vLLM server to its exit, for argv and environment checks. */
+export async function runToExit(argv: string[], env: Record<string, string> = {}) {
+  const proc = launch(argv, env);
   const { code } = await proc.exited;
   return { code, output: proc.output };
 }
 
-export interface LmcacheServer {
-  proc: SimProcess;
-  port: number;
-  client: LmcacheClient;
-  stats(): Promise<LmcacheStats>;
-}
-
-export async function startLmcache(
-  options: { l1SizeGb?: number; env?: Record<string, string> } = {},
-): Promise<LmcacheServer> {
-  const argv = [
-    '--l1-size-gb',
-    String(options.l1SizeGb ?? 1),
-    '--eviction-policy',
-    'LRU',
-    '--max-workers',
-    '4',
-    '--port',
-    '0',
-    // Any free port: several test servers run at once, and LMCache's default 9090 would be taken.
-    '--prometheus-port',
-    '0',
-  ];
-  const proc = launch(LMCACHE_SCRIPT, argv, options.env ?? {});
-  const port = Number((await proc.waitFor(/listening on 127\.0\.0\.1:(\d+)/))[1]);
-  const client = new LmcacheClient('127.0.0.1', port);
-  proc.exited.then(() => client.close());
-  return { proc, port, client, stats: () => client.stats() };
+/** The real LMCache MP server (PyPI lmcache, the sim profile's image), removed by stopAll. */
+export async function startLmcache(options: { l1SizeGb?: number } = {}): Promise<TestLmcacheServer> {
+  const server = await startLmcacheServer(options);
+  lmcacheServers.add(server);
+  return server;
 }
 
 export function kvTransferConfig(lmcachePort: number): string {
@@ -119,7 +98,7 @@ export interface VllmServer {
   url: string;
   openai: OpenAI;
   stats(): Promise<SimStats>;
-  /** Resolves once no asynchronous LMCache store is in flight. */
+  /** Resolves once no LMCache store is in flight. */
   storesSettled(): Promise<void>;
 }
 
@@ -148,7 +127,7 @@ export function launchVllm(options: VllmOptions = {}): SimProcess {
       ? []
       : ['--gpu-memory-utilization', String(options.gpuMemoryUtilization)]),
   ];
-  return launch(VLLM_SCRIPT, argv, options.env ?? {});
+  return launch(argv, options.env ?? {});
 }
 
 /** Waits until a launched server listens (and, unless told otherwise, is healthy). */
