@@ -80,7 +80,7 @@ export const SIM_DEFAULTS: typeof GPU_DEFAULTS = {
   numDocuments: 12,
   outputLen: 16,
   maxInflightRequests: 4,
-  maxLmcacheTtft: 0.1,
+  maxLmcacheTtft: 0.2,
   maxLmcacheQueryRoundTime: 0.3,
   simStartupSeconds: 2,
 };

@@ -41,13 +41,18 @@ export interface EngineStats {
   lmcache: null | ConnectorStats;
 }
 
+interface LookupResult {
+  tokenIds: number[];
+  /** The prompt's tokens in whole chunks: what the server could hold. */
+  cacheable: number;
+  /** Of those, from the first, what it holds. */
+  held: number;
+}
+
 export class Engine {
   private readonly gpuCache: BlockLru;
   private resets = 0;
-  /**
-   * The tail of the chain of prefills: each waits for the previous one, as one GPU computes one prefill at a time,
-   * and for its store to LMCache, which reads the blocks the next prefill writes.
-   */
+  /** The tail of the chain of prefills: each waits for the previous one, as one GPU computes one prefill at a time. */
   private gpuQueue: Promise<unknown> = Promise.resolve();
   private readonly totals = { sequences: 0, promptTokens: 0, gpuHitTokens: 0, lmcacheHitTokens: 0, prefillTokens: 0 };
   private readonly modelled = { prefill: 0, load: 0, store: 0 };
@@ -63,15 +68,21 @@ export class Engine {
     this.gpuCache = new BlockLru(Math.floor(gpuCacheTokens / BLOCK_TOKENS));
   }
 
-  /** Runs the prompt's prefill on the GPU once the GPU is free; resolves when its first token exists. */
+  /**
+   * Runs the prompt's prefill on the GPU once the GPU is free; resolves when its first token exists. The LMCache
+   * lookup starts at once, off the GPU, as vLLM's scheduler has LMCache prefetch while other requests compute.
+   */
   prefill(tokens: readonly string[]): Promise<PrefillResult> {
     const queued = performance.now();
-    const run = this.gpuQueue.then(() => this.prefillOnGpu(tokens, (performance.now() - queued) / 1000));
-    this.gpuQueue = run.then(
-      ({ released }) => released,
-      () => undefined,
+    const requestId = `sim-prefill-${++this.requestCount}`;
+    const lookup = this.lmcache ? this.lookUp(tokens, requestId) : null;
+    // Awaited on the GPU; a failure reaches the request from there.
+    lookup?.catch(() => undefined);
+    const run = this.gpuQueue.then(() =>
+      this.prefillOnGpu(tokens, requestId, lookup, (performance.now() - queued) / 1000),
     );
-    return run.then(({ result }) => result);
+    this.gpuQueue = run.catch(() => undefined);
+    return run;
   }
 
   /** Empties the GPU prefix cache, as vLLM's POST /reset_prefix_cache does. */
@@ -94,20 +105,28 @@ export class Engine {
     };
   }
 
-  /** The prefill; `released` settles when the GPU's blocks are free for the next one (after the store). */
   private async prefillOnGpu(
     tokens: readonly string[],
+    requestId: string,
+    lookup: Promise<LookupResult> | null,
     queueSeconds: number,
-  ): Promise<{ result: PrefillResult; released: Promise<void> }> {
+  ): Promise<PrefillResult> {
+    const gpuStarted = performance.now();
     const keys = blockKeys(tokens);
-    // Lookups happen when the request gets the GPU, as vLLM's scheduler does, so a prompt queued behind
+    // The GPU cache is matched when the request gets the GPU, as vLLM's scheduler does, so a prompt queued behind
     // another with the same prefix finds that prefix cached.
     const gpuTokens = this.gpuCache.matchPrefix(keys) * BLOCK_TOKENS;
-    const requestId = `sim-prefill-${++this.requestCount}`;
-    const lmcache = this.lmcache ? await this.fromLmcache(tokens, gpuTokens, requestId) : null;
-    const lmcacheTokens = lmcache?.loadedTokens ?? 0;
+    const found = lookup ? await lookup : null;
+    const region = found ? await this.lmcache!.acquireRegion() : null;
+    let loaded = { tokens: 0, mismatchedBlocks: 0 };
+    try {
+      if (found) loaded = await this.load(found, gpuTokens, requestId, region!);
+    } catch (error) {
+      this.lmcache!.releaseRegion(region!);
+      throw error;
+    }
     // With every token cached the last one is still computed, to produce the first output token.
-    const cachedTokens = Math.min(gpuTokens + lmcacheTokens, tokens.length - 1);
+    const cachedTokens = Math.min(gpuTokens + loaded.tokens, tokens.length - 1);
     const gpuHitTokens = Math.min(gpuTokens, cachedTokens);
     const lmcacheHitTokens = cachedTokens - gpuHitTokens;
     const prefillTokens = tokens.length - cachedTokens;
@@ -116,23 +135,25 @@ export class Engine {
       lmcacheHitTokens *
       (this.defect.kind === 'slow-load' ? SLOW_LOAD_SECONDS_PER_TOKEN : LMCACHE_LOAD_SECONDS_PER_TOKEN);
     const prefillSeconds = prefillTokens * PREFILL_SECONDS_PER_TOKEN;
-    await sleep((loadSeconds + prefillSeconds) * 1000);
+    // The retrieve's own time counts as part of the modelled load: a GPU step lasts what the model says, or what
+    // the real transfer took if that was longer.
+    await sleep(Math.max(0, (loadSeconds + prefillSeconds) * 1000 - (performance.now() - gpuStarted)));
     this.modelled.load += loadSeconds;
     this.modelled.prefill += prefillSeconds;
     this.gpuCache.insert(keys);
 
-    let released: Promise<void> = Promise.resolve();
-    if (lmcache) {
-      const { tokenIds, cacheable, held } = lmcache;
-      // Stores only add chunks the server lacks; they are off the request's path, as LMCache stores asynchronously.
-      const stored = cacheable > held ? this.store(tokenIds, cacheable, requestId) : Promise.resolve();
+    if (found) {
+      const { tokenIds, cacheable, held } = found;
+      // Only chunks the server lacks are stored, off the request's path, as LMCache stores asynchronously; the
+      // region stays the store's until it is done.
+      const stored = cacheable > held ? this.store(tokenIds, cacheable, requestId, region!) : Promise.resolve();
       if (this.defect.kind === 'slow-store' && cacheable > held) {
         // A synchronous offload: the store holds the GPU, so every request behind it waits too.
         const storeSeconds = (cacheable - held) * SLOW_STORE_SECONDS_PER_TOKEN;
         await Promise.all([stored, sleep(storeSeconds * 1000)]);
         this.modelled.store += storeSeconds;
       }
-      released = stored.then(() => this.endSession(requestId));
+      void stored.then(() => this.endSession(requestId)).finally(() => this.lmcache!.releaseRegion(region!));
     }
 
     this.totals.sequences++;
@@ -140,45 +161,51 @@ export class Engine {
     this.totals.gpuHitTokens += gpuHitTokens;
     this.totals.lmcacheHitTokens += lmcacheHitTokens;
     this.totals.prefillTokens += prefillTokens;
-    const corruption = lmcache?.mismatchedBlocks ?? 0;
     return {
-      result: { promptTokens: tokens.length, gpuHitTokens, lmcacheHitTokens, prefillTokens, queueSeconds, corruption },
-      released,
+      promptTokens: tokens.length,
+      gpuHitTokens,
+      lmcacheHitTokens,
+      prefillTokens,
+      queueSeconds,
+      corruption: loaded.mismatchedBlocks,
     };
   }
 
-  /**
-   * Looks the prompt up and retrieves what the server holds beyond the GPU cache's prefix. A server that does not
-   * answer fails the request (the error names it), as vLLM's connector would.
-   */
-  private async fromLmcache(tokens: readonly string[], gpuTokens: number, requestId: string) {
+  /** The prompt's whole chunks and how many of them, from the first, the LMCache server holds (read-locked). */
+  private async lookUp(tokens: readonly string[], requestId: string): Promise<LookupResult> {
     const connector = this.lmcache!;
     const tokenIds = tokens.map(stableTokenId);
     const cacheable = await connector.cacheableTokens(tokens.length);
     const held = cacheable > 0 ? await connector.lookup(tokenIds, cacheable, requestId) : 0;
+    return { tokenIds, cacheable, held };
+  }
+
+  /**
+   * Retrieves what the server holds beyond the GPU cache's prefix into the request's region. A server that does
+   * not answer fails the request (the error names it), as vLLM's connector would.
+   */
+  private async load(found: LookupResult, gpuTokens: number, requestId: string, region: number) {
+    const connector = this.lmcache!;
+    const { tokenIds, held } = found;
     // never-hit: the connector drops what the lookup found.
     const usable = this.defect.kind === 'never-hit' ? 0 : held;
-    let loadedTokens = 0;
-    let mismatchedBlocks = 0;
-    if (usable > gpuTokens) {
-      const retrieved = await connector.retrieve(tokenIds, usable, requestId, this.defect.kind === 'corrupt-on-hit');
-      if (retrieved.ok) {
-        loadedTokens = usable - gpuTokens;
-        mismatchedBlocks = retrieved.mismatchedBlocks;
-      }
-    } else if (held > 0) {
-      // Nothing to retrieve: release the read locks the lookup took, so the server may evict those chunks.
-      await connector.freeLookupLocks(tokenIds, held, requestId);
-    }
     if (this.defect.kind === 'never-hit' && held > 0) {
       this.log(`SIM_DEFECT=never-hit dropped a lookup hit of ${held} tokens for ${requestId}`, 'WARNING');
     }
-    return { tokenIds, cacheable, held, loadedTokens, mismatchedBlocks };
+    if (usable > gpuTokens) {
+      const corrupt = this.defect.kind === 'corrupt-on-hit';
+      const retrieved = await connector.retrieve(tokenIds, usable, requestId, region, corrupt);
+      if (retrieved.ok) return { tokens: usable - gpuTokens, mismatchedBlocks: retrieved.mismatchedBlocks };
+    } else if (held > 0) {
+      // Nothing to retrieve: the read locks the lookup took are released, so the server may evict those chunks.
+      await connector.freeLookupLocks(tokenIds, held, requestId);
+    }
+    return { tokens: 0, mismatchedBlocks: 0 };
   }
 
-  private async store(tokenIds: number[], tokens: number, requestId: string): Promise<void> {
+  private async store(tokenIds: readonly number[], tokens: number, requestId: string, region: number): Promise<void> {
     try {
-      await this.lmcache!.store(tokenIds, tokens, requestId);
+      await this.lmcache!.store(tokenIds, tokens, requestId, region);
     } catch (error) {
       this.log(`LMCache store of ${tokens} tokens for ${requestId} failed: ${(error as Error).message}`, 'WARNING');
     }

@@ -4,8 +4,9 @@
  * server copies blocks in and out of it. The KV of a token is derived from its id and position, so what a retrieve
  * brings back is checked byte for byte, and KV that does not match changes the model's output, as on a GPU.
  *
- * One prefill runs at a time (./engine.ts), so one set of blocks serves every request: block i holds the prompt's
- * tokens [16 i, 16 i + 16). Every call has a timeout; a dead or silent server fails the call with an error that
+ * The blocks form a few regions, one per request between its retrieve and the end of its store (./engine.ts takes
+ * one for each prefill): block i of a region holds the prompt's tokens [16 i, 16 i + 16). A store reads its region
+ * while the next prefill writes another. Every call has a timeout; a dead or silent server fails the call with an error that
  * names it. A server that restarted (the cold-cache reset before a retried benchmark) or dropped an idle instance
  * refuses its stores and retrieves: the connector then registers again and repeats the call once.
  */
@@ -18,10 +19,14 @@ import type { CacheKey } from '../lmcache-mp/wire.js';
 import { BLOCK_TOKENS, LMCACHE_TIMEOUT_SECONDS, MAX_MODEL_LEN } from './cost-model.js';
 import type { Logger } from './log.js';
 
-/** 1 KiB of KV per token (one layer; K and V of 4 heads of 64 float16), enough blocks for the longest prompt. */
+/** Blocks of a region: enough for the longest prompt. */
+const REGION_BLOCKS = Math.ceil(MAX_MODEL_LEN / BLOCK_TOKENS);
+/** Regions: one prefill and up to three stores behind it (the files are sparse: only written pages count). */
+const REGIONS = 4;
+/** 1 KiB of KV per token (one layer; K and V of 4 heads of 64 float16). */
 export const KV_GEOMETRY: KvGeometry = {
   layers: 1,
-  blocks: Math.ceil(MAX_MODEL_LEN / BLOCK_TOKENS),
+  blocks: REGIONS * REGION_BLOCKS,
   blockSize: BLOCK_TOKENS,
   heads: 4,
   headSize: 64,
@@ -54,7 +59,7 @@ function mix(value: number): number {
 }
 
 /**
- * The KV that blocks [firstBlock, firstBlock + count) hold for `tokenIds` in one plane (0: K, 1: V) of a layer:
+ * The KV that the prompt's blocks [firstBlock, firstBlock + count) hold for `tokenIds` in one plane (0: K, 1: V) of a layer:
  * 16 bytes per token from its id and position, repeated over its heads. Bit 14 of every float16 is cleared, so no
  * value is a NaN or an infinity that a copy could canonicalize.
  */
@@ -76,6 +81,8 @@ export class LmcacheConnector {
   private readonly client: LmcacheMpClient;
   private readonly instanceId = randomInt(1, 2 ** 31 - 1);
   private chunkTokens: number | null = null;
+  private readonly freeRegions = Array.from({ length: REGIONS }, (_, region) => region);
+  private readonly regionWaiters: Array<(region: number) => void> = [];
 
   private constructor(
     readonly port: number,
@@ -119,6 +126,19 @@ export class LmcacheConnector {
     return Math.floor(promptTokens / chunk) * chunk;
   }
 
+  /** A region of blocks for one request, waiting while every region holds a store in flight. */
+  acquireRegion(): Promise<number> {
+    const region = this.freeRegions.pop();
+    if (region !== undefined) return Promise.resolve(region);
+    return new Promise((resolve) => this.regionWaiters.push(resolve));
+  }
+
+  releaseRegion(region: number): void {
+    const waiter = this.regionWaiters.shift();
+    if (waiter) waiter(region);
+    else this.freeRegions.push(region);
+  }
+
   /** How many of the first `cacheable` tokens the server holds; a hit stays read-locked for one retrieve. */
   async lookup(tokenIds: readonly number[], cacheable: number, requestId: string): Promise<number> {
     this.stats.lookups++;
@@ -131,29 +151,33 @@ export class LmcacheConnector {
   }
 
   /**
-   * Copies the KV of the first `tokens` tokens into blocks from 0 on and compares it with what the tokens give.
+   * Copies the KV of the first `tokens` tokens into the region's blocks and compares it with what the tokens give.
    * `corrupt` flips one byte per block after the copy (SIM_DEFECT=corrupt-on-hit, a faulty transfer).
    */
   async retrieve(
     tokenIds: readonly number[],
     tokens: number,
     requestId: string,
+    region: number,
     corrupt: boolean,
   ): Promise<{ ok: boolean; mismatchedBlocks: number }> {
     this.stats.retrieves++;
     const blocks = tokens / BLOCK_TOKENS;
+    const first = region * REGION_BLOCKS;
     const key = { ...this.key(tokenIds, tokens, requestId), workerId: 0 };
-    const ok = await this.whileRegistered('retrieve', () => this.client.retrieve(key, this.instanceId, range(blocks)));
+    const ok = await this.whileRegistered('retrieve', () =>
+      this.client.retrieve(key, this.instanceId, range(first, blocks)),
+    );
     if (!ok) {
       this.stats.retrieveFailures++;
       this.log(`LMCache retrieve of ${tokens} tokens for ${requestId} failed: prefilling them instead`, 'WARNING');
       return { ok: false, mismatchedBlocks: 0 };
     }
-    if (corrupt) await this.flipOneBytePerBlock(blocks);
+    if (corrupt) await this.flipOneBytePerBlock(first, blocks);
     let mismatchedBlocks = 0;
     for (let layer = 0; layer < KV_GEOMETRY.layers; layer++) {
       for (const plane of [0, 1]) {
-        const got = await this.kv.readPlaneBlocks(layer, plane, 0, blocks);
+        const got = await this.kv.readPlaneBlocks(layer, plane, first, blocks);
         const want = expectedKv(tokenIds, 0, blocks, plane);
         for (let block = 0; block < blocks; block++) {
           const [from, to] = [block * this.kv.planeBlockBytes, (block + 1) * this.kv.planeBlockBytes];
@@ -169,17 +193,22 @@ export class LmcacheConnector {
     return { ok: true, mismatchedBlocks };
   }
 
-  /** Writes the KV of the first `tokens` tokens into blocks from 0 on and has the server store it. */
-  async store(tokenIds: readonly number[], tokens: number, requestId: string): Promise<boolean> {
+  /** Writes the KV of the first `tokens` tokens into the region's blocks and has the server store it. */
+  async store(tokenIds: readonly number[], tokens: number, requestId: string, region: number): Promise<boolean> {
     this.stats.storeRequests++;
     this.stats.pendingStores++;
     try {
       const blocks = tokens / BLOCK_TOKENS;
+      const first = region * REGION_BLOCKS;
       for (let layer = 0; layer < KV_GEOMETRY.layers; layer++) {
-        for (const plane of [0, 1]) await this.kv.writePlaneBlocks(layer, plane, 0, expectedKv(tokenIds, 0, blocks, plane));
+        for (const plane of [0, 1]) {
+          await this.kv.writePlaneBlocks(layer, plane, first, expectedKv(tokenIds, 0, blocks, plane));
+        }
       }
       const key = { ...this.key(tokenIds, tokens, requestId), workerId: 0 };
-      const stored = await this.whileRegistered('store', () => this.client.store(key, this.instanceId, range(blocks)));
+      const stored = await this.whileRegistered('store', () =>
+        this.client.store(key, this.instanceId, range(first, blocks)),
+      );
       if (stored) this.stats.storedTokens += tokens;
       else {
         this.stats.storeFailures++;
@@ -240,10 +269,10 @@ export class LmcacheConnector {
     };
   }
 
-  private async flipOneBytePerBlock(blocks: number): Promise<void> {
-    const data = await this.kv.readPlaneBlocks(0, 0, 0, blocks);
+  private async flipOneBytePerBlock(first: number, blocks: number): Promise<void> {
+    const data = await this.kv.readPlaneBlocks(0, 0, first, blocks);
     for (let block = 0; block < blocks; block++) data[block * this.kv.planeBlockBytes] ^= 0x01;
-    await this.kv.writePlaneBlocks(0, 0, 0, data);
+    await this.kv.writePlaneBlocks(0, 0, first, data);
   }
 
   /** Counts a failed call and says which server did not answer, then rethrows. */
@@ -257,6 +286,6 @@ export class LmcacheConnector {
   }
 }
 
-function range(count: number): number[] {
-  return Array.from({ length: count }, (_, index) => index);
+function range(first: number, count: number): number[] {
+  return Array.from({ length: count }, (_, index) => first + index);
 }

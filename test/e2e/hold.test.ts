@@ -141,10 +141,10 @@ describe('holding a failed sim run end to end', { timeout: 600_000 }, () => {
     await docker().getContainer(before.get('vllm')!).kill();
     const outcome = (await update(workflowId, 'retryStage', {
       stage: 'long_doc_qa',
-      config: { maxLmcacheTtft: 0.1 },
+      config: { maxLmcacheTtft: 0.2 },
     })) as RetriedStage;
     assert.equal(outcome.status, 'passed', JSON.stringify(outcome));
-    assert.deepEqual(outcome.overrides, { maxLmcacheTtft: { original: 0.001, overridden: 0.1 } });
+    assert.deepEqual(outcome.overrides, { maxLmcacheTtft: { original: 0.001, overridden: 0.2 } });
 
     const ended = await result(workflowId);
     assert.equal(ended.exitCode, 0, ended.output);
