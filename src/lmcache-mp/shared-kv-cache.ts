@@ -79,7 +79,10 @@ export class SharedKvCache {
 
   /** One block of a layer, K then V. */
   async readBlock(layer: number, block: number): Promise<Buffer> {
-    return Buffer.concat([await this.readPlaneBlocks(layer, 0, block, 1), await this.readPlaneBlocks(layer, 1, block, 1)]);
+    return Buffer.concat([
+      await this.readPlaneBlocks(layer, 0, block, 1),
+      await this.readPlaneBlocks(layer, 1, block, 1),
+    ]);
   }
 
   async writeBlock(layer: number, block: number, data: Buffer): Promise<void> {

@@ -112,7 +112,12 @@ describe('sim caches with the real LMCache server', { timeout: 300_000 }, () => 
       { gpu: 0, lmcache: 0, prefill: PROMPT_TOKENS },
     );
     assert.deepEqual(
-      { gpu: fromLmcache.gpu, lmcache: fromLmcache.lmcache, cached: fromLmcache.cached, retrieves: fromLmcache.retrieves },
+      {
+        gpu: fromLmcache.gpu,
+        lmcache: fromLmcache.lmcache,
+        cached: fromLmcache.cached,
+        retrieves: fromLmcache.retrieves,
+      },
       { gpu: 0, lmcache: CHUNKED_TOKENS, cached: CHUNKED_TOKENS, retrieves: 1 },
     );
     assert.equal(fromLmcache.prefill, PROMPT_TOKENS - CHUNKED_TOKENS);

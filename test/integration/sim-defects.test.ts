@@ -58,14 +58,21 @@ describe('sim defects, on the connector side of the real LMCache server', { time
 
   it('corrupt-on-hit: KV flipped after a retrieve is caught and changes the output; the baseline ignores it', async () => {
     const env = { SIM_DEFECT: 'corrupt-on-hit' };
-    const [withLmcache, baseline] = await Promise.all([startVllm({ lmcachePort: lmcache.port, env }), startVllm({ env })]);
+    const [withLmcache, baseline] = await Promise.all([
+      startVllm({ lmcachePort: lmcache.port, env }),
+      startVllm({ env }),
+    ]);
     const { prompt, text } = await storeThenForgetOnGpu(withLmcache, 'corrupt');
     const second = await ask(withLmcache, prompt);
     const [baseFirst, baseSecond] = [await ask(baseline, prompt), await ask(baseline, prompt)];
     assert.equal(text, baseFirst.text, 'without a cache hit the output is the true one');
     assert.notEqual(second.text, text);
     assert.equal(baseSecond.text, baseFirst.text);
-    assert.equal((await withLmcache.stats()).lmcache!.mismatchedBlocks, CHUNKED_TOKENS / 16, 'one flipped byte in each retrieved block');
+    assert.equal(
+      (await withLmcache.stats()).lmcache!.mismatchedBlocks,
+      CHUNKED_TOKENS / 16,
+      'one flipped byte in each retrieved block',
+    );
     assert.equal((await baseline.stats()).defect, 'none');
     assert.match(baseline.proc.output, /SIM_DEFECT=corrupt-on-hit ignored: this server has no LMCache connector/);
     assert.match(withLmcache.proc.output, /retrieved KV for \S+ differs from its tokens' in 32 blocks/);
