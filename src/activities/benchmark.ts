@@ -4,7 +4,7 @@
  */
 import { log } from '@temporalio/activity';
 import type { Config } from '../config/schema.js';
-import type { Check, ComparisonRow } from '../report/types.js';
+import type { Check, ComparisonRow, LmcacheCounterReading } from '../report/types.js';
 
 export interface BenchmarkOutcome {
   checks: Check[];
@@ -12,6 +12,8 @@ export interface BenchmarkOutcome {
   longDocQaComparison?: ComparisonRow[];
   /** vllm_bench: the seed of this attempt (see ./cold-caches.ts). */
   seed?: number;
+  /** LMCache's counters over each run against vLLM with LMCache (see ./lmcache-metrics.ts). */
+  lmcacheCounters?: LmcacheCounterReading[];
 }
 
 /** Logs the outcome with its failed checks as fields and hands it back to the workflow. */

@@ -16,6 +16,8 @@ import {
 } from '../verification/long-doc-qa.js';
 import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
 import { emptyCaches, isRetriedAttempt, type BenchmarkInput } from './cold-caches.js';
+import { countingLmcache, lmcacheMetricsPort } from './lmcache-metrics.js';
+import type { LmcacheCounterReading } from '../report/types.js';
 import { runTool, toolPaths } from './run-tool.js';
 
 export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutcome> {
@@ -26,6 +28,8 @@ export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutc
   const stageDir = path.join(config.resultsDir, 'long_doc_qa');
   await mkdir(stageDir, { recursive: true });
   const results: { baseline?: LongDocQaResult; lmcache?: LongDocQaResult } = {};
+  // One reading over the whole LMCache run, warm-up and query rounds together: the tool is one process.
+  const lmcacheCounters: LmcacheCounterReading[] = [];
   for (const [run, port] of baselineThenLmcache(config)) {
     const outputFile = path.join(stageDir, `${run}_output.txt`);
     // It writes its per-round CSV files into the working directory: one per run, so neither overwrites the other.
@@ -33,12 +37,17 @@ export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutc
     await mkdir(workDir, { recursive: true });
     // long_doc_qa.py appends to its output file: a retried attempt must not inherit the last one's.
     await rm(outputFile, { force: true });
-    const { stdout, logFile } = await runTool(longDocQaCommand(config, toolPaths(config), { port, outputFile }), {
-      label: `long_doc_qa ${run}`,
-      logFile: path.join(stageDir, `${run}.log`),
-      workflowId,
-      cwd: workDir,
-    });
+    const ask = () =>
+      runTool(longDocQaCommand(config, toolPaths(config), { port, outputFile }), {
+        label: `long_doc_qa ${run}`,
+        logFile: path.join(stageDir, `${run}.log`),
+        workflowId,
+        cwd: workDir,
+      });
+    const { stdout, logFile } =
+      run === 'lmcache'
+        ? await countingLmcache(lmcacheMetricsPort(input.placement), run, lmcacheCounters, ask)
+        : await ask();
     const result = parseLongDocQaStdout(stdout, logFile);
     await writeFile(path.join(stageDir, `${run}_result.json`), `${JSON.stringify(result, null, 2)}\n`);
     results[run] = result;
@@ -51,5 +60,6 @@ export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutc
       maxQueryRoundTime: config.maxLmcacheQueryRoundTime,
     }),
     longDocQaComparison: comparison,
+    lmcacheCounters,
   });
 }
