@@ -3,6 +3,7 @@
  * are for people reading the report: a server that cannot be read is said so in the report and never fails
  * the stage, and no number is guessed.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { log } from '@temporalio/activity';
 import { counterDeltas, lmcacheSnapshot, type LmcacheSnapshot } from '../metrics/lmcache-counters.js';
 import { LMCACHE_DEFAULT_PROMETHEUS_PORT, type RunPlacement } from '../placement/placement.js';
@@ -10,6 +11,9 @@ import type { LmcacheCounterReading } from '../report/types.js';
 
 /** A local exporter answers in milliseconds; a benchmark must not wait long on one that hangs. */
 export const METRICS_TIMEOUT_MS = 2000;
+/** How long the reading after a run waits for the server's event bus to count what the run did. */
+const DRAIN_WAIT_MS = 3000;
+const DRAIN_POLL_MS = 100;
 
 /** The port launch gave `--prometheus-port`: the leased one, or LMCache's default for runs before leases. */
 export function lmcacheMetricsPort(placement: RunPlacement | undefined): number {
@@ -53,10 +57,20 @@ export async function countingLmcache<T>(
 ): Promise<T> {
   const before = await readLmcacheCounters(port);
   const result = await body();
-  const reading = readingOf(run, before, await readLmcacheCounters(port));
+  const reading = readingOf(run, before, await readDrainedCounters(port));
   if (reading.unavailable) log.warn('LMCache counters not read', { run, reason: reading.unavailable });
   readings.push(reading);
   return result;
+}
+
+/** The counters once the server's queued events are counted, or as they stand after DRAIN_WAIT_MS. */
+async function readDrainedCounters(port: number): Promise<LmcacheSnapshot | { unavailable: string }> {
+  const deadline = Date.now() + DRAIN_WAIT_MS;
+  for (;;) {
+    const snapshot = await readLmcacheCounters(port);
+    if ('unavailable' in snapshot || snapshot.queuedEvents === 0 || Date.now() >= deadline) return snapshot;
+    await sleep(DRAIN_POLL_MS);
+  }
 }
 
 function readingOf(

@@ -18,9 +18,11 @@ export const LMCACHE_COUNTERS = {
  * server's metrics from anything else on the port.
  */
 export const LMCACHE_USAGE_RATIO = 'lmcache_mp_l1_usage_ratio';
+/** The server counts from events its event bus drains on a thread of its own: queued ones are not counted yet. */
+const LMCACHE_QUEUED_EVENTS = 'lmcache_mp_event_bus_queue_depth';
 
 export type LmcacheCounterName = keyof typeof LMCACHE_COUNTERS;
-export type LmcacheSnapshot = Record<LmcacheCounterName, number> & { usageRatio: number };
+export type LmcacheSnapshot = Record<LmcacheCounterName, number> & { usageRatio: number; queuedEvents: number };
 
 /** The counters at one moment, or why the exposition has none of LMCache's. */
 export function lmcacheSnapshot(exposition: string): LmcacheSnapshot | { missing: string } {
@@ -40,6 +42,7 @@ export function lmcacheSnapshot(exposition: string): LmcacheSnapshot | { missing
     finishedRetrieves: counter('finishedRetrieves'),
     evictedChunks: counter('evictedChunks'),
     usageRatio,
+    queuedEvents: sumOf(samples, LMCACHE_QUEUED_EVENTS) ?? 0,
   };
 }
 

@@ -76,6 +76,7 @@ describe("LMCache's counters", () => {
       finishedRetrieves: 0,
       evictedChunks: 0,
       usageRatio: 0,
+      queuedEvents: 0,
     });
   });
 
