@@ -133,6 +133,26 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
       'the baseline would fail the TTFT limit: LMCache is what passes it',
     );
     for (const file of ['report.md', 'junit.xml']) assert.ok(exists(path.join(dir, file)), file);
+    // LMCache's counters, for every run against vLLM with LMCache: read, or said unreadable at the run's own
+    // exporter port (the sim's LMCache stand-in exports none of the real server's metrics).
+    const notReachable = new RegExp(
+      `^LMCache metrics not reachable at 127\\.0\\.0\\.1:${report.placement!.ports.prometheus}: `,
+    );
+    const lmcacheRuns = { lm_eval: ['first_run', 'second_run'], vllm_bench: ['lmcache'], long_doc_qa: ['lmcache'] };
+    for (const [name, runs] of Object.entries(lmcacheRuns)) {
+      const readings = stage(report, name).lmcacheCounters ?? [];
+      assert.deepEqual(
+        readings.map((reading) => reading.run),
+        runs,
+        `${name} read LMCache's counters around each LMCache run`,
+      );
+      for (const { deltas, unavailable } of readings)
+        assert.ok(deltas || notReachable.test(unavailable ?? ''), unavailable);
+    }
+    const longDocQaCounters = stage(report, 'long_doc_qa').lmcacheCounters![0]!.deltas;
+    if (longDocQaCounters) assert.ok(longDocQaCounters.hitTokens > 0, 'the query round hit what LMCache stored');
+    const markdown = await readFile(path.join(dir, 'report.md'), 'utf8');
+    assert.match(markdown, /\| baseline \| no LMCache server, nothing counted \|/);
     assert.equal((await readdir(path.join(dir, 'container_logs'))).length, 3);
     assert.deepEqual(await leftoverContainers(`lmcache-mp-test-${buildId}`), []);
   });
