@@ -4,7 +4,9 @@
  */
 import { log } from '@temporalio/activity';
 import type { Config } from '../config/schema.js';
+import type { RunPlacement } from '../placement/placement.js';
 import type { Check, ComparisonRow, LmcacheCounterReading } from '../report/types.js';
+import { countingLmcache, lmcacheMetricsPort } from './lmcache-metrics.js';
 
 export interface BenchmarkOutcome {
   checks: Check[];
@@ -29,4 +31,17 @@ export function baselineThenLmcache(config: Config): ReadonlyArray<readonly ['ba
     ['baseline', config.vllmBaselinePort],
     ['lmcache', config.vllmPort],
   ];
+}
+
+/**
+ * Runs one side of a comparison benchmark: the LMCache side between two readings of LMCache's counters, which
+ * go into `readings`; the baseline has no LMCache, so nothing is read around it.
+ */
+export function runSide<T>(
+  side: 'baseline' | 'lmcache',
+  placement: RunPlacement | undefined,
+  readings: LmcacheCounterReading[],
+  body: () => Promise<T>,
+): Promise<T> {
+  return side === 'lmcache' ? countingLmcache(lmcacheMetricsPort(placement), side, readings, body) : body();
 }

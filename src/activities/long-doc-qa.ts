@@ -14,9 +14,8 @@ import {
   verifyLongDocQa,
   type LongDocQaResult,
 } from '../verification/long-doc-qa.js';
-import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
+import { baselineThenLmcache, concludeBenchmark, runSide, type BenchmarkOutcome } from './benchmark.js';
 import { emptyCaches, isRetriedAttempt, type BenchmarkInput } from './cold-caches.js';
-import { countingLmcache, lmcacheMetricsPort } from './lmcache-metrics.js';
 import type { LmcacheCounterReading } from '../report/types.js';
 import { runTool, toolPaths } from './run-tool.js';
 
@@ -44,10 +43,7 @@ export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutc
         workflowId,
         cwd: workDir,
       });
-    const { stdout, logFile } =
-      run === 'lmcache'
-        ? await countingLmcache(lmcacheMetricsPort(input.placement), run, lmcacheCounters, ask)
-        : await ask();
+    const { stdout, logFile } = await runSide(run, input.placement, lmcacheCounters, ask);
     const result = parseLongDocQaStdout(stdout, logFile);
     await writeFile(path.join(stageDir, `${run}_result.json`), `${JSON.stringify(result, null, 2)}\n`);
     results[run] = result;

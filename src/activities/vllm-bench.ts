@@ -10,8 +10,7 @@ import { placedConfig } from '../placement/placement.js';
 import { parseBenchResult, verifyBench, type BenchResult } from '../verification/vllm-bench.js';
 import { writeTokenizer } from '../sim/write-tokenizer.js';
 import { activityInfo } from '@temporalio/activity';
-import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
-import { countingLmcache, lmcacheMetricsPort } from './lmcache-metrics.js';
+import { baselineThenLmcache, concludeBenchmark, runSide, type BenchmarkOutcome } from './benchmark.js';
 import type { LmcacheCounterReading } from '../report/types.js';
 import { attemptSeed, emptyCaches, isRetriedAttempt, type BenchmarkInput } from './cold-caches.js';
 import { runTool, toolPaths } from './run-tool.js';
@@ -54,8 +53,7 @@ export async function runVllmBench(input: BenchmarkInput): Promise<BenchmarkOutc
         logFile: path.join(resultDir, `${run}.log`),
         workflowId,
       });
-    if (run === 'lmcache') await countingLmcache(lmcacheMetricsPort(input.placement), run, lmcacheCounters, bench);
-    else await bench();
+    await runSide(run, input.placement, lmcacheCounters, bench);
     const file = path.join(resultDir, resultFilename);
     results[run] = parseBenchResult(await readFile(file, 'utf8'), file);
   }
