@@ -4,7 +4,9 @@
  */
 import { log } from '@temporalio/activity';
 import type { Config } from '../config/schema.js';
-import type { Check, ComparisonRow } from '../report/types.js';
+import type { RunPlacement } from '../placement/placement.js';
+import type { Check, ComparisonRow, LmcacheCounterReading } from '../report/types.js';
+import { countingLmcache, lmcacheMetricsPort } from './lmcache-metrics.js';
 
 export interface BenchmarkOutcome {
   checks: Check[];
@@ -12,6 +14,8 @@ export interface BenchmarkOutcome {
   longDocQaComparison?: ComparisonRow[];
   /** vllm_bench: the seed of this attempt (see ./cold-caches.ts). */
   seed?: number;
+  /** LMCache's counters over each run against vLLM with LMCache (see ./lmcache-metrics.ts). */
+  lmcacheCounters?: LmcacheCounterReading[];
 }
 
 /** Logs the outcome with its failed checks as fields and hands it back to the workflow. */
@@ -27,4 +31,18 @@ export function baselineThenLmcache(config: Config): ReadonlyArray<readonly ['ba
     ['baseline', config.vllmBaselinePort],
     ['lmcache', config.vllmPort],
   ];
+}
+
+/**
+ * Runs one side of a comparison benchmark between two readings of LMCache's counters, which go into `readings`.
+ * Around the baseline they show what LMCache did while only the baseline was served: nothing, unless the
+ * baseline reached the cache too.
+ */
+export function runSide<T>(
+  side: 'baseline' | 'lmcache',
+  placement: RunPlacement | undefined,
+  readings: LmcacheCounterReading[],
+  body: () => Promise<T>,
+): Promise<T> {
+  return countingLmcache(lmcacheMetricsPort(placement), side, readings, body);
 }

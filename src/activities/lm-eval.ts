@@ -11,6 +11,8 @@ import { placedConfig } from '../placement/placement.js';
 import { pickSamplesFile, verifyLmEvalSamples } from '../verification/lm-eval.js';
 import { concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
 import { emptyCaches, isRetriedAttempt, type BenchmarkInput } from './cold-caches.js';
+import { countingLmcache, lmcacheMetricsPort } from './lmcache-metrics.js';
+import type { LmcacheCounterReading } from '../report/types.js';
 import { httpPost } from './probes.js';
 import { runTool, toolPaths } from './run-tool.js';
 
@@ -31,18 +33,22 @@ export async function runLmEval(input: BenchmarkInput): Promise<BenchmarkOutcome
   if (isRetriedAttempt(input)) await emptyCaches({ ...input, config });
   const stageDir = path.join(config.resultsDir, 'lm_eval');
   const samples = [];
+  // Both runs are against vLLM with LMCache: the second one's hit tokens show the cache serving it.
+  const lmcacheCounters: LmcacheCounterReading[] = [];
   for (const run of LM_EVAL_RUNS) {
     if (run === 'second_run') await httpPost(`http://127.0.0.1:${config.vllmPort}/reset_prefix_cache`);
     const outputPath = path.join(stageDir, run);
     // A retried attempt starts clean, so an old samples file can never stand in for a new one.
     await rm(outputPath, { recursive: true, force: true });
     await mkdir(outputPath, { recursive: true });
-    await runTool(lmEvalCommand(config, toolPaths(config), outputPath), {
-      label: `lm_eval ${run}`,
-      logFile: path.join(stageDir, `${run}.log`),
-      workflowId,
-    });
+    await countingLmcache(lmcacheMetricsPort(input.placement), run, lmcacheCounters, () =>
+      runTool(lmEvalCommand(config, toolPaths(config), outputPath), {
+        label: `lm_eval ${run}`,
+        logFile: path.join(stageDir, `${run}.log`),
+        workflowId,
+      }),
+    );
     samples.push(await readSamples(outputPath, config.lmEvalTask));
   }
-  return concludeBenchmark('lm_eval', { checks: verifyLmEvalSamples(samples[0], samples[1]) });
+  return concludeBenchmark('lm_eval', { checks: verifyLmEvalSamples(samples[0], samples[1]), lmcacheCounters });
 }

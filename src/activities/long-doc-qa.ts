@@ -14,8 +14,9 @@ import {
   verifyLongDocQa,
   type LongDocQaResult,
 } from '../verification/long-doc-qa.js';
-import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
+import { baselineThenLmcache, concludeBenchmark, runSide, type BenchmarkOutcome } from './benchmark.js';
 import { emptyCaches, isRetriedAttempt, type BenchmarkInput } from './cold-caches.js';
+import type { LmcacheCounterReading } from '../report/types.js';
 import { runTool, toolPaths } from './run-tool.js';
 
 export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutcome> {
@@ -26,6 +27,8 @@ export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutc
   const stageDir = path.join(config.resultsDir, 'long_doc_qa');
   await mkdir(stageDir, { recursive: true });
   const results: { baseline?: LongDocQaResult; lmcache?: LongDocQaResult } = {};
+  // One reading over the whole LMCache run, warm-up and query rounds together: the tool is one process.
+  const lmcacheCounters: LmcacheCounterReading[] = [];
   for (const [run, port] of baselineThenLmcache(config)) {
     const outputFile = path.join(stageDir, `${run}_output.txt`);
     // It writes its per-round CSV files into the working directory: one per run, so neither overwrites the other.
@@ -33,12 +36,14 @@ export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutc
     await mkdir(workDir, { recursive: true });
     // long_doc_qa.py appends to its output file: a retried attempt must not inherit the last one's.
     await rm(outputFile, { force: true });
-    const { stdout, logFile } = await runTool(longDocQaCommand(config, toolPaths(config), { port, outputFile }), {
-      label: `long_doc_qa ${run}`,
-      logFile: path.join(stageDir, `${run}.log`),
-      workflowId,
-      cwd: workDir,
-    });
+    const ask = () =>
+      runTool(longDocQaCommand(config, toolPaths(config), { port, outputFile }), {
+        label: `long_doc_qa ${run}`,
+        logFile: path.join(stageDir, `${run}.log`),
+        workflowId,
+        cwd: workDir,
+      });
+    const { stdout, logFile } = await runSide(run, input.placement, lmcacheCounters, ask);
     const result = parseLongDocQaStdout(stdout, logFile);
     await writeFile(path.join(stageDir, `${run}_result.json`), `${JSON.stringify(result, null, 2)}\n`);
     results[run] = result;
@@ -51,5 +56,6 @@ export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutc
       maxQueryRoundTime: config.maxLmcacheQueryRoundTime,
     }),
     longDocQaComparison: comparison,
+    lmcacheCounters,
   });
 }

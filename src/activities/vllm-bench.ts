@@ -10,7 +10,8 @@ import { placedConfig } from '../placement/placement.js';
 import { parseBenchResult, verifyBench, type BenchResult } from '../verification/vllm-bench.js';
 import { writeTokenizer } from '../sim/write-tokenizer.js';
 import { activityInfo } from '@temporalio/activity';
-import { baselineThenLmcache, concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
+import { baselineThenLmcache, concludeBenchmark, runSide, type BenchmarkOutcome } from './benchmark.js';
+import type { LmcacheCounterReading } from '../report/types.js';
 import { attemptSeed, emptyCaches, isRetriedAttempt, type BenchmarkInput } from './cold-caches.js';
 import { runTool, toolPaths } from './run-tool.js';
 import { resolveNodePath } from '../node-paths.js';
@@ -43,13 +44,16 @@ export async function runVllmBench(input: BenchmarkInput): Promise<BenchmarkOutc
   await mkdir(resultDir, { recursive: true });
   const tokenizer = benchTokenizer(config, resultDir);
   const results: { baseline?: BenchResult; lmcache?: BenchResult } = {};
+  const lmcacheCounters: LmcacheCounterReading[] = [];
   for (const [run, port] of baselineThenLmcache(config)) {
     const resultFilename = `${run}.json`;
-    await runTool(benchServeCommand(config, toolPaths(config), { port, resultDir, resultFilename, tokenizer }), {
-      label: `vllm bench serve ${run}`,
-      logFile: path.join(resultDir, `${run}.log`),
-      workflowId,
-    });
+    const bench = () =>
+      runTool(benchServeCommand(config, toolPaths(config), { port, resultDir, resultFilename, tokenizer }), {
+        label: `vllm bench serve ${run}`,
+        logFile: path.join(resultDir, `${run}.log`),
+        workflowId,
+      });
+    await runSide(run, input.placement, lmcacheCounters, bench);
     const file = path.join(resultDir, resultFilename);
     results[run] = parseBenchResult(await readFile(file, 'utf8'), file);
   }
@@ -60,5 +64,6 @@ export async function runVllmBench(input: BenchmarkInput): Promise<BenchmarkOutc
       maxSlowdownPercent: config.maxThroughputSlowdownPercent,
     }),
     seed,
+    lmcacheCounters,
   });
 }

@@ -1,6 +1,6 @@
 /** The report as CI reads it: JUnit XML, a suite for the stages and one per benchmark. Pure. */
 import { formatValue } from '../verification/format.js';
-import { groupChecks, standsFailed } from './layout.js';
+import { groupChecks, LMCACHE_COUNTER_COLUMNS, lmcacheCountersOf, standsFailed } from './layout.js';
 import type { Check, RunReport, StageReport } from './types.js';
 
 /** Characters XML 1.0 forbids (tools' output carries ANSI colour codes), and lone surrogate halves. */
@@ -61,6 +61,22 @@ function suiteXml(name: string, cases: Case[], extra = ''): string[] {
   return lines;
 }
 
+/** A benchmark's LMCache counters as suite properties: `lmcache.<run>.hit_tokens`, or `lmcache.<run>.unavailable`. */
+function lmcacheProperties(report: RunReport, benchmark: string): string {
+  const readings = lmcacheCountersOf(report, benchmark) ?? [];
+  const properties = readings.flatMap(({ run, deltas, unavailable }): [string, string | number][] =>
+    deltas
+      ? LMCACHE_COUNTER_COLUMNS.map(([field, , suffix]) => [`lmcache.${run}.${suffix}`, deltas[field]])
+      : [[`lmcache.${run}.unavailable`, unavailable ?? 'not read']],
+  );
+  if (properties.length === 0) return '';
+  return [
+    '    <properties>',
+    ...properties.map(([name, value]) => `      <property${attrs({ name, value })}/>`),
+    '    </properties>',
+  ].join('\n');
+}
+
 function stageCase(stage: StageReport): Case {
   const name = stage.retry ? `${stage.name} (retry ${stage.retry})` : stage.name;
   const base = { name, classname: 'stages', timeMs: stage.durationMs };
@@ -108,6 +124,7 @@ export function renderJUnit(report: RunReport): string {
       suiteXml(
         prefix,
         checks.map((c) => checkCase(c, prefix)),
+        lmcacheProperties(report, prefix),
       ),
     ),
   ];

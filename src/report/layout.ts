@@ -1,5 +1,9 @@
-/** What every rendering of the report shares: the benchmarks' order and titles, checks grouped, durations. */
-import type { Check, RunReport, StageReport } from './types.js';
+/**
+ * What every rendering of the report shares: the benchmarks' order and titles, checks grouped, durations,
+ * LMCache's counters.
+ */
+import { formatNumber } from '../verification/format.js';
+import type { Check, LmcacheCounterDeltas, LmcacheCounterReading, RunReport, StageReport } from './types.js';
 
 /** The suite's benchmarks, in the order they run; each gets a section and a JUnit suite even when it never ran. */
 export const BENCHMARKS = ['lm_eval', 'vllm_bench', 'long_doc_qa'] as const;
@@ -50,4 +54,24 @@ export function tally(report: RunReport) {
 /** A stage that failed or was cancelled, and that no later `retryStage` attempt superseded. */
 export function standsFailed(stage: StageReport): boolean {
   return (stage.status === 'failed' || stage.status === 'cancelled') && !stage.superseded;
+}
+
+/** LMCache's counters in the order and words of every rendering: [field, column title, JUnit property suffix]. */
+export const LMCACHE_COUNTER_COLUMNS: [keyof LmcacheCounterDeltas, string, string][] = [
+  ['hitTokens', 'Hit tokens', 'hit_tokens'],
+  ['finishedStores', 'Finished stores', 'finished_stores'],
+  ['finishedRetrieves', 'Finished retrieves', 'finished_retrieves'],
+  ['evictedChunks', 'Evicted chunks', 'evicted_chunks'],
+  ['usageRatioAfter', 'L1 usage after', 'l1_usage_ratio_after'],
+];
+
+export function formatCounter(field: keyof LmcacheCounterDeltas, deltas: LmcacheCounterDeltas): string {
+  const value = deltas[field];
+  return field === 'usageRatioAfter' ? `${formatNumber(value * 100)} %` : formatNumber(value);
+}
+
+/** A benchmark's LMCache counters as its standing attempt (the one no retry superseded) read them. */
+export function lmcacheCountersOf(report: RunReport, benchmark: string): LmcacheCounterReading[] | undefined {
+  const stage = report.stages.filter((entry) => entry.name === benchmark && !entry.superseded).at(-1);
+  return stage?.lmcacheCounters;
 }

@@ -1,7 +1,16 @@
 /** The report as people read it: Markdown with the verdict, stages, checks, comparisons and charts. Pure. */
 import { formatNumber, formatValue } from '../verification/format.js';
 import { renderHistorySection, type RunHistory } from './history-section.js';
-import { BENCHMARK_TITLES, groupChecks, formatDuration, tally, standsFailed } from './layout.js';
+import {
+  BENCHMARK_TITLES,
+  formatCounter,
+  groupChecks,
+  formatDuration,
+  LMCACHE_COUNTER_COLUMNS,
+  lmcacheCountersOf,
+  tally,
+  standsFailed,
+} from './layout.js';
 import type { ComparisonRow, RunReport, StageReport, StageStatus } from './types.js';
 import { verdict, verdictLine } from './verdict.js';
 
@@ -141,7 +150,7 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
         `| ${mdCode(check.name)} | ${check.passed ? '✅ pass' : '❌ fail'} | ${mdCell(formatValue(check.value))} | ${mdCell(formatValue(check.limit))} | ${mdCell(check.detail ?? '')} |`,
       );
     }
-    out.push('');
+    out.push('', ...lmcacheCounterTable(report, prefix));
   }
 
   if (report.longDocQaComparison) {
@@ -173,6 +182,27 @@ function retrySection(stages: StageReport[]): string[] {
       out.push(`| ${mdCell(stage.name)} | ${attempt} | ${mdCode(field)} | ${original} | **${overridden}** |`);
     }
     if (stage.seed !== undefined) out.push(`| ${mdCell(stage.name)} | ${attempt} | seed | | ${stage.seed} |`);
+  }
+  return [...out, ''];
+}
+
+/** LMCache's own counters over each of the benchmark's runs against vLLM with LMCache, below its checks. */
+function lmcacheCounterTable(report: RunReport, benchmark: string): string[] {
+  const readings = lmcacheCountersOf(report, benchmark);
+  if (!readings) return [];
+  const out = [
+    "LMCache's own counters (its Prometheus metrics, after minus before each run):",
+    '',
+    `| Run | ${LMCACHE_COUNTER_COLUMNS.map(([, title]) => title).join(' | ')} |`,
+    `| --- |${' ---: |'.repeat(LMCACHE_COUNTER_COLUMNS.length)}`,
+  ];
+  const blank = ' |'.repeat(LMCACHE_COUNTER_COLUMNS.length);
+  for (const { run, deltas, unavailable } of readings) {
+    if (deltas) {
+      out.push(
+        `| ${mdCell(run)} | ${LMCACHE_COUNTER_COLUMNS.map(([field]) => formatCounter(field, deltas)).join(' | ')} |`,
+      );
+    } else out.push(`| ${mdCell(run)} | ${mdCell(unavailable ?? 'not read')}${blank}`);
   }
   return [...out, ''];
 }

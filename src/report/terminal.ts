@@ -1,6 +1,14 @@
 /** The report for a terminal: stages and checks in aligned columns, failures, the verdict last. Pure. */
 import { formatValue } from '../verification/format.js';
-import { formatDuration, tally, standsFailed } from './layout.js';
+import {
+  BENCHMARKS,
+  formatCounter,
+  formatDuration,
+  LMCACHE_COUNTER_COLUMNS,
+  lmcacheCountersOf,
+  tally,
+  standsFailed,
+} from './layout.js';
 import type { RunReport } from './types.js';
 import { verdictLine } from './verdict.js';
 
@@ -42,6 +50,7 @@ export function renderSummaryTable(report: RunReport): string {
       ]),
     );
   }
+  out.push(...lmcacheCounterLines(report));
   const problems = [
     ...report.stages
       .filter(standsFailed)
@@ -56,4 +65,21 @@ export function renderSummaryTable(report: RunReport): string {
     '',
   );
   return out.join('\n');
+}
+
+/** LMCache's counters per benchmark run against vLLM with LMCache; a run whose counters were not read says why. */
+function lmcacheCounterLines(report: RunReport): string[] {
+  const rows = [['BENCHMARK', 'RUN', ...LMCACHE_COUNTER_COLUMNS.map(([, title]) => title.toUpperCase())]];
+  const notes: string[] = [];
+  for (const benchmark of BENCHMARKS) {
+    const readings = lmcacheCountersOf(report, benchmark);
+    if (!readings) continue;
+    for (const { run, deltas, unavailable } of readings) {
+      if (deltas)
+        rows.push([benchmark, run, ...LMCACHE_COUNTER_COLUMNS.map(([field]) => formatCounter(field, deltas))]);
+      else notes.push(`  ${benchmark} ${run}: ${unavailable ?? 'not read'}`);
+    }
+  }
+  if (rows.length === 1 && notes.length === 0) return [];
+  return ['', 'LMCache counters', ...(rows.length > 1 ? columns(rows) : []), ...notes];
 }

@@ -31,6 +31,27 @@ export interface StageReport {
   overrides?: Record<string, { original: unknown; overridden: unknown }>;
   /** vllm_bench: the seed both sides used, so the attempt can be reproduced. */
   seed?: number;
+  /** Benchmarks: LMCache's own counters over each run against vLLM with LMCache (the baseline has no LMCache). */
+  lmcacheCounters?: LmcacheCounterReading[];
+}
+
+/** LMCache's Prometheus counters over one benchmark run: what that run made the LMCache server do. */
+export interface LmcacheCounterReading {
+  /** The run of the stage: `lmcache` (vllm_bench, long_doc_qa), `first_run` or `second_run` (lm_eval). */
+  run: string;
+  /** After minus before; absent when they could not be read. */
+  deltas?: LmcacheCounterDeltas;
+  /** Why there are no deltas: "LMCache metrics not reachable at 127.0.0.1:P: <reason>". */
+  unavailable?: string;
+}
+
+export interface LmcacheCounterDeltas {
+  hitTokens: number;
+  finishedStores: number;
+  finishedRetrieves: number;
+  evictedChunks: number;
+  /** L1's used/total ratio (0 to 1) at the end of the run. */
+  usageRatioAfter: number;
 }
 
 export interface RunReport {

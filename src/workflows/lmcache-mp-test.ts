@@ -235,7 +235,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
    * Runs one stage, recording its status and duration; rethrows its failure. A stage that completed with
    * failed checks is recorded as failed, and the run goes on.
    */
-  async function runStage<T extends Timed & { checks?: Check[]; seed?: number }>(
+  async function runStage<T extends Timed & Partial<BenchmarkOutcome>>(
     name: string,
     call: () => Promise<T>,
     retry?: RetryRequest,
@@ -260,6 +260,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
         attempts: result.attempt,
         ...retried,
         ...(result.seed !== undefined ? { seed: result.seed } : {}),
+        ...(result.lmcacheCounters ? { lmcacheCounters: result.lmcacheCounters } : {}),
       };
       if (failed.length === 0) {
         stages.push({ ...timing, status: 'passed' });

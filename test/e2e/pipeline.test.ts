@@ -133,6 +133,24 @@ describe('sim pipeline end to end', { timeout: 1_200_000 }, () => {
       'the baseline would fail the TTFT limit: LMCache is what passes it',
     );
     for (const file of ['report.md', 'junit.xml']) assert.ok(exists(path.join(dir, file)), file);
+    // The real LMCache server's own counters around every benchmark run: hits where LMCache served, none while only
+    // the baseline was served.
+    const hitTokens = (name: string) =>
+      Object.fromEntries(
+        (stage(report, name).lmcacheCounters ?? []).map(({ run, deltas, unavailable }) => {
+          assert.ok(deltas, `${name} ${run}: ${unavailable}`);
+          return [run, deltas.hitTokens];
+        }),
+      );
+    const lmEvalHits = hitTokens('lm_eval');
+    assert.deepEqual(Object.keys(lmEvalHits), ['first_run', 'second_run']);
+    assert.ok(lmEvalHits.second_run > 0, 'the second lm_eval run was served from LMCache');
+    const longDocQaHits = hitTokens('long_doc_qa');
+    assert.equal(longDocQaHits.baseline, 0);
+    assert.ok(longDocQaHits.lmcache > 0, "the query round hit what LMCache stored, by LMCache's own count");
+    assert.equal(hitTokens('vllm_bench').baseline, 0);
+    const markdown = await readFile(path.join(dir, 'report.md'), 'utf8');
+    assert.match(markdown, /LMCache's own counters/);
     assert.equal((await readdir(path.join(dir, 'container_logs'))).length, 3);
     assert.deepEqual(await leftoverContainers(`lmcache-mp-test-${buildId}`), []);
   });

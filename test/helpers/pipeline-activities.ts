@@ -18,6 +18,15 @@ export const failing = (name: string): Check => ({
   detail: `${name} too slow`,
 });
 
+export const UNREACHABLE_METRICS = 'LMCache metrics not reachable at 127.0.0.1:20003: connection refused';
+export const LONG_DOC_QA_COUNTERS = {
+  hitTokens: 300_000,
+  finishedStores: 1200,
+  finishedRetrieves: 60,
+  evictedChunks: 0,
+  usageRatioAfter: 0.02,
+};
+
 /** Activities that record their calls; each behaviour can be overridden per test. */
 export function testActivities(calls: Calls, overrides: Partial<PipelineActivities> = {}) {
   const record =
@@ -35,10 +44,14 @@ export function testActivities(calls: Calls, overrides: Partial<PipelineActiviti
     waitForHealth: record('waitForHealth', { servers: [], finishedAt: 0 }),
     ensureServers: record('ensureServers', { relaunched: [], health: { servers: [], finishedAt: 0 } }),
     runLmEval: record('runLmEval', { checks: [passing('lm_eval.samples_identical')] }),
-    runVllmBench: record('runVllmBench', { checks: [passing('vllm_bench.throughput')] }),
+    runVllmBench: record('runVllmBench', {
+      checks: [passing('vllm_bench.throughput')],
+      lmcacheCounters: [{ run: 'lmcache', unavailable: UNREACHABLE_METRICS }],
+    }),
     runLongDocQa: record('runLongDocQa', {
       checks: [passing('long_doc_qa.query_ttft_per_prompt')],
       longDocQaComparison: [{ metric: 'query_ttft_per_prompt', baseline: 1.2, lmcache: 0.1 }],
+      lmcacheCounters: [{ run: 'lmcache', deltas: LONG_DOC_QA_COUNTERS }],
     }),
     checkScriptFiles: record('checkScriptFiles', { scripts: [] }),
     runScriptStage: record('runScriptStage', { checks: [passing('script.exit_code')] }),

@@ -13,7 +13,16 @@ import { FailureType } from '../../src/failures.js';
 import type { RunReport } from '../../src/report/types.js';
 import { lmcacheMpTest } from '../../src/workflows/lmcache-mp-test.js';
 import { SA } from '../../src/workflows/search-attributes.js';
-import { failing, NODE, passing, PLACEMENT, testActivities, type Calls } from '../helpers/pipeline-activities.js';
+import {
+  failing,
+  LONG_DOC_QA_COUNTERS,
+  NODE,
+  passing,
+  PLACEMENT,
+  testActivities,
+  UNREACHABLE_METRICS,
+  type Calls,
+} from '../helpers/pipeline-activities.js';
 import { createLocalEnvironment, workflowBundle } from '../helpers/temporal.js';
 
 describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 }, () => {
@@ -121,6 +130,11 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
       ['lm_eval.samples_identical', 'vllm_bench.throughput', 'long_doc_qa.query_ttft_per_prompt'],
     );
     assert.deepEqual(report.longDocQaComparison, [{ metric: 'query_ttft_per_prompt', baseline: 1.2, lmcache: 0.1 }]);
+    // LMCache's counters are the stage's, as its activity read them, whether or not they could be read.
+    const countersOf = (name: string) => report.stages.find((stage) => stage.name === name)?.lmcacheCounters;
+    assert.deepEqual(countersOf('vllm_bench'), [{ run: 'lmcache', unavailable: UNREACHABLE_METRICS }]);
+    assert.deepEqual(countersOf('long_doc_qa'), [{ run: 'lmcache', deltas: LONG_DOC_QA_COUNTERS }]);
+    assert.equal(countersOf('lm_eval'), undefined);
   });
 
   it('runs only the selected stages, leases GPUs in sim too, and still cleans up', async () => {
