@@ -6,6 +6,7 @@ import { ensureLmcacheServerImage } from '../../src/activities/lmcache-server-im
 import { LMCACHE_PYTHON, LMCACHE_SERVER_MODULE, lmcacheServerFlags } from '../../src/commands/containers.js';
 import { docker, isNotFound, isNotModified } from '../../src/docker/client.js';
 import { LmcacheMpClient } from '../../src/lmcache-mp/client.js';
+import { parsePrometheusText } from '../../src/metrics/prometheus-text.js';
 import { freePort } from './ports.js';
 
 const START_TIMEOUT_MS = 90_000;
@@ -47,10 +48,7 @@ export async function startLmcacheServer(options: { l1SizeGb?: number } = {}): P
     metrics: async () => {
       const text = await (await fetch(`http://127.0.0.1:${prometheusPort}/metrics`)).text();
       const values = new Map<string, number>();
-      for (const line of text.split('\n')) {
-        const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})? (\S+)$/.exec(line);
-        if (sample) values.set(sample[1], (values.get(sample[1]) ?? 0) + Number(sample[2]));
-      }
+      for (const { name, value } of parsePrometheusText(text)) values.set(name, (values.get(name) ?? 0) + value);
       return values;
     },
     restart: async () => {
