@@ -27,6 +27,12 @@ ensure_node_project() {
 }
 
 # Installs a requirements file into the tools' virtual environment unless it already holds exactly that file.
+# Says how much room is left when a log shows the disk ran full: vllm takes about 10 GB, the sim's images about 4 GB.
+no_space_hint() {
+  grep -q 'No space left on device' "$1" || return 0
+  say "the disk holding $2 is full ($(df -h --output=avail "$2" | tail -1 | tr -d ' ') left); the tests need about 20 GB free"
+}
+
 install_requirements() {
   local name="$1" what="$2"
   local venv; venv="$(venv_dir)"
@@ -38,7 +44,8 @@ install_requirements() {
   if [ ! -f "$stamp" ] || ! cmp -s "$file" "$stamp"; then
     say "installing $what into $venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$file" >"$RUN_DIR/pip-$name.log" 2>&1 \
-      || { tail -30 "$RUN_DIR/pip-$name.log" >&2; die "pip install -r scripts/requirements-$name.txt failed"; }
+      || { tail -30 "$RUN_DIR/pip-$name.log" >&2; no_space_hint "$RUN_DIR/pip-$name.log" "$venv"
+           die "pip install -r scripts/requirements-$name.txt failed"; }
     cp "$file" "$stamp"
   fi
 }
