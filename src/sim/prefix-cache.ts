@@ -1,6 +1,5 @@
 /**
- * Prefix caching by chained block hashes, shared by the vLLM-like server's GPU cache and the LMCache-like
- * store. A block's key hashes the previous block's key with the block's tokens, so it stands for the whole
+ * The vLLM-like server's GPU prefix cache: blocks keyed by chained hashes. A block's key hashes the previous block's key with the block's tokens, so it stands for the whole
  * prefix up to the block's end: two prompts share a key only if they agree on every token before it.
  */
 import { createHash } from 'node:crypto';
