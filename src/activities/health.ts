@@ -1,9 +1,8 @@
 /**
  * Stage "health": this run's three containers run, both vLLM servers list the model in `GET /v1/models`, and
  * the LMCache server answers a `noop` of its MP protocol (in both profiles: the sim runs the real server). Polled
- * every POLL_INTERVAL_MS (the reference
- * polled every 5 s, and only one server); fails at once with the log tail when a container stops, and after
- * MAX_WAIT_SECONDS otherwise.
+ * every POLL_INTERVAL_MS (the reference polled every 5 s, and only one server); fails at once with the log tail
+ * when a container stops, and after MAX_WAIT_SECONDS otherwise.
  */
 import { log } from '@temporalio/activity';
 import { mkdir, writeFile } from 'node:fs/promises';
