@@ -187,6 +187,11 @@ export class LmcacheMpClient {
     return transferSucceeded(reply);
   }
 
+  /** Drops every stored chunk that no lookup or transfer holds (`force` drops those too). */
+  async clear(force = false): Promise<void> {
+    await this.call('clear', [force]);
+  }
+
   /** Ends a request's session: the server drops what it kept for it. */
   async endSession(requestId: string): Promise<void> {
     await this.call('end_session', [requestId]);

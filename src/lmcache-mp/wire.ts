@@ -15,6 +15,7 @@ export const OPERATION_IDS = {
   query_prefetch_status: 9,
   free_lookup_locks: 12,
   end_session: 13,
+  clear: 20,
   get_chunk_size: 21,
   ping: 22,
   noop: 24,

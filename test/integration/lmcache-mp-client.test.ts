@@ -131,6 +131,38 @@ describe('LMCache MP client against the real server', { timeout: 600_000 }, () =
     }
   });
 
+  it('clear drops every stored chunk: lookups miss and the L1 usage gauge falls to 0', async () => {
+    const { client, close } = await connect(server, 103, {
+      layers: 1,
+      blocks: 32,
+      blockSize: BLOCK_SIZE,
+      heads: 2,
+      headSize: 8,
+    });
+    try {
+      const prompt = tokens(3, CHUNK_TOKENS);
+      assert.equal(await client.store(key(prompt, 'clear-store', 0), 103, range(0, BLOCKS_PER_CHUNK)), true);
+      await client.endSession('clear-store');
+      let hits = 0;
+      for (let attempt = 0; attempt < 50 && hits === 0; attempt++) {
+        const lookupKey = key(prompt, `clear-hit-${attempt}`, null);
+        hits = await client.lookup(lookupKey);
+        await client.freeLookupLocks(lookupKey);
+        await client.endSession(lookupKey.requestId);
+        if (hits === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(hits, 1, 'stored before the clear');
+      assert.ok((await server.metrics()).get('lmcache_mp_l1_usage_ratio')! > 0);
+      await client.clear();
+      assert.equal((await server.metrics()).get('lmcache_mp_l1_usage_ratio'), 0);
+      const after = key(prompt, 'clear-after', null);
+      assert.equal(await client.lookup(after), 0, 'gone after the clear');
+      await client.endSession('clear-after');
+    } finally {
+      await close();
+    }
+  });
+
   it('evicts the least recently used chunks when a small L1 fills up', async () => {
     const small = await startLmcacheServer({ l1SizeGb: 0.01 });
     // 256 KiB of KV per chunk (2 layers x K,V x 2 heads x 64 x float16): the 10 MiB L1 holds about 40.
