@@ -24,7 +24,7 @@ const REGION_BLOCKS = Math.ceil(MAX_MODEL_LEN / BLOCK_TOKENS);
 /** Regions: one prefill and up to three stores behind it (the files are sparse: only written pages count). */
 const REGIONS = 4;
 /** 1 KiB of KV per token (one layer; K and V of 4 heads of 64 float16). */
-export const KV_GEOMETRY: KvGeometry = {
+const KV_GEOMETRY: KvGeometry = {
   layers: 1,
   blocks: REGIONS * REGION_BLOCKS,
   blockSize: BLOCK_TOKENS,
@@ -59,18 +59,17 @@ function mix(value: number): number {
 }
 
 /**
- * The KV that the prompt's blocks [firstBlock, firstBlock + count) hold for `tokenIds` in one plane (0: K, 1: V) of a layer:
+ * The KV that the prompt's first `count` blocks hold for `tokenIds` in one plane (0: K, 1: V) of a layer:
  * 16 bytes per token from its id and position, repeated over its heads. Bit 14 of every float16 is cleared, so no
  * value is a NaN or an infinity that a copy could canonicalize.
  */
-export function expectedKv(tokenIds: readonly number[], firstBlock: number, count: number, plane: number): Buffer {
+function expectedKv(tokenIds: readonly number[], count: number, plane: number): Buffer {
   const data = Buffer.alloc(count * BLOCK_TOKENS * TOKEN_PLANE_BYTES);
   const pattern = Buffer.alloc(16);
-  const first = firstBlock * BLOCK_TOKENS;
-  for (let position = first; position < first + count * BLOCK_TOKENS && position < tokenIds.length; position++) {
+  for (let position = 0; position < count * BLOCK_TOKENS && position < tokenIds.length; position++) {
     const seed = mix(tokenIds[position] ^ mix(position * 2 + plane));
     for (let word = 0; word < 4; word++) pattern.writeUInt32LE((mix(seed + word) & 0xbfffbfff) >>> 0, word * 4);
-    const at = (position - first) * TOKEN_PLANE_BYTES;
+    const at = position * TOKEN_PLANE_BYTES;
     data.fill(pattern, at, at + TOKEN_PLANE_BYTES);
   }
   return data;
@@ -85,7 +84,7 @@ export class LmcacheConnector {
   private readonly regionWaiters: Array<(region: number) => void> = [];
 
   private constructor(
-    readonly port: number,
+    port: number,
     private readonly model: string,
     private readonly kv: SharedKvCache,
     private readonly log: Logger,
@@ -178,7 +177,7 @@ export class LmcacheConnector {
     for (let layer = 0; layer < KV_GEOMETRY.layers; layer++) {
       for (const plane of [0, 1]) {
         const got = await this.kv.readPlaneBlocks(layer, plane, first, blocks);
-        const want = expectedKv(tokenIds, 0, blocks, plane);
+        const want = expectedKv(tokenIds, blocks, plane);
         for (let block = 0; block < blocks; block++) {
           const [from, to] = [block * this.kv.planeBlockBytes, (block + 1) * this.kv.planeBlockBytes];
           if (!got.subarray(from, to).equals(want.subarray(from, to))) mismatchedBlocks++;
@@ -202,7 +201,7 @@ export class LmcacheConnector {
       const first = region * REGION_BLOCKS;
       for (let layer = 0; layer < KV_GEOMETRY.layers; layer++) {
         for (const plane of [0, 1]) {
-          await this.kv.writePlaneBlocks(layer, plane, first, expectedKv(tokenIds, 0, blocks, plane));
+          await this.kv.writePlaneBlocks(layer, plane, first, expectedKv(tokenIds, blocks, plane));
         }
       }
       const key = { ...this.key(tokenIds, tokens, requestId), workerId: 0 };
