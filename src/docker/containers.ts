@@ -51,8 +51,15 @@ export async function removeContainers(
   for (const container of containers) {
     onProgress(container.name);
     const logFile = path.join(logDir, `${container.role ?? 'unknown'}-${container.name}.log`);
-    await writeFile(logFile, await logTail(container.id));
-    logFiles.push(logFile);
+    // Gone already: another remover (the run's cleanup and a janitor may meet) got there first.
+    const tail = await logTail(container.id).catch((error: unknown) => {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    });
+    if (tail !== undefined) {
+      await writeFile(logFile, tail);
+      logFiles.push(logFile);
+    }
     const handle = docker().getContainer(container.id);
     await alreadyDoneIsFine(handle.stop({ t: STOP_TIMEOUT_SECONDS }));
     await alreadyDoneIsFine(handle.remove({ force: true }));
