@@ -6,6 +6,8 @@ import { ensureLmcacheServerImage } from '../../src/activities/lmcache-server-im
 import { LMCACHE_PYTHON, LMCACHE_SERVER_MODULE, lmcacheServerFlags } from '../../src/commands/containers.js';
 import { docker, isNotFound, isNotModified } from '../../src/docker/client.js';
 import { LmcacheMpClient } from '../../src/lmcache-mp/client.js';
+import { SharedKvCache, type KvGeometry } from '../../src/lmcache-mp/shared-kv-cache.js';
+import type { CacheKey } from '../../src/lmcache-mp/wire.js';
 import { parsePrometheusText } from '../../src/metrics/prometheus-text.js';
 import { freePort } from './ports.js';
 
@@ -90,4 +92,43 @@ export async function startLmcacheServer(options: { l1SizeGb?: number } = {}): P
   }
   await untilAnswering();
   return server;
+}
+
+export const TEST_MODEL = 'test/model';
+
+/** The key of a whole token sequence; lookups pass `workerId` null, stores and retrieves a worker's id. */
+export function cacheKey(tokenIds: number[], requestId: string, workerId: number | null): CacheKey {
+  return {
+    modelName: TEST_MODEL,
+    worldSize: 1,
+    workerId,
+    tokenIds,
+    start: 0,
+    end: tokenIds.length,
+    requestId,
+    numKvReaders: 1,
+  };
+}
+
+export const range = (from: number, count: number) => Array.from({ length: count }, (_, index) => from + index);
+
+/** A client with a KV cache registered on `server` as `instanceId`; torn down by `close`. */
+export async function connectRegistered(server: TestLmcacheServer, instanceId: number, geometry: KvGeometry) {
+  const client = new LmcacheMpClient(server.endpoint);
+  const kv = await SharedKvCache.create(`lmcache-test-${process.pid}-${instanceId}`, geometry);
+  await client.registerKvCache({
+    instanceId,
+    modelName: TEST_MODEL,
+    worldSize: 1,
+    blockSize: geometry.blockSize,
+    tensors: kv.tensors(),
+  });
+  return {
+    client,
+    kv,
+    close: async () => {
+      client.close();
+      await kv.close();
+    },
+  };
 }

@@ -9,35 +9,23 @@ import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { countingLmcache, readLmcacheCounters } from '../../src/activities/lmcache-metrics.js';
-import { LmcacheMpClient } from '../../src/lmcache-mp/client.js';
-import { SharedKvCache } from '../../src/lmcache-mp/shared-kv-cache.js';
-import type { CacheKey } from '../../src/lmcache-mp/wire.js';
 import type { LmcacheCounterReading } from '../../src/report/types.js';
-import { startLmcacheServer, type TestLmcacheServer } from '../helpers/lmcache-server.js';
+import {
+  cacheKey,
+  connectRegistered,
+  range,
+  startLmcacheServer,
+  type TestLmcacheServer,
+} from '../helpers/lmcache-server.js';
 import { freePort } from '../helpers/ports.js';
 
 const BLOCK_SIZE = 16;
 const CHUNK_TOKENS = 256;
 const INSTANCE_ID = 201;
 
-function key(tokenIds: number[], requestId: string, workerId: number | null): CacheKey {
-  return {
-    modelName: 'test/model',
-    worldSize: 1,
-    workerId,
-    tokenIds,
-    start: 0,
-    end: tokenIds.length,
-    requestId,
-    numKvReaders: 1,
-  };
-}
-
 /** As a benchmark stage reads them: inside an activity, which logs a reading it could not take. */
 const counting = (...args: Parameters<typeof countingLmcache>) =>
   new MockActivityEnvironment().run(countingLmcache, ...args);
-
-const range = (from: number, count: number) => Array.from({ length: count }, (_, index) => from + index);
 
 async function listening(server: Server | ReturnType<typeof createTcpServer>): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -54,42 +42,33 @@ describe("LMCache's counters from the real server", { timeout: 300_000 }, () => 
   });
 
   it('count what was done between two readings: one store, the hit tokens of every lookup, one retrieve', async () => {
-    const client = new LmcacheMpClient(server.endpoint);
     const geometry = { layers: 2, blocks: 64, blockSize: BLOCK_SIZE, heads: 2, headSize: 8 };
-    const kv = await SharedKvCache.create(`lmcache-metrics-test-${process.pid}`, geometry);
+    const { client, close } = await connectRegistered(server, INSTANCE_ID, geometry);
     const readings: LmcacheCounterReading[] = [];
     let hitChunks = 0;
     try {
-      await client.registerKvCache({
-        instanceId: INSTANCE_ID,
-        modelName: 'test/model',
-        worldSize: 1,
-        blockSize: BLOCK_SIZE,
-        tensors: kv.tensors(),
-      });
       const prompt = range(500_000, 2 * CHUNK_TOKENS);
       await counting(server.prometheusPort, 'lmcache', readings, async () => {
-        assert.equal(await client.store(key(prompt, 'store', 0), INSTANCE_ID, range(0, 32)), true);
+        assert.equal(await client.store(cacheKey(prompt, 'store', 0), INSTANCE_ID, range(0, 32)), true);
         await client.endSession('store');
         // A store is committed asynchronously: lookups until it is found, each one's hits counted.
         for (let attempt = 0; attempt < 50; attempt++) {
           const requestId = `lookup-${attempt}`;
-          const hits = await client.lookup(key(prompt, requestId, null));
+          const hits = await client.lookup(cacheKey(prompt, requestId, null));
           hitChunks += hits;
           if (hits === 2) {
-            assert.equal(await client.retrieve(key(prompt, requestId, 0), INSTANCE_ID, range(32, 32)), true);
+            assert.equal(await client.retrieve(cacheKey(prompt, requestId, 0), INSTANCE_ID, range(32, 32)), true);
             await client.endSession(requestId);
             return;
           }
-          await client.freeLookupLocks(key(prompt, requestId, null));
+          await client.freeLookupLocks(cacheKey(prompt, requestId, null));
           await client.endSession(requestId);
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
         assert.fail('the stored prompt was never found');
       });
     } finally {
-      client.close();
-      await kv.close();
+      await close();
     }
     assert.equal(readings.length, 1);
     const [{ run, deltas, unavailable }] = readings as [LmcacheCounterReading];

@@ -8,52 +8,20 @@ import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { lmcacheAnswers } from '../../src/activities/probes.js';
 import { LmcacheMpClient, LmcacheTimeoutError } from '../../src/lmcache-mp/client.js';
-import { SharedKvCache, type KvGeometry } from '../../src/lmcache-mp/shared-kv-cache.js';
-import type { CacheKey } from '../../src/lmcache-mp/wire.js';
-import { startLmcacheServer, type TestLmcacheServer } from '../helpers/lmcache-server.js';
+import {
+  cacheKey,
+  connectRegistered,
+  range,
+  startLmcacheServer,
+  type TestLmcacheServer,
+} from '../helpers/lmcache-server.js';
 
 const BLOCK_SIZE = 16;
 const CHUNK_TOKENS = 256;
 const BLOCKS_PER_CHUNK = CHUNK_TOKENS / BLOCK_SIZE;
 
-function key(tokenIds: number[], requestId: string, workerId: number | null): CacheKey {
-  return {
-    modelName: 'test/model',
-    worldSize: 1,
-    workerId,
-    tokenIds,
-    start: 0,
-    end: tokenIds.length,
-    requestId,
-    numKvReaders: 1,
-  };
-}
-
 function tokens(sequence: number, count: number): number[] {
   return Array.from({ length: count }, (_, index) => sequence * 100_000 + index);
-}
-
-const range = (from: number, count: number) => Array.from({ length: count }, (_, index) => from + index);
-
-/** A registered client and KV cache on a server; torn down by `close`. */
-async function connect(server: TestLmcacheServer, instanceId: number, geometry: KvGeometry) {
-  const client = new LmcacheMpClient(server.endpoint);
-  const kv = await SharedKvCache.create(`lmcache-mp-client-test-${process.pid}-${instanceId}`, geometry);
-  await client.registerKvCache({
-    instanceId,
-    modelName: 'test/model',
-    worldSize: 1,
-    blockSize: geometry.blockSize,
-    tensors: kv.tensors(),
-  });
-  return {
-    client,
-    kv,
-    close: async () => {
-      client.close();
-      await kv.close();
-    },
-  };
 }
 
 describe('LMCache MP client against the real server', { timeout: 600_000 }, () => {
@@ -77,7 +45,7 @@ describe('LMCache MP client against the real server', { timeout: 600_000 }, () =
   });
 
   it('stores the KV of full chunks, finds them by token ids and retrieves them byte for byte into other blocks', async () => {
-    const { client, kv, close } = await connect(server, 101, {
+    const { client, kv, close } = await connectRegistered(server, 101, {
       layers: 2,
       blocks: 64,
       blockSize: BLOCK_SIZE,
@@ -93,21 +61,21 @@ describe('LMCache MP client against the real server', { timeout: 600_000 }, () =
           await kv.writeBlock(layer, block, Buffer.alloc(kv.blockBytes, (layer * 31 + block * 7 + 1) & 0xff));
         }
       }
-      assert.equal(await client.lookup(key(prompt, 'miss', null)), 0, 'nothing stored yet');
+      assert.equal(await client.lookup(cacheKey(prompt, 'miss', null)), 0, 'nothing stored yet');
       await client.endSession('miss');
 
-      assert.equal(await client.store(key(prompt, 'store', 0), 101, source), true);
+      assert.equal(await client.store(cacheKey(prompt, 'store', 0), 101, source), true);
       await client.endSession('store');
       // A store is committed asynchronously: a lookup right after it may still miss.
       let hits = 0;
       for (let attempt = 0; attempt < 50 && hits < 2; attempt++) {
-        hits = await client.lookup(key(prompt, `hit-${attempt}`, null));
+        hits = await client.lookup(cacheKey(prompt, `hit-${attempt}`, null));
         if (hits < 2) {
-          await client.freeLookupLocks(key(prompt, `hit-${attempt}`, null));
+          await client.freeLookupLocks(cacheKey(prompt, `hit-${attempt}`, null));
           await client.endSession(`hit-${attempt}`);
           await new Promise((resolve) => setTimeout(resolve, 100));
         } else {
-          assert.equal(await client.retrieve(key(prompt, `hit-${attempt}`, 0), 101, target), true);
+          assert.equal(await client.retrieve(cacheKey(prompt, `hit-${attempt}`, 0), 101, target), true);
           await client.endSession(`hit-${attempt}`);
         }
       }
@@ -122,8 +90,8 @@ describe('LMCache MP client against the real server', { timeout: 600_000 }, () =
       }
       // A prompt that shares only the first chunk hits only that one: the server hashes token prefixes.
       const diverging = [...prompt.slice(0, CHUNK_TOKENS), ...tokens(2, CHUNK_TOKENS)];
-      assert.equal(await client.lookup(key(diverging, 'prefix', null)), 1);
-      await client.freeLookupLocks(key(diverging, 'prefix', null));
+      assert.equal(await client.lookup(cacheKey(diverging, 'prefix', null)), 1);
+      await client.freeLookupLocks(cacheKey(diverging, 'prefix', null));
       await client.endSession('prefix');
       assert.ok((await server.metrics()).get('lmcache_mp_lookup_hit_tokens_total')! >= 3 * CHUNK_TOKENS);
     } finally {
@@ -132,7 +100,7 @@ describe('LMCache MP client against the real server', { timeout: 600_000 }, () =
   });
 
   it('clear drops every stored chunk: lookups miss and the L1 usage gauge falls to 0', async () => {
-    const { client, close } = await connect(server, 103, {
+    const { client, close } = await connectRegistered(server, 103, {
       layers: 1,
       blocks: 32,
       blockSize: BLOCK_SIZE,
@@ -141,11 +109,11 @@ describe('LMCache MP client against the real server', { timeout: 600_000 }, () =
     });
     try {
       const prompt = tokens(3, CHUNK_TOKENS);
-      assert.equal(await client.store(key(prompt, 'clear-store', 0), 103, range(0, BLOCKS_PER_CHUNK)), true);
+      assert.equal(await client.store(cacheKey(prompt, 'clear-store', 0), 103, range(0, BLOCKS_PER_CHUNK)), true);
       await client.endSession('clear-store');
       let hits = 0;
       for (let attempt = 0; attempt < 50 && hits === 0; attempt++) {
-        const lookupKey = key(prompt, `clear-hit-${attempt}`, null);
+        const lookupKey = cacheKey(prompt, `clear-hit-${attempt}`, null);
         hits = await client.lookup(lookupKey);
         await client.freeLookupLocks(lookupKey);
         await client.endSession(lookupKey.requestId);
@@ -155,7 +123,7 @@ describe('LMCache MP client against the real server', { timeout: 600_000 }, () =
       assert.ok((await server.metrics()).get('lmcache_mp_l1_usage_ratio')! > 0);
       await client.clear();
       assert.equal((await server.metrics()).get('lmcache_mp_l1_usage_ratio'), 0);
-      const after = key(prompt, 'clear-after', null);
+      const after = cacheKey(prompt, 'clear-after', null);
       assert.equal(await client.lookup(after), 0, 'gone after the clear');
       await client.endSession('clear-after');
     } finally {
@@ -166,7 +134,7 @@ describe('LMCache MP client against the real server', { timeout: 600_000 }, () =
   it('evicts the least recently used chunks when a small L1 fills up', async () => {
     const small = await startLmcacheServer({ l1SizeGb: 0.01 });
     // 256 KiB of KV per chunk (2 layers x K,V x 2 heads x 64 x float16): the 10 MiB L1 holds about 40.
-    const { client, close } = await connect(small, 102, {
+    const { client, close } = await connectRegistered(small, 102, {
       layers: 2,
       blocks: 64,
       blockSize: BLOCK_SIZE,
@@ -175,7 +143,7 @@ describe('LMCache MP client against the real server', { timeout: 600_000 }, () =
     });
     try {
       const hitsOf = async (sequence: number, requestId: string) => {
-        const lookupKey = key(tokens(sequence, 4 * CHUNK_TOKENS), requestId, null);
+        const lookupKey = cacheKey(tokens(sequence, 4 * CHUNK_TOKENS), requestId, null);
         const hits = await client.lookup(lookupKey);
         await client.freeLookupLocks(lookupKey);
         await client.endSession(requestId);
@@ -187,7 +155,7 @@ describe('LMCache MP client against the real server', { timeout: 600_000 }, () =
       for (let sequence = 0; sequence < sequences; sequence++) {
         let held = 0;
         for (let attempt = 0; attempt < 40 && held < 4; attempt++) {
-          const storeKey = key(tokens(sequence, 4 * CHUNK_TOKENS), `s${sequence}-${attempt}`, 0);
+          const storeKey = cacheKey(tokens(sequence, 4 * CHUNK_TOKENS), `s${sequence}-${attempt}`, 0);
           assert.equal(await client.store(storeKey, 102, range(0, 64)), true);
           await client.endSession(storeKey.requestId);
           await new Promise((resolve) => setTimeout(resolve, 250));
