@@ -11,6 +11,33 @@ interface HistoryEvent {
   eventType: string;
   activityTaskScheduledEventAttributes?: { activityType?: { name?: string } };
   activityTaskCompletedEventAttributes?: { scheduledEventId?: string | number };
+  activityTaskStartedEventAttributes?: { scheduledEventId?: string | number };
+}
+
+/** Events that end an activity's attempt: the last attempt's, for activities the history shows started. */
+const ACTIVITY_CLOSED = /ACTIVITY_TASK_(COMPLETED|FAILED|TIMED_OUT|CANCELED)$/;
+
+/**
+ * The orchestration's share of a run: its wall time, from a worker's first pickup of it (a worker still starting
+ * up is no cost of the run) to its last event, minus the time its activities ran (each from its start to its
+ * close; the stages run one at a time). What the server, the workflow tasks and the workers' polling add, and
+ * what a client watching the run (`cli.js follow`) could add to.
+ */
+export function orchestrationOverheadMs(events: HistoryEvent[]): number {
+  const times = events.map((event) => Date.parse(event.eventTime));
+  const startedAt = new Map<string, number>();
+  let busy = 0;
+  events.forEach((event, index) => {
+    const started = event.activityTaskStartedEventAttributes;
+    if (started) startedAt.set(String(started.scheduledEventId), times[index]!);
+    if (!ACTIVITY_CLOSED.test(event.eventType)) return;
+    const attributes = Object.entries(event).find(([key]) => /^activityTask\w+EventAttributes$/.test(key))?.[1] as
+      { scheduledEventId?: string | number } | undefined;
+    const start = startedAt.get(String(attributes?.scheduledEventId));
+    if (start !== undefined) busy += times[index]! - start;
+  });
+  const pickedUp = events.findIndex((event) => event.eventType.endsWith('WORKFLOW_TASK_STARTED'));
+  return times[times.length - 1]! - times[Math.max(0, pickedUp)]! - busy;
 }
 
 /** When the workflow acted on the health stage's result: the first workflow task completed after it. */
