@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Performance figures of one sim run: each stage's duration, the whole run, and per server the time from
 # being seen healthy to the workflow leaving the health wait; then a run held on a failed check and retried
-# ("retry-to-green s" beside "full rerun s"). Prints figures; asserts nothing.
+# ("retry-to-green s" beside "full rerun s"), and the orchestration overhead with and without cli.js follow
+# attached. Prints figures; asserts nothing.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$PROJECT_ROOT"
@@ -39,3 +40,22 @@ retry_ended=$(date +%s.%N)
 wait "$hold_pid" || true
 awk -v s="$started" -v e="$ended" -v rs="$retry_started" -v re="$retry_ended" \
   'BEGIN { printf "retry-to-green s: %.1f    full rerun s: %.1f\n", re - rs, e - s }'
+
+# What following costs: the orchestration overhead (a run's wall time outside its activities, from a worker's
+# first pickup) of the run above, which run-mp-test.sh followed with cli.js follow, beside one more run of the
+# same configuration that nobody follows, on a worker started the same way.
+quiet_build="${BUILD_ID}_unfollowed"
+quiet_id="lmcache-mp-test-$quiet_build"
+quiet_input="$(BUILD_ID="$quiet_build" node dist/src/client/cli.js input --workflow-id "$quiet_id")"
+TASK_QUEUE="${TASK_QUEUE:-lmcache-mp}" node dist/src/worker.js >"$RUN_DIR/worker-$quiet_build.log" 2>&1 &
+quiet_worker=$!
+"$TEMPORAL_BIN" workflow start --address "$TEMPORAL_ADDRESS" --type lmcacheMpTest \
+  --task-queue "${TASK_QUEUE:-lmcache-mp}" --workflow-id "$quiet_id" --input "$quiet_input" >/dev/null
+"$TEMPORAL_BIN" workflow result --address "$TEMPORAL_ADDRESS" --workflow-id "$quiet_id" >/dev/null \
+  || say "the unfollowed run failed; its figure follows anyway"
+kill -TERM "$quiet_worker"
+wait "$quiet_worker" || true
+quiet_history="$RUN_DIR/history-$quiet_build.json"
+"$TEMPORAL_BIN" workflow show --address "$TEMPORAL_ADDRESS" --workflow-id "$quiet_id" --output json >"$quiet_history"
+printf 'orchestration overhead s: followed %s    unfollowed %s\n' \
+  "$(node dist/src/client/cli.js overhead "$history")" "$(node dist/src/client/cli.js overhead "$quiet_history")"

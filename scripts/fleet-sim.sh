@@ -3,7 +3,9 @@
 # directory under one LEASE_DIR, SIM_GPUS virtual GPUs), runs one sim run alone (oneRunSeconds), then RUNS sim runs
 # at once, and prints one JSON line measured from the runs' histories and what is left on the engine:
 #   {"nodes":…,"runs":…,"passed":…,"gpuOverlaps":…,"portOverlaps":…,"crossNodeStages":…,"leakedContainers":…,…}
-# The workload is light (what is measured is pinning, leases and cleanup): STAGES and NUM_DOCUMENTS override it.
+# The workload is light (what is measured is pinning, leases and cleanup), yet it reaches LMCache: 4 documents
+# overflow a 4000-token sim GPU cache, so the evidence checks hold. STAGES, NUM_DOCUMENTS and SIM_GPU_CACHE_TOKENS
+# override it.
 # Uses TEMPORAL_ADDRESS if set, else the local dev server (started if needed). Usage: scripts/fleet-sim.sh NODES RUNS
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -18,7 +20,8 @@ ensure_python_tools
 ensure_docker
 ensure_temporal
 
-export PROFILE=sim STAGES="${STAGES:-build,launch,health,long_doc_qa}" NUM_DOCUMENTS="${NUM_DOCUMENTS:-4}"
+export PROFILE=sim STAGES="${STAGES:-build,launch,health,long_doc_qa}" NUM_DOCUMENTS="${NUM_DOCUMENTS:-4}" \
+  SIM_GPU_CACHE_TOKENS="${SIM_GPU_CACHE_TOKENS:-4000}"
 tag="fleet$$"
 work="$RUN_DIR/$tag"
 mkdir -p "$work/histories"

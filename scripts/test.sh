@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit, workflow (real local Temporal server), integration (real Docker engine) and end to
 # end (whole sim pipeline through the temporal CLI). Installs what it needs first (for integration and e2e
-# also Debian's chromium, which loads the reports' charts); starts dockerd if none answers (as root).
+# also Debian's chromium, which loads the reports' charts, and PyPI vllm); starts dockerd if none answers (as root).
 # Pass suite names to run only those: scripts/test.sh unit workflow
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -14,8 +14,9 @@ suites=("$@")
 for suite in "${suites[@]}"; do
   case "$suite" in
     unit|workflow) ;;
-    integration) ensure_docker; ensure_chromium ;;
-    # The end-to-end suite runs the real `vllm bench serve` against the sim.
+    # The contract tests hand our command lines to vLLM's own parsers; the end-to-end suite runs the real
+    # `vllm bench serve` against the sim.
+    integration) ensure_docker; ensure_chromium; ensure_vllm force ;;
     e2e) ensure_docker; ensure_chromium; ensure_vllm force ;;
     *) die "unknown suite $suite (unit, workflow, integration, e2e)" ;;
   esac

@@ -46,3 +46,17 @@ export const NON_RETRYABLE_TYPES: FailureTypeName[] = [
   FailureType.ToolMissing,
   FailureType.OutputParseError,
 ];
+
+/** How many lines of a failing tool's or dead container's log a failure carries as evidence. */
+export const EVIDENCE_LINES = 30;
+
+/**
+ * What a failed stage shows as the cause, in its ApplicationFailure's details (`{ evidence: FailureEvidence[] }`):
+ * the last lines of a log, and where the whole log is on the worker's node.
+ */
+export interface FailureEvidence {
+  /** Whose log: "vllm bench serve lmcache", "container lmcache-mp-…-vllm (exited)". */
+  title: string;
+  lines: string[];
+  file: string;
+}

@@ -20,7 +20,7 @@ import { DEFAULT_TASK_QUEUE } from './constants.js';
 import { isRunningIn } from './client/janitor.js';
 import { reclaimLeases } from './placement/leases.js';
 import { nodeSettings } from './placement/node.js';
-import { nodeTaskQueue } from './placement/placement.js';
+import { nodeTaskQueue, pinnedPortsOf } from './placement/placement.js';
 
 const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.js', import.meta.url));
 
@@ -81,8 +81,12 @@ async function reclaimStaleLeases(leaseDir: string): Promise<void> {
 async function logPreflight(): Promise<void> {
   try {
     const env = { ...process.env, PROFILE: await nodeProfile(process.env) };
-    const { config } = loadConfigFromEnv(env, 'worker-preflight');
-    const checks = await runDoctor(config, { resolvePath: resolveNodePath });
+    const { input, config } = loadConfigFromEnv(env, 'worker-preflight');
+    const checks = await runDoctor(config, {
+      resolvePath: resolveNodePath,
+      node: nodeSettings(),
+      pinnedPorts: pinnedPortsOf(input),
+    });
     const failed = checks.filter((check) => !check.ok).map((check) => check.name);
     const logger = Runtime.instance().logger;
     const summary = `preflight (PROFILE=${config.profile}): ${failed.length === 0 ? 'all checks passed' : `${failed.length} check(s) failed`}`;

@@ -184,26 +184,3 @@ prepare_namespace() {
       || die "setting the retention of namespace $namespace failed"
   fi
 }
-
-# Polls a run's `state` query while PID (its `temporal workflow execute`) lives, and prints the retryStage and
-# finish lines each time the run is held on a stage.
-announce_holds() {
-  local workflow_id="$1" pid="$2" state last=""
-  while kill -0 "$pid" 2>/dev/null; do
-    state="$("$TEMPORAL_BIN" workflow query --address "$TEMPORAL_ADDRESS" --workflow-id "$workflow_id" \
-      --name state --output json 2>/dev/null \
-      | node -e 'let t="";process.stdin.on("data",(c)=>(t+=c)).on("end",()=>{try{const s=JSON.parse(t).queryResult[0];
-        if(s.phase==="held")console.log([s.stage,s.reason.split("\n")[0],s.retryCommand,s.finishCommand].join("\n"))}catch{}})')" || true
-    if [ -n "$state" ] && [ "$state" != "$last" ]; then
-      mapfile -t held <<<"$state"
-      say "HELD on stage ${held[0]}: ${held[1]}"
-      say "retry it (add \"config\": {...} to the input to override workload knobs or thresholds):"
-      echo "  ${held[2]} --address $TEMPORAL_ADDRESS"
-      say "or end the run with its current verdict:"
-      echo "  ${held[3]} --address $TEMPORAL_ADDRESS"
-      say "waiting for the run to end"
-    fi
-    last="$state"
-    sleep 5
-  done
-}

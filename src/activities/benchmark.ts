@@ -4,9 +4,10 @@
  */
 import { log } from '@temporalio/activity';
 import type { Config } from '../config/schema.js';
-import type { RunPlacement } from '../placement/placement.js';
+import { lmcacheMetricsPort, type PlacedStageInput } from '../placement/placement.js';
 import type { Check, ComparisonRow, LmcacheCounterReading } from '../report/types.js';
-import { countingLmcache, lmcacheMetricsPort } from './lmcache-metrics.js';
+import type { EvidenceSettings } from '../verification/lmcache-evidence.js';
+import { countingLmcache } from './lmcache-metrics.js';
 
 export interface BenchmarkOutcome {
   checks: Check[];
@@ -14,7 +15,7 @@ export interface BenchmarkOutcome {
   longDocQaComparison?: ComparisonRow[];
   /** vllm_bench: the seed of this attempt (see ./cold-caches.ts). */
   seed?: number;
-  /** LMCache's counters over each run against vLLM with LMCache (see ./lmcache-metrics.ts). */
+  /** LMCache's counters over each run of the stage (see ./lmcache-metrics.ts). */
   lmcacheCounters?: LmcacheCounterReading[];
 }
 
@@ -40,9 +41,14 @@ export function baselineThenLmcache(config: Config): ReadonlyArray<readonly ['ba
  */
 export function runSide<T>(
   side: 'baseline' | 'lmcache',
-  placement: RunPlacement | undefined,
+  input: PlacedStageInput,
   readings: LmcacheCounterReading[],
   body: () => Promise<T>,
 ): Promise<T> {
-  return countingLmcache(lmcacheMetricsPort(placement), side, readings, body);
+  return countingLmcache(lmcacheMetricsPort(input.config, input.placement), side, readings, body);
+}
+
+/** How the evidence checks (src/verification/lmcache-evidence.ts) decide, from the run's knobs. */
+export function evidenceSettings(config: Config): EvidenceSettings {
+  return { required: config.requireLmcacheEvidence, minServedPercent: config.lmcacheMinServedPercent };
 }

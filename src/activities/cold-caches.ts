@@ -1,20 +1,23 @@
 /**
  * A retried benchmark measures what a first attempt measures: the servers stayed up, so their caches remember
- * the failed attempt. Before a retry, LMCache's store is emptied by its own `clear` operation, checked by its L1
- * usage gauge falling to 0 (a store still in flight keeps its chunk, so it is asked again); if it will not empty,
- * this run's LMCache container is restarted (the vLLM connector registers again by itself). Both vLLM prefix
- * caches are emptied by `POST /reset_prefix_cache` (served with VLLM_SERVER_DEV_MODE=1); then the servers are
- * waited for as in the health stage.
+ * the failed attempt. Before a retry, LMCache's store is emptied by its own clear (`POST /cache/clear` of the
+ * `http_server` module's HTTP frontend; the MP protocol's `clear` with `server`), checked by its L1 usage gauge
+ * falling to 0 (a store still in flight keeps its chunk, so it is asked again); if it will not empty, this run's
+ * LMCache container is restarted, and on the gpu profile the vLLM beside it too: the sim's connector registers
+ * again by itself, but nobody has seen a real vLLM's connector do so after its server restarted. Both vLLM
+ * prefix caches are emptied by `POST /reset_prefix_cache` (served with VLLM_SERVER_DEV_MODE=1); then the servers
+ * are waited for as in the health stage.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { activityInfo, log } from '@temporalio/activity';
 import type { PlacedStageInput } from '../placement/placement.js';
+import type { Role } from '../commands/containers.js';
 import { docker } from '../docker/client.js';
 import { containersOf } from '../docker/containers.js';
 import { LmcacheMpClient } from '../lmcache-mp/client.js';
 import { waitUntilHealthy } from './health.js';
-import { lmcacheMetricsPort, readLmcacheCounters } from './lmcache-metrics.js';
-import { httpPost } from './probes.js';
+import { readLmcacheCounters } from './lmcache-metrics.js';
+import { httpPost, lmcacheEndpoints, type LmcacheEndpoints } from './probes.js';
 
 /** How long Docker gives the LMCache server to stop before killing it: its store is thrown away anyway. */
 const RESTART_GRACE_SECONDS = 2;
@@ -35,9 +38,11 @@ export function isRetriedAttempt(input: BenchmarkInput): boolean {
 
 export async function emptyCaches(input: BenchmarkInput): Promise<void> {
   const { config, workflowId } = input;
-  const how = (await clearLmcache(config.lmcachePort, lmcacheMetricsPort(input.placement)))
+  // The LMCache-side vLLM holds a connection to the server a restart replaces.
+  const restarted: Role[] = config.profile === 'gpu' ? ['lmcache', 'vllm'] : ['lmcache'];
+  const how = (await clearLmcache(lmcacheEndpoints(config, input.placement)))
     ? 'cleared'
-    : await restartLmcache(workflowId);
+    : await restartContainers(workflowId, restarted);
   await waitUntilHealthy(input);
   for (const port of [config.vllmBaselinePort, config.vllmPort]) {
     await httpPost(`http://127.0.0.1:${port}/reset_prefix_cache`);
@@ -45,13 +50,18 @@ export async function emptyCaches(input: BenchmarkInput): Promise<void> {
   log.info('caches emptied before a retried attempt', { lmcache: how, attempt: activityInfo().attempt });
 }
 
-/** True once LMCache's L1 holds nothing; false when `clear` does not get it there (or cannot be asked). */
-async function clearLmcache(port: number, metricsPort: number): Promise<boolean> {
-  const client = new LmcacheMpClient(`tcp://127.0.0.1:${port}`, CLEAR_TIMEOUT_MS);
+/** True once LMCache's L1 holds nothing; false when its clear does not get it there (or cannot be asked). */
+export async function clearLmcache(endpoints: LmcacheEndpoints): Promise<boolean> {
+  const { port } = endpoints;
+  const client =
+    endpoints.module === 'server' ? new LmcacheMpClient(`tcp://127.0.0.1:${port}`, CLEAR_TIMEOUT_MS) : undefined;
+  const clear = client
+    ? () => client.clear()
+    : () => httpPost(`http://127.0.0.1:${endpoints.httpPort}/cache/clear`, CLEAR_TIMEOUT_MS);
   try {
     for (let attempt = 0; attempt < CLEAR_ATTEMPTS; attempt++) {
-      await client.clear();
-      const counters = await readLmcacheCounters(metricsPort);
+      await clear();
+      const counters = await readLmcacheCounters(endpoints.metricsPort);
       if ('usageRatio' in counters && counters.usageRatio === 0) return true;
       await sleep(CLEAR_POLL_MS);
     }
@@ -59,16 +69,22 @@ async function clearLmcache(port: number, metricsPort: number): Promise<boolean>
   } catch (error) {
     log.warn('LMCache clear failed; restarting it instead', { port, error: (error as Error).message });
   } finally {
-    client.close();
+    client?.close();
   }
   return false;
 }
 
-async function restartLmcache(workflowId: string): Promise<string> {
-  const lmcache = (await containersOf(workflowId)).find((container) => container.role === 'lmcache');
-  if (!lmcache) throw new Error(`no LMCache container of workflow ${workflowId} to restart`);
-  await docker().getContainer(lmcache.id).restart({ t: RESTART_GRACE_SECONDS });
-  return `restarted ${lmcache.name}`;
+/** Restarts this run's containers of `roles`, in that order. */
+async function restartContainers(workflowId: string, roles: Role[]): Promise<string> {
+  const containers = await containersOf(workflowId);
+  const names: string[] = [];
+  for (const role of roles) {
+    const container = containers.find((c) => c.role === role);
+    if (!container) throw new Error(`no ${role} container of workflow ${workflowId} to restart`);
+    await docker().getContainer(container.id).restart({ t: RESTART_GRACE_SECONDS });
+    names.push(container.name);
+  }
+  return `restarted ${names.join(', ')}`;
 }
 
 /**

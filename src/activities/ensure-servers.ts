@@ -8,7 +8,7 @@ import { log } from '@temporalio/activity';
 import { ROLES } from '../commands/containers.js';
 import { containersOf } from '../docker/containers.js';
 import { FailureType } from '../failures.js';
-import { failWithLogTails } from './container-failure.js';
+import { containerLogDir, failWithLogTails } from './container-failure.js';
 import { waitUntilHealthy, type HealthResult } from './health.js';
 import { launchContainers, type LaunchInput } from './launch.js';
 
@@ -19,7 +19,12 @@ export async function ensureServers(
   const dead = containers.filter((container) => container.state !== 'running');
   if (dead.length > 0 && !input.relaunchDead) {
     const names = dead.map((container) => `${container.name} (${container.role})`).join(', ');
-    await failWithLogTails(FailureType.ContainerExited, `container ${names} is no longer running`, dead);
+    await failWithLogTails(
+      FailureType.ContainerExited,
+      `container ${names} is no longer running`,
+      dead,
+      containerLogDir(input.config.resultsDir),
+    );
   }
   const running = new Set(containers.filter((container) => container.state === 'running').map((c) => c.role));
   let relaunched: string[] = [];

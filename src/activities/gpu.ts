@@ -52,8 +52,8 @@ export async function selectGpus(config: Config): Promise<GpuSelection> {
       const chosen = selectByRule(gpus, rule);
       if (!chosen) return { done: false, waitingFor: describeGpus(gpus) };
       const [withLmcache, baseline] = chosen;
-      const totals = await Promise.all(chosen.map(totalMemoryMib));
-      const gpuMemoryUtilization = gpuMemoryUtilizationFor(Math.min(...totals));
+      // Upstream reads the LMCache GPU's total only (`nvidia-smi … -i $GPU_FOR_VLLM`).
+      const gpuMemoryUtilization = gpuMemoryUtilizationFor(await totalMemoryMib(withLmcache), config.largeGpuGib);
       return { done: true, value: { withLmcache, baseline, gpuMemoryUtilization } };
     },
     onTimeout: (status) => {

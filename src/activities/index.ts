@@ -1,6 +1,6 @@
 /**
- * The activities the worker registers, one per stage, each timed (see ./timed.ts), and the check of the scripts
- * a run names, which is no stage. The workflow refers to them by these names through
+ * The activities the worker registers, one per stage, each timed (see ./timed.ts), and the check of the files
+ * a run's input names on the node, which is no stage. The workflow refers to them by these names through
  * `proxyActivities<PipelineActivities>`.
  */
 import { buildImage } from './build.js';
@@ -13,7 +13,8 @@ import { claimNode, leaseResources } from './placement.js';
 import { runLmEval } from './lm-eval.js';
 import { runLongDocQa } from './long-doc-qa.js';
 import { writeReport } from './report.js';
-import { checkScriptFiles, runScriptStage } from './script-stage.js';
+import { checkInputFiles } from './input-files.js';
+import { runScriptStage } from './script-stage.js';
 import { timed } from './timed.js';
 import { runVllmBench } from './vllm-bench.js';
 
@@ -28,7 +29,9 @@ export const activities = {
   runLmEval: timed(runLmEval),
   runVllmBench: timed(runVllmBench),
   runLongDocQa: timed(runLongDocQa),
-  checkScriptFiles,
+  checkInputFiles,
+  // Runs started before the check covered more than scripts ask for it by its old name.
+  checkScriptFiles: checkInputFiles,
   runScriptStage: timed(runScriptStage),
   cleanupContainers: timed(cleanupContainers),
   writeReport: timed(writeReport),

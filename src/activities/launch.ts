@@ -12,10 +12,10 @@ import { containersOf } from '../docker/containers.js';
 import { containerCreateOptions, SPEC_HASH_LABEL } from '../docker/create-options.js';
 import { FailureType } from '../failures.js';
 import { LMCACHE_DEFAULT_PROMETHEUS_PORT, placedConfig, type PlacedStageInput } from '../placement/placement.js';
-import { failWithLogTails } from './container-failure.js';
+import { containerLogDir, failWithLogTails } from './container-failure.js';
 import { describePortHolder } from './port-holder.js';
 import { ensureLmcacheServerImage } from './lmcache-server-image.js';
-import { lmcacheAnswers, portAccepts } from './probes.js';
+import { lmcacheEndpoints, portAccepts, probeLmcache, type LmcacheEndpoints } from './probes.js';
 import { resolveNodePath } from '../node-paths.js';
 import { waitUntil } from './wait.js';
 
@@ -85,7 +85,13 @@ async function ensureContainer(spec: ContainerSpec, workflowId: string): Promise
  * Waits until the LMCache server answers a `noop` over its protocol, failing at once if its container stops. The
  * container's state is read before the port, so no other program can pass for a server that died on startup.
  */
-async function waitForLmcache(launched: LaunchedContainer, port: number): Promise<void> {
+async function waitForLmcache(
+  launched: LaunchedContainer,
+  endpoints: LmcacheEndpoints,
+  resultsDir: string,
+): Promise<void> {
+  const { port } = endpoints;
+  let last = '';
   await waitUntil({
     timeoutMs: LMCACHE_START_TIMEOUT_MS,
     intervalMs: LMCACHE_POLL_INTERVAL_MS,
@@ -96,14 +102,20 @@ async function waitForLmcache(launched: LaunchedContainer, port: number): Promis
           FailureType.ContainerExited,
           `container ${launched.name} (lmcache) exited with code ${state.ExitCode} before listening on port ${port}`,
           [{ id: launched.id, name: launched.name, state: state.Status }],
+          containerLogDir(resultsDir),
         );
       }
-      if (await lmcacheAnswers(port)) return { done: true, value: undefined };
-      return { done: false, waitingFor: `${launched.name} on port ${port}` };
+      const probe = await probeLmcache(endpoints);
+      if (probe.ready) {
+        log.info('LMCache server ready', { container: launched.name, probe: probe.decidedBy });
+        return { done: true, value: undefined };
+      }
+      last = probe.decidedBy;
+      return { done: false, waitingFor: `${launched.name} on port ${port} (${last})` };
     },
     onTimeout: () => {
       throw new Error(
-        `LMCache server ${launched.name} does not answer on port ${port} after ${LMCACHE_START_TIMEOUT_MS / 1000} s`,
+        `LMCache server ${launched.name} is not ready on port ${port} after ${LMCACHE_START_TIMEOUT_MS / 1000} s (${last})`,
       );
     },
   });
@@ -138,7 +150,9 @@ export async function launchContainers(input: LaunchInput): Promise<{ containers
     hfCacheDir,
     gpus: gpus && { withLmcache: gpus.withLmcache, baseline: gpus.baseline },
     gpuMemoryUtilization: gpus?.gpuMemoryUtilization,
-    prometheusPort: placement?.ports.prometheus ?? LMCACHE_DEFAULT_PROMETHEUS_PORT,
+    ...(config.lmcacheServerModule === 'server'
+      ? { prometheusPort: placement?.ports.prometheus ?? LMCACHE_DEFAULT_PROMETHEUS_PORT }
+      : {}),
     // Made by the build stage; here too, for runs whose STAGES skip it (at once when it exists).
     ...(config.profile === 'sim'
       ? { lmcacheImage: await ensureLmcacheServerImage((step) => heartbeat({ step })) }
@@ -149,7 +163,7 @@ export async function launchContainers(input: LaunchInput): Promise<{ containers
   const [lmcacheSpec, ...vllmSpecs] = specs;
   const lmcache = await ensureContainer(lmcacheSpec, workflowId);
   heartbeat({ started: lmcache.name });
-  await waitForLmcache(lmcache, lmcacheSpec.port);
+  await waitForLmcache(lmcache, lmcacheEndpoints(input.config, placement), config.resultsDir);
   const servers: LaunchedContainer[] = [];
   for (const spec of vllmSpecs) servers.push(await ensureContainer(spec, workflowId));
   for (const container of [lmcache, ...servers]) {

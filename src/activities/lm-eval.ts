@@ -7,14 +7,16 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { lmEvalCommand } from '../commands/tools.js';
-import { placedConfig } from '../placement/placement.js';
+import { lmcacheMetricsPort, placedConfig } from '../placement/placement.js';
 import { pickSamplesFile, verifyLmEvalSamples } from '../verification/lm-eval.js';
-import { concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
+import { lmEvalServed } from '../verification/lmcache-evidence.js';
+import { concludeBenchmark, evidenceSettings, type BenchmarkOutcome } from './benchmark.js';
 import { emptyCaches, isRetriedAttempt, type BenchmarkInput } from './cold-caches.js';
-import { countingLmcache, lmcacheMetricsPort } from './lmcache-metrics.js';
+import { countingLmcache, readChunkTokens } from './lmcache-metrics.js';
 import type { LmcacheCounterReading } from '../report/types.js';
 import { httpPost } from './probes.js';
 import { runTool, toolPaths } from './run-tool.js';
+import { lmEvalProgress } from '../verification/tool-progress.js';
 
 export const LM_EVAL_RUNS = ['first_run', 'second_run'] as const;
 
@@ -41,14 +43,23 @@ export async function runLmEval(input: BenchmarkInput): Promise<BenchmarkOutcome
     // A retried attempt starts clean, so an old samples file can never stand in for a new one.
     await rm(outputPath, { recursive: true, force: true });
     await mkdir(outputPath, { recursive: true });
-    await countingLmcache(lmcacheMetricsPort(input.placement), run, lmcacheCounters, () =>
+    await countingLmcache(lmcacheMetricsPort(config, input.placement), run, lmcacheCounters, () =>
       runTool(lmEvalCommand(config, toolPaths(config), outputPath), {
         label: `lm_eval ${run}`,
+        progress: lmEvalProgress,
         logFile: path.join(stageDir, `${run}.log`),
         workflowId,
       }),
     );
     samples.push(await readSamples(outputPath, config.lmEvalTask));
   }
-  return concludeBenchmark('lm_eval', { checks: verifyLmEvalSamples(samples[0], samples[1]), lmcacheCounters });
+  const served = lmEvalServed(
+    lmcacheCounters,
+    await readChunkTokens(input.config, input.placement),
+    evidenceSettings(config),
+  );
+  return concludeBenchmark('lm_eval', {
+    checks: [...verifyLmEvalSamples(samples[0], samples[1]), served],
+    lmcacheCounters,
+  });
 }

@@ -14,10 +14,19 @@ import {
   verifyLongDocQa,
   type LongDocQaResult,
 } from '../verification/long-doc-qa.js';
-import { baselineThenLmcache, concludeBenchmark, runSide, type BenchmarkOutcome } from './benchmark.js';
+import { baselineIsolated, longDocQaServed } from '../verification/lmcache-evidence.js';
+import {
+  baselineThenLmcache,
+  concludeBenchmark,
+  evidenceSettings,
+  runSide,
+  type BenchmarkOutcome,
+} from './benchmark.js';
+import { readChunkTokens, readVllmKvCache } from './lmcache-metrics.js';
 import { emptyCaches, isRetriedAttempt, type BenchmarkInput } from './cold-caches.js';
 import type { LmcacheCounterReading } from '../report/types.js';
 import { runTool, toolPaths } from './run-tool.js';
+import { longDocQaProgress } from '../verification/tool-progress.js';
 
 export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutcome> {
   const { workflowId } = input;
@@ -27,7 +36,7 @@ export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutc
   const stageDir = path.join(config.resultsDir, 'long_doc_qa');
   await mkdir(stageDir, { recursive: true });
   const results: { baseline?: LongDocQaResult; lmcache?: LongDocQaResult } = {};
-  // One reading over the whole LMCache run, warm-up and query rounds together: the tool is one process.
+  // One reading over each run, warm-up and query rounds together: the tool is one process.
   const lmcacheCounters: LmcacheCounterReading[] = [];
   for (const [run, port] of baselineThenLmcache(config)) {
     const outputFile = path.join(stageDir, `${run}_output.txt`);
@@ -39,22 +48,35 @@ export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutc
     const ask = () =>
       runTool(longDocQaCommand(config, toolPaths(config), { port, outputFile }), {
         label: `long_doc_qa ${run}`,
+        progress: longDocQaProgress,
         logFile: path.join(stageDir, `${run}.log`),
         workflowId,
         cwd: workDir,
       });
-    const { stdout, logFile } = await runSide(run, input.placement, lmcacheCounters, ask);
+    const { stdout, logFile } = await runSide(run, input, lmcacheCounters, ask);
     const result = parseLongDocQaStdout(stdout, logFile);
     await writeFile(path.join(stageDir, `${run}_result.json`), `${JSON.stringify(result, null, 2)}\n`);
     results[run] = result;
   }
   const comparison = comparisonRows(results);
   await writeFile(path.join(stageDir, 'comparison.md'), `${renderComparisonTable(comparison)}\n`);
+  const evidence = evidenceSettings(config);
+  const served = longDocQaServed(
+    lmcacheCounters,
+    { numDocuments: config.numDocuments, documentLength: config.documentLength },
+    await readChunkTokens(input.config, input.placement),
+    await readVllmKvCache(config.vllmPort),
+    evidence,
+  );
   return concludeBenchmark('long_doc_qa', {
-    checks: verifyLongDocQa(results, {
-      maxTtft: config.maxLmcacheTtft,
-      maxQueryRoundTime: config.maxLmcacheQueryRoundTime,
-    }),
+    checks: [
+      ...verifyLongDocQa(results, {
+        maxTtft: config.maxLmcacheTtft,
+        maxQueryRoundTime: config.maxLmcacheQueryRoundTime,
+      }),
+      served,
+      baselineIsolated('long_doc_qa', lmcacheCounters, evidence),
+    ],
     longDocQaComparison: comparison,
     lmcacheCounters,
   });

@@ -5,12 +5,12 @@
  */
 import { activityInfo, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { createServer } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
 import { tryLease } from '../placement/leases.js';
 import { nodeSettings } from '../placement/node.js';
-import type { RunPlacement, RunPorts } from '../placement/placement.js';
+import { portFree } from '../placement/port-free.js';
+import { portRolesFor, type RunPlacement, type RunPorts } from '../placement/placement.js';
 import { gpuMemoryUtilizationFor, rankGpus, type GpuStatus } from '../verification/gpu.js';
 import { describeGpus, gpuRule, queryGpus, totalMemoryMib } from './gpu.js';
 import { waitUntil } from './wait.js';
@@ -28,15 +28,6 @@ export async function claimNode(): Promise<{ node: string }> {
 
 function simGpus(count: number): GpuStatus[] {
   return Array.from({ length: count }, (_, index) => ({ index, freeMib: SIM_GPU_FREE_MIB, utilizationPercent: 0 }));
-}
-
-/** Whether nothing listens on the port (another program in the range must not be leased over). */
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
-  });
 }
 
 export interface LeaseInput {
@@ -57,16 +48,17 @@ export async function leaseResources(input: LeaseInput): Promise<{ placement: Ru
       const gpus = sim ? simGpus(node.simGpus) : await queryGpus();
       const preference = rankGpus(gpus, rule);
       // The sim servers model vLLM's default memory share, so the large-GPU setting is for real GPUs only.
-      const gpuMemoryUtilization =
+      const totals =
         sim || preference.length < 2
           ? undefined
-          : gpuMemoryUtilizationFor(Math.min(...(await Promise.all(preference.slice(0, 2).map(totalMemoryMib)))));
+          : new Map(await Promise.all(preference.map(async (gpu) => [gpu, await totalMemoryMib(gpu)] as const)));
       const attempt = await tryLease(node.leaseDir, {
         workflowId,
         node: node.name,
         gpuPreference: preference,
-        gpuMemoryUtilization,
+        gpuMemoryUtilizationOf: totals && ((gpu) => gpuMemoryUtilizationFor(totals.get(gpu)!, config.largeGpuGib)),
         pinnedPorts,
+        portRoles: portRolesFor(config.lmcacheServerModule),
         portRange: node.portRange,
         portFree,
       });

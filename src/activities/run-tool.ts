@@ -4,7 +4,7 @@
  * benchmark tool it explains a failure: a server container that stopped is named (not retried), even when the
  * tool itself exited 0; otherwise the tool's failure is retried.
  */
-import { ApplicationFailure, cancellationSignal, heartbeat, log } from '@temporalio/activity';
+import { ApplicationFailure, cancellationSignal, Context, heartbeat, log } from '@temporalio/activity';
 import { execa } from 'execa';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -12,16 +12,27 @@ import { setTimeout as setTimeoutPromise } from 'node:timers/promises';
 import path from 'node:path';
 import type { Command, ToolPaths } from '../commands/tools.js';
 import type { Config } from '../config/schema.js';
-import { FailureType } from '../failures.js';
+import { EVIDENCE_LINES, FailureType, type FailureEvidence } from '../failures.js';
 import { containersOf } from '../docker/containers.js';
 import { watchContainerDeaths, type ContainerDeath } from '../docker/events.js';
 import { failWithLogTails } from './container-failure.js';
 import { beatingWhile } from './keep-alive.js';
 import { endLeftoverTool, forgetTool, recordTool } from './leftover-tools.js';
 import { PROJECT_ROOT, resolveNodePath } from '../node-paths.js';
+import { Throttled, type ProgressParser, type ToolProgress } from '../verification/tool-progress.js';
 
-const OUTPUT_TAIL_LINES = 30;
 const HEARTBEAT_LINES = 5;
+/** A tool's progress in the heartbeat changes at most this often per stage: a CI log gets a line, not a flood. */
+const PROGRESS_INTERVAL_MS = 10_000;
+/** Per stage, not per tool run: lm_eval's two runs (or a bench's baseline and LMCache runs) share one limit. */
+const stageProgress = new WeakMap<Context, Throttled<ToolProgress>>();
+
+function progressOfStage(): Throttled<ToolProgress> {
+  const context = Context.current();
+  let throttled = stageProgress.get(context);
+  if (!throttled) stageProgress.set(context, (throttled = new Throttled(PROGRESS_INTERVAL_MS)));
+  return throttled;
+}
 const GROUP_KILL_GRACE_MS = 5000;
 
 export function toolPaths(config: Config): ToolPaths {
@@ -38,7 +49,11 @@ export function toolPaths(config: Config): ToolPaths {
  * names containers the engine reported dead: its container list still says "running" for a moment after the
  * event (it is updated once the engine has cleaned up after the process).
  */
-export async function assertServersRunning(workflowId: string, died: ContainerDeath[] = []): Promise<void> {
+export async function assertServersRunning(
+  workflowId: string,
+  saveDir: string,
+  died: ContainerDeath[] = [],
+): Promise<void> {
   const stopped = (await containersOf(workflowId))
     .map((c) => (died.some((d) => d.name === c.name) ? { ...c, state: c.state === 'running' ? 'exited' : c.state } : c))
     .filter((container) => container.state !== 'running');
@@ -47,6 +62,7 @@ export async function assertServersRunning(workflowId: string, died: ContainerDe
     FailureType.ContainerExited,
     `container ${stopped.map((c) => `${c.name} (${c.role})`).join(', ')} is no longer running`,
     stopped,
+    saveDir,
   );
 }
 
@@ -80,6 +96,8 @@ export interface RunOptions {
    * the stage fails naming it (Docker's event stream), instead of waiting for the tool's own retries to give up.
    */
   serversOf?: string;
+  /** Reads how far the tool has got from its output lines, for the heartbeat's `toolProgress`. */
+  progress?: ProgressParser;
 }
 
 /**
@@ -116,12 +134,16 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
   // Not awaited here: the output listener below must be attached before the first chunk can arrive.
   const recorded = subprocess.pid !== undefined ? recordTool(pidFile, subprocess.pid) : Promise.resolve();
   const tail: string[] = [];
-  const report = () =>
+  const progress = progressOfStage();
+  const report = () => {
+    const toolProgress = progress.current(Date.now());
     heartbeat({
       run: options.label,
       progress: tail[tail.length - 1]?.slice(0, 300) ?? 'starting',
       lastLines: tail.slice(-HEARTBEAT_LINES),
+      ...(toolProgress ? { toolProgress } : {}),
     });
+  };
   subprocess.all?.on('data', (chunk: Buffer) => {
     logStream.write(chunk);
     // Progress bars redraw with carriage returns: the last segment is the current state.
@@ -131,7 +153,11 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
       .filter((line) => line.trim() !== '');
     if (lines.length === 0) return;
     tail.push(...lines);
-    tail.splice(0, Math.max(0, tail.length - OUTPUT_TAIL_LINES));
+    for (const line of options.progress ? lines : []) {
+      const read = options.progress!(line);
+      if (read) progress.offer({ ...read, text: `${options.label}: ${read.text}` });
+    }
+    tail.splice(0, Math.max(0, tail.length - EVIDENCE_LINES));
     report();
   });
   let timedOut = false;
@@ -167,7 +193,7 @@ export async function runLogged(command: Command, options: RunOptions): Promise<
   if (cancelled.aborted) throw cancelled.reason ?? new Error(`${options.label} cancelled`);
   if (deaths.length > 0 && options.serversOf) {
     log.warn('server died while the tool ran', { run: options.label, containers: deaths });
-    await assertServersRunning(options.serversOf, deaths);
+    await assertServersRunning(options.serversOf, path.dirname(options.logFile), deaths);
   }
   return {
     stdout: String(result.stdout ?? ''),
@@ -217,13 +243,15 @@ export async function runTool(command: Command, options: RunOptions & { workflow
   }
   const result = await runLogged(command, { ...options, serversOf: options.workflowId });
   // A server that died mid-run explains any failure, and makes a "successful" run's numbers meaningless.
-  await assertServersRunning(options.workflowId);
+  await assertServersRunning(options.workflowId, path.dirname(options.logFile));
   if (result.exitCode !== 0) {
+    const evidence: FailureEvidence = { title: options.label, lines: result.tail, file: options.logFile };
     throw ApplicationFailure.create({
       type: FailureType.ToolFailed,
       message:
         `${options.label} exited with ${result.exitCode ?? result.signal}; full output in ${options.logFile}\n` +
         `--- last lines ---\n${result.tail.join('\n')}`,
+      details: [{ evidence: [evidence] }],
     });
   }
   return { stdout: result.stdout, logFile: options.logFile };

@@ -3,17 +3,16 @@
  * `run-my-test.sh` — with the run's settings in its environment, writing under `$RESULTS_DIR/<stage>/` —
  * while the servers are up. Exit 0 passes its check `<stage>.exit_code`; anything else fails it.
  */
-import { ApplicationFailure } from '@temporalio/activity';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ENV_VARIABLES } from '../config/env.js';
-import { scriptFile, scriptFileProblems } from '../config/script-files.js';
-import { InvalidConfigError, type Config } from '../config/schema.js';
+import { scriptFile, scriptFileProblems } from '../config/input-files.js';
+import type { Config } from '../config/schema.js';
 import type { ScriptStage } from '../config/scripts.js';
 import { placedConfig, type PlacedStageInput } from '../placement/placement.js';
-import { FailureType } from '../failures.js';
 import { exitCodeCheck } from '../verification/script.js';
 import { concludeBenchmark, type BenchmarkOutcome } from './benchmark.js';
+import { refuseProblems } from './input-files.js';
 import { assertServersRunning, runLogged } from './run-tool.js';
 import { resolveNodePath } from '../node-paths.js';
 
@@ -36,26 +35,12 @@ export function scriptEnvironment(config: Config): Record<string, string> {
   return env;
 }
 
-async function refuseBadScripts(config: Config): Promise<void> {
-  const problems = await scriptFileProblems(config);
-  if (problems.length > 0) {
-    const message = new InvalidConfigError(problems).message;
-    throw ApplicationFailure.create({ type: FailureType.InvalidConfig, message, nonRetryable: true });
-  }
-}
-
-/** The workflow's first check when a run names scripts: each exists here, is executable and lies in the checkout. */
-export async function checkScriptFiles(config: Config): Promise<{ scripts: string[] }> {
-  await refuseBadScripts(config);
-  return { scripts: config.scripts.map((script) => scriptFile(config, script)) };
-}
-
 export async function runScriptStage(input: PlacedStageInput & { stage: ScriptStage }): Promise<BenchmarkOutcome> {
   const { workflowId, stage } = input;
   // The script's VLLM_PORT, VLLM_BASELINE_PORT and LMCACHE_PORT are the ones the run leased.
   const config = placedConfig(input.config, input.placement);
   // Checked again: this node may not be the one that checked them at the start.
-  await refuseBadScripts({ ...config, scripts: [stage.path] });
+  refuseProblems(await scriptFileProblems({ ...config, scripts: [stage.path] }));
   const stageDir = path.join(config.resultsDir, stage.name);
   // A retried attempt starts clean, so an old attempt's files can never stand in for new ones.
   await rm(stageDir, { recursive: true, force: true });
@@ -73,7 +58,7 @@ export async function runScriptStage(input: PlacedStageInput & { stage: ScriptSt
     },
   );
   // A server that died while the script ran explains its failure, and makes its pass meaningless.
-  await assertServersRunning(workflowId);
+  await assertServersRunning(workflowId, stageDir);
   const check = exitCodeCheck(stage.name, { ...end, timeoutMinutes: config.scriptTimeoutMinutes });
   return concludeBenchmark(stage.name, { checks: [check] });
 }

@@ -1,42 +1,51 @@
 /**
  * The thin client used by scripts/run-mp-test.sh around the `temporal` CLI:
  *   cli.js input --workflow-id ID   validate the environment (the reference's variable names) and print the
- *                                   workflow input as JSON; bad input (a test script missing or not executable
- *                                   here included) exits 2 naming each bad variable/field
+ *                                   workflow input as JSON; bad input (a test script missing or not executable,
+ *                                   a gpu checkout or model path missing here) exits 2 naming each bad variable/field
  *   cli.js results-dir --workflow-id ID   print where that run's results will be
- *   cli.js summary REPORT_JSON      print a run's report as a table for a terminal
+ *   cli.js summary REPORT_JSON      print a run's report as a table for a terminal; exits as `verdict` does
+ *   cli.js verdict REPORT_JSON      print the verdict in one line, with what retryStage overrode; exit 0 passed,
+ *                                   1 failed, 3 passed only with overrides
  *   cli.js timings RESULTS_DIR HISTORY_JSON   stage durations and health-wait lag of one run
+ *   cli.js overhead HISTORY_JSON    a run's wall time outside its activities, in seconds (scripts/bench-sim.sh)
  *   cli.js janitor [--dry-run]      remove the containers of runs that are no longer running (see janitor.ts)
  *   cli.js doctor                   check this node for what a run with this environment's configuration needs
  *   cli.js static-summary --workflow-id ID   the one-line summary to start a run with (profile, model, build)
  *   cli.js search-attributes        the runs' search attributes as "name type" lines, for registering them
  *   cli.js history [--profile P] [--model M] [--last N] [--out DIR]   past runs, regressions, history.md + charts
+ *   cli.js follow --workflow-id ID  a run's progress until it ends, then its summary; exits 0 passed, 1 failed,
+ *                                   3 passed with overrides, 4 cancelled (see follow.ts)
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { HealthResult } from '../activities/health.js';
 import { loadConfigFromEnv } from '../config/env.js';
-import { scriptFileProblems } from '../config/script-files.js';
+import { inputFileProblems } from '../config/input-files.js';
 import { InvalidConfigError } from '../config/schema.js';
 import { resolveNodePath } from '../node-paths.js';
 import { renderSummaryTable } from '../report/terminal.js';
 import type { RunReport } from '../report/types.js';
+import { verdictExitCode, verdictWithOverrides } from '../report/verdict.js';
 import { cliTypeName, SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes.js';
 import { staticSummary } from '../workflows/run-summary.js';
-import { renderTimings } from './timings.js';
+import { orchestrationOverheadMs, renderTimings } from './timings.js';
 
 const USAGE = [
   'usage: cli.js input|results-dir|static-summary --workflow-id ID',
-  '       cli.js summary REPORT_JSON | timings RESULTS_DIR HISTORY_JSON | janitor [--dry-run]',
+  '       cli.js summary|verdict REPORT_JSON | timings RESULTS_DIR HISTORY_JSON | overhead HISTORY_JSON',
+  '       cli.js janitor [--dry-run]',
   '       cli.js search-attributes | history [--profile P] [--model M] [--last N] [--out DIR] | doctor',
   '       cli.js fleet-figures HISTORY_JSON... (scripts/fleet-sim.sh: FIGURES_JSON, LEASE_DIR)',
+  '       cli.js follow --workflow-id ID',
 ].join('\n');
 
 /** REGRESSION_MARGIN_PERCENT, validated by the configuration loader so its message names the variable. */
 function regressionMargin(env: NodeJS.ProcessEnv): number {
   const only = { REGRESSION_MARGIN_PERCENT: env.REGRESSION_MARGIN_PERCENT };
-  return loadConfigFromEnv(only, 'history').config.regressionMarginPercent;
+  // Its default is the same in both profiles; sim, which needs no LMCache checkout, only gives the check a profile.
+  return loadConfigFromEnv({ ...only, PROFILE: 'sim' }, 'history').config.regressionMarginPercent;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -57,7 +66,7 @@ async function main(argv: string[]): Promise<number> {
   if ((command === 'input' || command === 'results-dir' || command === 'static-summary') && workflowId) {
     const { input, config } = loadConfigFromEnv(process.env, workflowId);
     if (command === 'input') {
-      const problems = await scriptFileProblems(config);
+      const problems = await inputFileProblems(config);
       if (problems.length > 0) throw new InvalidConfigError(problems);
     }
     const outputs = {
@@ -94,10 +103,10 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   }
-  if (command === 'summary' && file) {
+  if ((command === 'summary' || command === 'verdict') && file) {
     const report = JSON.parse(readFileSync(file, 'utf8')) as RunReport;
-    process.stdout.write(`${renderSummaryTable(report)}\n`);
-    return report.passed ? 0 : 1;
+    process.stdout.write(`${command === 'summary' ? renderSummaryTable(report) : verdictWithOverrides(report)}\n`);
+    return verdictExitCode(report);
   }
   if (command === 'timings' && file && positionals[2]) {
     const report = JSON.parse(readFileSync(path.join(file, 'report.json'), 'utf8')) as RunReport;
@@ -105,6 +114,11 @@ async function main(argv: string[]): Promise<number> {
     const health = existsSync(healthFile) ? (JSON.parse(readFileSync(healthFile, 'utf8')) as HealthResult) : undefined;
     const history = JSON.parse(readFileSync(positionals[2], 'utf8')) as { events: Parameters<typeof renderTimings>[2] };
     process.stdout.write(`${renderTimings(report, health, history.events)}\n`);
+    return 0;
+  }
+  if (command === 'overhead' && file) {
+    const history = JSON.parse(readFileSync(file, 'utf8')) as { events: Parameters<typeof renderTimings>[2] };
+    process.stdout.write(`${(orchestrationOverheadMs(history.events) / 1000).toFixed(1)}\n`);
     return 0;
   }
   if (command === 'fleet-figures') {
@@ -141,15 +155,35 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'doctor') {
-    const { config } = loadConfigFromEnv(process.env, 'doctor');
+    const { input, config } = loadConfigFromEnv(process.env, 'doctor');
     const { renderDoctor, runDoctor } = await import('../doctor/checks.js');
-    const checks = await runDoctor(config, { resolvePath: resolveNodePath });
+    const { nodeSettings } = await import('../placement/node.js');
+    const { pinnedPortsOf } = await import('../placement/placement.js');
+    const checks = await runDoctor(config, {
+      resolvePath: resolveNodePath,
+      node: nodeSettings(),
+      pinnedPorts: pinnedPortsOf(input),
+    });
     process.stdout.write(
       `preflight for PROFILE=${config.profile} BENCHMARK_DRIVER=${config.benchmarkDriver}\n${renderDoctor(checks)}\n`,
     );
     const failed = checks.filter((check) => !check.ok).length;
     process.stdout.write(failed === 0 ? 'all checks passed\n' : `${failed} check(s) failed\n`);
     return failed === 0 ? 0 : 1;
+  }
+  if (command === 'follow' && workflowId) {
+    const { followRun } = await import('./follow.js');
+    try {
+      return await followRun(process.env, {
+        workflowId,
+        write: (text) => process.stdout.write(text),
+        isTty: process.stdout.isTTY === true,
+        columns: process.stdout.columns,
+      });
+    } catch (error) {
+      process.stderr.write(`follow: cannot follow ${workflowId}: ${(error as Error).message}\n`);
+      return 2;
+    }
   }
   if (command === 'janitor') {
     // Loaded on demand: the Temporal client and Docker modules would only slow the other commands down.

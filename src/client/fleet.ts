@@ -25,8 +25,8 @@ export interface RunLease {
   to: number;
 }
 
-/** Activities that run on whichever node picks them up, by design: the claim itself and the script check. */
-const UNPINNED = new Set(['claimNode', 'checkScriptFiles']);
+/** Activities that run on whichever node picks them up, by design: the claim itself and the input files' check. */
+const UNPINNED = new Set(['claimNode', 'checkInputFiles', 'checkScriptFiles']);
 
 function activityNames(events: HistoryEvent[]): Map<string, string> {
   const names = new Map<string, string>();

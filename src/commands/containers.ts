@@ -2,7 +2,7 @@
  * The three containers of a run, exactly as the reference suite launches them, as pure data. The launch
  * activity turns a ContainerSpec into a dockerode create call; tests compare the specs to the reference.
  */
-import type { Config } from '../config/schema.js';
+import { isModelPath, type Config, type LmcacheServerModule } from '../config/schema.js';
 import { fnv1a32 } from '../util/hash.js';
 
 export const LABEL_WORKFLOW_ID = 'org.lmcache.mp-test.workflow-id';
@@ -15,8 +15,6 @@ export type Role = (typeof ROLES)[number];
 
 /** Where the images keep their programs: the LMCache image's Python (the sim's LMCache server image mirrors it). */
 export const LMCACHE_PYTHON = '/opt/venv/bin/python3';
-/** `python -m` of the reference's LMCache MP server. */
-export const LMCACHE_SERVER_MODULE = ['-m', 'lmcache.v1.multiprocess.server'];
 const SIM_NODE = '/usr/bin/node';
 const SIM_APP = '/app/src/sim';
 
@@ -45,10 +43,11 @@ export interface LaunchPlan {
   /** `--gpu-memory-utilization` for both vLLM servers when the GPU is large; undefined keeps vLLM's default. */
   gpuMemoryUtilization?: number;
   /**
-   * The LMCache server's Prometheus port. LMCache binds 0.0.0.0:9090 unless told otherwise, so a second run on
-   * the node would die with "Address already in use": every run passes the one it leased.
+   * The `server` module's Prometheus port. LMCache binds 0.0.0.0:9090 unless told otherwise, so a second run on
+   * the node would die with "Address already in use": every run passes the one it leased. `http_server` starts
+   * no exporter (it serves /metrics on its HTTP port), so it gets none.
    */
-  prometheusPort: number;
+  prometheusPort?: number;
   /** sim: the image of the real LMCache server (src/activities/lmcache-server-image.ts); GPU: the run's image. */
   lmcacheImage?: string;
 }
@@ -70,38 +69,53 @@ export function containerName(role: Role, workflowId: string): string {
   return `${prefix}-${containerSuffix(workflowId)}`;
 }
 
-export function kvTransferConfig(lmcachePort: number): string {
+/**
+ * vLLM's connector settings. The extra keys (upstream's newest version) make a failed KV load recompute instead of
+ * failing the request, and bound the connector's wait for an LMCache reply at 10 s.
+ */
+export function kvTransferConfig(lmcachePort: number, extraKeys: boolean): string {
   return JSON.stringify({
     kv_connector: 'LMCacheMPConnector',
     kv_role: 'kv_both',
-    kv_connector_extra_config: { 'lmcache.mp.port': lmcachePort },
+    ...(extraKeys ? { kv_load_failure_policy: 'recompute' } : {}),
+    kv_connector_extra_config: {
+      'lmcache.mp.port': lmcachePort,
+      ...(extraKeys ? { 'lmcache.mp.mq_timeout': 10 } : {}),
+    },
   });
 }
 
 function vllmArgs(config: Config, port: number, plan: LaunchPlan, withLmcache: boolean): string[] {
   return [
     config.model,
-    ...(withLmcache ? ['--kv-transfer-config', kvTransferConfig(config.lmcachePort)] : []),
+    ...(withLmcache ? ['--kv-transfer-config', kvTransferConfig(config.lmcachePort, config.kvExtraKeys)] : []),
     '--attention-backend',
     'FLASH_ATTN',
     '--port',
     String(port),
-    '--no-async-scheduling',
+    ...(config.noAsyncScheduling ? ['--no-async-scheduling'] : []),
     ...(plan.gpuMemoryUtilization !== undefined ? ['--gpu-memory-utilization', String(plan.gpuMemoryUtilization)] : []),
   ];
 }
 
-/** The reference's flags of the LMCache MP server, with the Prometheus port the run leased. */
-export function lmcacheServerFlags(settings: {
+/**
+ * `python -m lmcache.v1.multiprocess.<module>` and the reference's flags, with the run's own ports: the HTTP
+ * frontend's for `http_server`, the Prometheus exporter's for `server`.
+ */
+export function lmcacheServerArgs(settings: {
+  module: LmcacheServerModule;
   l1SizeGb: number;
   maxWorkers: number;
   port: number;
-  prometheusPort: number;
+  httpPort?: number;
+  prometheusPort?: number;
 }): string[] {
   return [
+    ...['-m', `lmcache.v1.multiprocess.${settings.module}`],
     ...['--l1-size-gb', String(settings.l1SizeGb), '--eviction-policy', 'LRU'],
     ...['--max-workers', String(settings.maxWorkers), '--port', String(settings.port)],
-    ...['--prometheus-port', String(settings.prometheusPort)],
+    ...(settings.module === 'http_server' ? ['--http-port', String(settings.httpPort)] : []),
+    ...(settings.prometheusPort !== undefined ? ['--prometheus-port', String(settings.prometheusPort)] : []),
   ];
 }
 
@@ -122,10 +136,16 @@ export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[
   };
   // The sim vLLM servers read their defect and load time from the environment, so their argv stays the reference's.
   const simEnv: Record<string, string> = sim
-    ? { SIM_DEFECT: config.simDefect, SIM_STARTUP_SECONDS: String(config.simStartupSeconds) }
+    ? {
+        SIM_DEFECT: config.simDefect,
+        SIM_STARTUP_SECONDS: String(config.simStartupSeconds),
+        ...(config.simGpuCacheTokens > 0 ? { SIM_GPU_CACHE_TOKENS: String(config.simGpuCacheTokens) } : {}),
+      }
     : {};
   const vllmEntrypoint = sim ? [SIM_NODE, `${SIM_APP}/vllm-server.js`] : undefined;
   const hfBind = `${plan.hfCacheDir}:/root/.cache/huggingface`;
+  // A model given as a directory on the node is served from the same path inside, read-only.
+  const vllmBinds = [hfBind, ...(isModelPath(config.model) ? [`${config.model}:${config.model}:ro`] : [])];
 
   return [
     {
@@ -133,15 +153,14 @@ export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[
       name: containerName('lmcache', plan.workflowId),
       image: plan.lmcacheImage ?? config.image,
       entrypoint: [LMCACHE_PYTHON],
-      cmd: [
-        ...LMCACHE_SERVER_MODULE,
-        ...lmcacheServerFlags({
-          l1SizeGb: config.cpuBufferSize,
-          maxWorkers: config.maxWorkers,
-          port: config.lmcachePort,
-          prometheusPort: plan.prometheusPort,
-        }),
-      ],
+      cmd: lmcacheServerArgs({
+        module: config.lmcacheServerModule,
+        l1SizeGb: config.cpuBufferSize,
+        maxWorkers: config.maxWorkers,
+        port: config.lmcachePort,
+        httpPort: config.lmcacheHttpPort,
+        prometheusPort: plan.prometheusPort,
+      }),
       env: {},
       labels: labels('lmcache'),
       port: config.lmcachePort,
@@ -157,7 +176,7 @@ export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[
       env: { ...vllmEnv, ...simEnv },
       labels: labels('vllm'),
       port: config.vllmPort,
-      binds: [hfBind],
+      binds: vllmBinds,
       gpus: gpusOf(plan.gpus?.withLmcache),
     },
     {
@@ -169,7 +188,7 @@ export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[
       env: { ...vllmEnv, ...simEnv },
       labels: labels('baseline'),
       port: config.vllmBaselinePort,
-      binds: [hfBind],
+      binds: vllmBinds,
       gpus: gpusOf(plan.gpus?.baseline),
     },
   ];

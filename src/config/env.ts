@@ -4,7 +4,7 @@
  */
 import { type Config, type ConfigInput, InvalidConfigError, resolveConfig } from './schema.js';
 
-type Kind = 'string' | 'integer' | 'number' | 'list' | 'buildArg';
+type Kind = 'string' | 'integer' | 'number' | 'boolean' | 'list' | 'buildArg';
 
 /** Environment variable name -> configuration field. Order is the README's. */
 export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; kind: Kind; help: string }> = [
@@ -19,6 +19,12 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
   { env: 'VLLM_PORT', field: 'vllmPort', kind: 'integer', help: 'port of vLLM with LMCache' },
   { env: 'VLLM_BASELINE_PORT', field: 'vllmBaselinePort', kind: 'integer', help: 'port of baseline vLLM' },
   { env: 'LMCACHE_PORT', field: 'lmcachePort', kind: 'integer', help: 'port of the LMCache server' },
+  {
+    env: 'LMCACHE_HTTP_PORT',
+    field: 'lmcacheHttpPort',
+    kind: 'integer',
+    help: "port of the LMCache server's HTTP frontend (http_server)",
+  },
   {
     env: 'MAX_WAIT_SECONDS',
     field: 'maxWaitSeconds',
@@ -40,6 +46,30 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
   { env: 'VLLM_VERSION', field: 'buildArgs', kind: 'buildArg', help: 'build argument' },
   { env: 'CPU_BUFFER_SIZE', field: 'cpuBufferSize', kind: 'number', help: 'LMCache L1 size in GB' },
   { env: 'MAX_WORKERS', field: 'maxWorkers', kind: 'integer', help: 'LMCache server workers' },
+  {
+    env: 'LMCACHE_SERVER_MODULE',
+    field: 'lmcacheServerModule',
+    kind: 'string',
+    help: 'LMCache MP server module: server, or http_server (HTTP health, clear and metrics)',
+  },
+  {
+    env: 'KV_EXTRA_KEYS',
+    field: 'kvExtraKeys',
+    kind: 'boolean',
+    help: 'kv_load_failure_policy and lmcache.mp.mq_timeout in --kv-transfer-config',
+  },
+  {
+    env: 'NO_ASYNC_SCHEDULING',
+    field: 'noAsyncScheduling',
+    kind: 'boolean',
+    help: 'pass --no-async-scheduling to vLLM',
+  },
+  {
+    env: 'LARGE_GPU_GIB',
+    field: 'largeGpuGib',
+    kind: 'integer',
+    help: '--gpu-memory-utilization 0.5 above this many GiB (MiB / 1024, integer)',
+  },
   {
     env: 'GPU_MIN_FREE_MEMORY_MIB',
     field: 'gpuMinFreeMemoryMib',
@@ -73,6 +103,12 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
     kind: 'number',
     help: 'allowed LMCache throughput loss',
   },
+  {
+    env: 'TOKEN_COUNT_TOLERANCE_PERCENT',
+    field: 'tokenCountTolerancePercent',
+    kind: 'number',
+    help: 'allowed difference of vllm bench input tokens from the expected count',
+  },
   { env: 'DOCUMENT_LENGTH', field: 'documentLength', kind: 'integer', help: 'long doc QA document tokens' },
   { env: 'NUM_DOCUMENTS', field: 'numDocuments', kind: 'integer', help: 'long doc QA documents' },
   { env: 'OUTPUT_LEN', field: 'outputLen', kind: 'integer', help: 'long doc QA output tokens' },
@@ -87,8 +123,26 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
     kind: 'number',
     help: 'max LMCache query round time (s)',
   },
+  {
+    env: 'REQUIRE_LMCACHE_EVIDENCE',
+    field: 'requireLmcacheEvidence',
+    kind: 'boolean',
+    help: "LMCache's counters must show it served (0: the evidence checks only report)",
+  },
+  {
+    env: 'LMCACHE_MIN_SERVED_PERCENT',
+    field: 'lmcacheMinServedPercent',
+    kind: 'number',
+    help: 'share of the reusable tokens LMCache must deliver',
+  },
   { env: 'SIM_DEFECT', field: 'simDefect', kind: 'string', help: 'sim only: a defect to switch on' },
   { env: 'SIM_STARTUP_SECONDS', field: 'simStartupSeconds', kind: 'number', help: 'sim only: model load time' },
+  {
+    env: 'SIM_GPU_CACHE_TOKENS',
+    field: 'simGpuCacheTokens',
+    kind: 'integer',
+    help: 'sim only: GPU prefix cache size in tokens (0: from --gpu-memory-utilization)',
+  },
   {
     env: 'REGRESSION_MARGIN_PERCENT',
     field: 'regressionMarginPercent',
@@ -100,6 +154,8 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
   { env: 'HOLD_MINUTES', field: 'holdMinutes', kind: 'number', help: 'how long a held run waits for a decision' },
 ];
 
+const BOOLEAN_TEXT: Record<string, boolean> = { '1': true, true: true, '0': false, false: false };
+
 function parseValue(env: string, kind: Kind, raw: string): unknown {
   const text = raw.trim();
   if (kind === 'integer' || kind === 'number') {
@@ -109,6 +165,13 @@ function parseValue(env: string, kind: Kind, raw: string): unknown {
       throw new InvalidConfigError([
         `${env}: expected ${kind === 'integer' ? 'an integer' : 'a number'}, got ${JSON.stringify(raw)}`,
       ]);
+    return value;
+  }
+  if (kind === 'boolean') {
+    const value = BOOLEAN_TEXT[text.toLowerCase()];
+    if (value === undefined) {
+      throw new InvalidConfigError([`${env}: expected 1, 0, true or false, got ${JSON.stringify(raw)}`]);
+    }
     return value;
   }
   if (kind === 'list')

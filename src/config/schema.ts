@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { DEFECT_CHOICES, parseDefect } from '../sim/defects.js';
 import {
   BENCHMARK_DRIVERS,
+  LMCACHE_SERVER_MODULES,
   ON_FAILURE_MODES,
   PROFILES,
   REPEAT_MODES,
@@ -22,13 +23,14 @@ import { fnv1a32 } from '../util/hash.js';
 
 export {
   BENCHMARK_DRIVERS,
+  LMCACHE_SERVER_MODULES,
   ON_FAILURE_MODES,
   PROFILES,
   REPEAT_MODES,
   RESERVED_STAGE_NAMES,
   STAGES,
 } from './choices.js';
-export type { Profile, StageName } from './choices.js';
+export type { LmcacheServerModule, Profile, StageName } from './choices.js';
 export { GPU_DEFAULTS, PROFILE_DEFAULTS, SIM_DEFAULTS } from './defaults.js';
 
 /** SIM_DEFECT is checked by the sim servers' own parser, so the two can never disagree. */
@@ -41,9 +43,11 @@ function isKnownDefect(value: string): boolean {
   }
 }
 
-// A model name is a Hugging Face repo id (`org/name`) or a plain name: it reaches container argv and
-// result paths, so shell metacharacters, whitespace and `..` are refused.
-const MODEL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
+// A model is a Hugging Face repo id (`org/name`), a plain name, or an absolute path on the worker's node (GPU
+// nodes often serve `/models/Qwen3-14B`): it reaches container argv, mounts and result paths, so shell
+// metacharacters, whitespace and `..` are refused.
+const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
+const MODEL_PATH_PATTERN = /^(\/[A-Za-z0-9._-]+)+\/?$/;
 // Docker's reference grammar, restricted to what a local tag needs (registry host optional, tag optional).
 const IMAGE_PATTERN =
   /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/;
@@ -60,8 +64,25 @@ const positiveNumber = z.number().positive();
 
 const modelName = z
   .string()
-  .regex(MODEL_PATTERN, 'must look like "org/name" using letters, digits, ".", "_" or "-"')
+  .regex(MODEL_NAME_PATTERN, 'must look like "org/name" using letters, digits, ".", "_" or "-"')
   .refine(noDotDot, 'must not contain ".."');
+const model = z
+  .string()
+  .refine(
+    (value) => MODEL_NAME_PATTERN.test(value) || MODEL_PATH_PATTERN.test(value),
+    'must look like "org/name", or be an absolute path ("/models/Qwen3-14B"), using letters, digits, ".", "_" or "-"',
+  )
+  .refine(noDotDot, 'must not contain ".."');
+
+/** A model given as a directory on the worker's node rather than a hub name: mounted into the vLLM containers. */
+export function isModelPath(model: string): boolean {
+  return model.startsWith('/');
+}
+
+/** Whether a run's input names files on the worker's node (./input-files.ts checks them there). */
+export function hasNodeInputs(config: Pick<Config, 'scripts' | 'profile' | 'model'>): boolean {
+  return config.scripts.length > 0 || config.profile === 'gpu' || isModelPath(config.model);
+}
 const imageTag = z
   .string()
   .regex(IMAGE_PATTERN, 'must be a Docker image reference such as "lmcache/vllm-openai:test"')
@@ -88,21 +109,30 @@ export const configSchema = z
     resultsDir: pathValue.refine((p) => p.startsWith('/'), 'must be an absolute path'),
     venvDir: pathValue,
 
-    model: modelName,
+    model,
     vllmPort: port,
     vllmBaselinePort: port,
     lmcachePort: port,
+    /** The HTTP frontend's port (`http_server` only): pinned by the caller, or leased with the other ports. */
+    lmcacheHttpPort: port,
     maxWaitSeconds: positiveInt,
     hfCacheDir: pathValue,
 
     image: imageTag,
-    lmcacheRepoDir: pathValue,
+    /** '' only where no checkout is needed: a gpu run must name one (LMCACHE_REPO_DIR). */
+    lmcacheRepoDir: z.union([z.literal(''), pathValue]),
     dockerfile: relativePath,
     buildTarget: safeToken,
     buildArgs: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'build argument names are UPPER_SNAKE_CASE'), safeToken),
 
     cpuBufferSize: positiveNumber,
     maxWorkers: positiveInt,
+    lmcacheServerModule: z.enum(LMCACHE_SERVER_MODULES),
+    /** `kv_load_failure_policy: recompute` and `lmcache.mp.mq_timeout: 10` in vLLM's --kv-transfer-config. */
+    kvExtraKeys: z.boolean(),
+    noAsyncScheduling: z.boolean(),
+    /** `--gpu-memory-utilization 0.5` when the LMCache GPU's memory.total MiB / 1024 (integer) is above this. */
+    largeGpuGib: nonNegativeInt,
 
     gpuMinFreeMemoryMib: nonNegativeInt,
     gpuMaxUtilizationPercent: z.number().min(0).max(100),
@@ -121,6 +151,8 @@ export const configSchema = z
     randomSeed: nonNegativeInt,
     // At 100 % the limit is 0 tok/s, which any throughput meets: the check could not fail.
     maxThroughputSlowdownPercent: z.number().min(0).lt(100, 'must be below 100 (at 100 a throughput of 0 would pass)'),
+    // At 100 % a count of 0 tokens would meet the expected count: the check could not fail.
+    tokenCountTolerancePercent: z.number().min(0).lt(100, 'must be below 100 (at 100 a count of 0 tokens would pass)'),
 
     documentLength: positiveInt,
     numDocuments: positiveInt,
@@ -132,8 +164,14 @@ export const configSchema = z
     maxLmcacheTtft: positiveNumber,
     maxLmcacheQueryRoundTime: positiveNumber,
 
+    requireLmcacheEvidence: z.boolean(),
+    // At 0 any delivery passes the share, so the check could only fail on none at all.
+    lmcacheMinServedPercent: z.number().gt(0, 'must be above 0').max(100),
+
     simDefect: z.string().refine(isKnownDefect, `must be one of ${DEFECT_CHOICES}`),
     simStartupSeconds: z.number().min(0),
+    /** 0: the size --gpu-memory-utilization gives (src/sim/cost-model.ts). */
+    simGpuCacheTokens: nonNegativeInt,
 
     regressionMarginPercent: z.number().min(0),
     historyRuns: positiveInt,
@@ -147,6 +185,9 @@ export const configSchema = z
       ['vllmPort', config.vllmPort],
       ['vllmBaselinePort', config.vllmBaselinePort],
       ['lmcachePort', config.lmcachePort],
+      ...(config.lmcacheServerModule === 'http_server'
+        ? [['lmcacheHttpPort', config.lmcacheHttpPort] as [string, number]]
+        : []),
     ];
     for (let i = 0; i < ports.length; i++) {
       for (let j = i + 1; j < ports.length; j++) {
@@ -158,6 +199,14 @@ export const configSchema = z
           });
         }
       }
+    }
+    if (config.profile === 'gpu' && config.lmcacheRepoDir === '') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['lmcacheRepoDir'],
+        message:
+          'LMCACHE_REPO_DIR is required with profile gpu: the LMCache checkout that holds docker/Dockerfile and benchmarks/long_doc_qa/long_doc_qa.py',
+      });
     }
     if (new Set(config.stages).size !== config.stages.length) {
       ctx.addIssue({ code: 'custom', path: ['stages'], message: 'lists a stage twice' });
@@ -195,6 +244,7 @@ export const RETRY_OVERRIDE_FIELDS = [
   'randomOutputLen',
   'randomSeed',
   'maxThroughputSlowdownPercent',
+  'tokenCountTolerancePercent',
   'documentLength',
   'numDocuments',
   'outputLen',
@@ -204,6 +254,7 @@ export const RETRY_OVERRIDE_FIELDS = [
   'maxInflightRequests',
   'maxLmcacheTtft',
   'maxLmcacheQueryRoundTime',
+  'lmcacheMinServedPercent',
   'scriptTimeoutMinutes',
 ] as const satisfies readonly (keyof Config)[];
 /** Raised for input that fails validation; its message names every bad field and what is allowed. */

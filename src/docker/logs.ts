@@ -26,20 +26,10 @@ export function demuxDockerLogs(buffer: Buffer): string {
   return Buffer.concat(parts).toString('utf8');
 }
 
-/** The last `lines` lines a container printed, stdout and stderr interleaved. */
-export async function logTail(containerId: string, lines = LOG_TAIL_LINES): Promise<string> {
-  const raw = await docker().getContainer(containerId).logs({ stdout: true, stderr: true, tail: lines, follow: false });
+/** The last `lines` lines a container printed (or all of them), stdout and stderr interleaved. */
+export async function logTail(containerId: string, lines: number | 'all' = LOG_TAIL_LINES): Promise<string> {
+  const raw = await docker()
+    .getContainer(containerId)
+    .logs({ stdout: true, stderr: true, follow: false, ...(lines === 'all' ? {} : { tail: lines }) });
   return demuxDockerLogs(Buffer.isBuffer(raw) ? raw : Buffer.from(raw as unknown as string));
-}
-
-/** Each container's log tail under a heading naming it and its state, for a failure message people read. */
-export async function describeWithLogTails(
-  containers: Array<{ id: string; name: string; state: string }>,
-): Promise<string> {
-  const tails = await Promise.all(
-    containers.map(
-      async (c) => `--- ${c.name} (${c.state}) last ${LOG_TAIL_LINES} log lines ---\n${await logTail(c.id)}`,
-    ),
-  );
-  return tails.join('\n');
 }

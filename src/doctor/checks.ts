@@ -7,10 +7,14 @@ import Docker from 'dockerode';
 import { execa } from 'execa';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, statfs, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { LONG_DOC_QA_SCRIPT, NVIDIA_SMI, usesUpstreamLongDocQa } from '../commands/tools.js';
+import { checkoutFilesNeeded } from '../config/input-files.js';
 import type { Config } from '../config/schema.js';
+import { describePorts, previewPorts } from '../placement/leases.js';
+import type { NodeSettings } from '../placement/node.js';
+import { portRolesFor, type RunPorts } from '../placement/placement.js';
+import { portFree, portListenError } from '../placement/port-free.js';
 
 export interface DoctorCheck {
   name: string;
@@ -28,6 +32,10 @@ export interface DoctorOptions {
   resolvePath: (value: string) => string;
   /** Free space the Docker data root needs, in GiB; defaults per profile. */
   minFreeDockerGib?: number;
+  /** This node's name, lease directory and PORT_RANGE: where a run's unpinned ports come from. */
+  node: Pick<NodeSettings, 'name' | 'leaseDir' | 'portRange'>;
+  /** The ports the environment pins (VLLM_PORT, VLLM_BASELINE_PORT, LMCACHE_PORT); the rest are leased. */
+  pinnedPorts: Partial<RunPorts>;
 }
 
 /**
@@ -54,7 +62,7 @@ export async function runDoctor(config: Config, options: DoctorOptions): Promise
   checks.push(...(await toolChecks(config, venvBin, options)));
   checks.push(repositoryCheck(config, options));
   checks.push(await hfCacheCheck(options.resolvePath(config.hfCacheDir)));
-  checks.push(...(await Promise.all([config.vllmPort, config.vllmBaselinePort, config.lmcachePort].map(portCheck))));
+  checks.push(...(await portChecks(config, options)));
   checks.push(await diskCheck('disk.results', nearestExisting(config.resultsDir), MIN_FREE_RESULTS_GIB));
   return checks;
 }
@@ -212,7 +220,7 @@ async function missingModules(python: string, modules: string[]): Promise<Record
 
 function repositoryCheck(config: Config, options: DoctorOptions): DoctorCheck {
   const repo = options.resolvePath(config.lmcacheRepoDir);
-  const needed = [config.dockerfile, ...(usesUpstreamLongDocQa(config) ? [LONG_DOC_QA_SCRIPT] : [])];
+  const needed = config.profile === 'gpu' ? checkoutFilesNeeded(config) : [config.dockerfile];
   const missing = needed.filter((file) => !existsSync(path.join(repo, file)));
   return missing.length === 0
     ? { name: 'repository', ok: true, detail: `${repo} holds ${needed.join(' and ')}` }
@@ -242,20 +250,43 @@ async function hfCacheCheck(directory: string): Promise<DoctorCheck> {
   }
 }
 
-/** The servers run with host networking: a port is usable when nothing on this node listens on it. */
-async function portCheck(port: number): Promise<DoctorCheck> {
+/**
+ * The ports a run started now would use: the pinned ones must be free, the rest come from the node's PORT_RANGE,
+ * skipping leased ports and ports something listens on, as the lease does.
+ */
+async function portChecks(config: Config, options: DoctorOptions): Promise<DoctorCheck[]> {
+  const { node, pinnedPorts } = options;
+  const checks = await Promise.all(Object.values(pinnedPorts).map(pinnedPortCheck));
+  const portRoles = portRolesFor(config.lmcacheServerModule);
+  const request = { pinnedPorts, portRoles, portRange: node.portRange, portFree };
+  const ports = await previewPorts(node.leaseDir, request);
+  checks.push(
+    ports
+      ? {
+          name: 'ports',
+          ok: true,
+          detail: `a run started now on ${node.name} would use ${portRoles.map((role) => `${role} ${ports[role]}${pinnedPorts[role] === undefined ? '' : ' (pinned)'}`).join(', ')}`,
+        }
+      : {
+          name: 'ports',
+          ok: false,
+          detail: `no room on ${node.name} for a run's ${portRoles.length} ports: ${describePorts(request)} are leased or in use`,
+          fix: 'end the runs that hold leases (scripts/janitor.sh for runs no longer running), widen PORT_RANGE, or unpin VLLM_PORT, VLLM_BASELINE_PORT, LMCACHE_PORT and LMCACHE_HTTP_PORT',
+        },
+  );
+  return checks;
+}
+
+/** The servers run with host networking: a pinned port is usable when nothing on this node listens on it. */
+async function pinnedPortCheck(port: number): Promise<DoctorCheck> {
   const name = `port.${port}`;
-  const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
-    const server = createServer();
-    server.once('error', resolve);
-    server.listen(port, '0.0.0.0', () => server.close(() => resolve(undefined)));
-  });
-  if (!error) return { name, ok: true, detail: `port ${port} is free` };
+  const error = await portListenError(port);
+  if (!error) return { name, ok: true, detail: `pinned port ${port} is free` };
   return {
     name,
     ok: false,
-    detail: `port ${port} is taken (${error.code ?? error.message})`,
-    fix: `find the holder with \`ss -ltnp 'sport = :${port}'\` and stop it, or choose another port (VLLM_PORT, VLLM_BASELINE_PORT, LMCACHE_PORT)`,
+    detail: `pinned port ${port} is taken (${error.code ?? error.message})`,
+    fix: `find the holder with \`ss -ltnp 'sport = :${port}'\` and stop it, or choose another port (VLLM_PORT, VLLM_BASELINE_PORT, LMCACHE_PORT, LMCACHE_HTTP_PORT), or unset it to lease one from PORT_RANGE`,
   };
 }
 

@@ -84,6 +84,7 @@ export async function withVisibilityClient<T>(
     address: settings.address,
     tls: settings.tls,
     apiKey: settings.apiKey,
+    metadata: settings.metadata,
     connectTimeout: options.connectTimeout,
   });
   try {

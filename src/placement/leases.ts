@@ -12,7 +12,7 @@
 import { link, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { containerSuffix } from '../commands/containers.js';
-import { PORT_ROLES, type LeasedGpus, type PortRole, type RunPlacement, type RunPorts } from './placement.js';
+import { type LeasedGpus, type PortRole, type RunPlacement, type RunPorts } from './placement.js';
 
 export interface LeaseOwner {
   workflowId: string;
@@ -26,8 +26,11 @@ export interface LeaseRequest {
   node: string;
   /** GPU indices that qualify by the reference rule, best first; the first two not leased are taken. */
   gpuPreference: number[];
-  gpuMemoryUtilization?: number;
+  /** `--gpu-memory-utilization` for the run whose LMCache GPU is the given one (upstream reads that GPU's total). */
+  gpuMemoryUtilizationOf?: (lmcacheGpu: number) => number | undefined;
   pinnedPorts: Partial<RunPorts>;
+  /** The ports to lease (portRolesFor the run's LMCache server module). */
+  portRoles: PortRole[];
   portRange: { first: number; last: number };
   /** Whether nothing outside the leases holds the port (some other program may listen in the range). */
   portFree: (port: number) => Promise<boolean>;
@@ -101,10 +104,18 @@ async function createExclusive(dir: string, name: string, text: string): Promise
   }
 }
 
-async function choosePorts(request: LeaseRequest, taken: (name: string) => boolean): Promise<RunPorts | undefined> {
+type PortRequest = Pick<LeaseRequest, 'pinnedPorts' | 'portRoles' | 'portRange' | 'portFree'>;
+
+/** The ports a run would lease here now, leasing nothing (the doctor names them); undefined when there is no room. */
+export async function previewPorts(dir: string, request: PortRequest): Promise<RunPorts | undefined> {
+  const owners = await readLeases(dir);
+  return choosePorts(request, (name) => owners.has(name));
+}
+
+async function choosePorts(request: PortRequest, taken: (name: string) => boolean): Promise<RunPorts | undefined> {
   const ports: Partial<RunPorts> = {};
   const used = new Set<number>();
-  for (const role of PORT_ROLES) {
+  for (const role of request.portRoles) {
     const pinned = request.pinnedPorts[role];
     if (pinned === undefined) continue;
     if (taken(resourceFile('port', pinned))) return undefined;
@@ -112,7 +123,7 @@ async function choosePorts(request: LeaseRequest, taken: (name: string) => boole
     used.add(pinned);
   }
   let candidate = request.portRange.first;
-  for (const role of PORT_ROLES.filter((r) => ports[r] === undefined)) {
+  for (const role of request.portRoles.filter((r) => ports[r] === undefined)) {
     while (
       candidate <= request.portRange.last &&
       (used.has(candidate) || taken(resourceFile('port', candidate)) || !(await request.portFree(candidate)))
@@ -120,7 +131,7 @@ async function choosePorts(request: LeaseRequest, taken: (name: string) => boole
       candidate++;
     }
     if (candidate > request.portRange.last) return undefined;
-    ports[role as PortRole] = candidate;
+    ports[role] = candidate;
     used.add(candidate++);
   }
   return ports as RunPorts;
@@ -191,7 +202,8 @@ async function leaseLocked(dir: string, request: LeaseRequest): Promise<LeaseAtt
       continue;
     }
     const leasedGpus: LeasedGpus = { withLmcache: gpus[0]!, baseline: gpus[1]! };
-    if (request.gpuMemoryUtilization !== undefined) leasedGpus.gpuMemoryUtilization = request.gpuMemoryUtilization;
+    const gpuMemoryUtilization = request.gpuMemoryUtilizationOf?.(leasedGpus.withLmcache);
+    if (gpuMemoryUtilization !== undefined) leasedGpus.gpuMemoryUtilization = gpuMemoryUtilization;
     const placement: RunPlacement = { node: request.node, gpus: leasedGpus, ports };
     const record = path.join(dir, runRecord(request.workflowId));
     await writeFile(`${record}.tmp`, JSON.stringify({ owner, placement }));
@@ -201,7 +213,7 @@ async function leaseLocked(dir: string, request: LeaseRequest): Promise<LeaseAtt
   return { waitingFor: 'other runs leasing at the same moment' };
 }
 
-function describePorts(request: LeaseRequest): string {
+export function describePorts(request: Pick<LeaseRequest, 'pinnedPorts' | 'portRange'>): string {
   const pinned = Object.values(request.pinnedPorts);
   const range = `${request.portRange.first}-${request.portRange.last}`;
   return pinned.length > 0 ? `${pinned.join(', ')} (pinned) and the range ${range}` : `in the range ${range}`;

@@ -3,12 +3,18 @@
  * lease activity and passed in every later stage's payload, so launch, health, the benchmarks, the scripts,
  * cleanup and the report all use what was leased. Pure: imported by the workflow bundle.
  */
-import type { Config, ConfigInput } from '../config/schema.js';
+import type { Config, ConfigInput, LmcacheServerModule } from '../config/schema.js';
 
-/** The ports a run binds: the two vLLM servers, the LMCache server and LMCache's Prometheus exporter. */
-export const PORT_ROLES = ['vllm', 'baseline', 'lmcache', 'prometheus'] as const;
-export type PortRole = (typeof PORT_ROLES)[number];
-export type RunPorts = Record<PortRole, number>;
+/**
+ * The ports a run binds: the two vLLM servers, the LMCache server, and LMCache's own HTTP port: its Prometheus
+ * exporter (`server`), or its HTTP frontend (`http_server`, which serves /metrics there and starts no exporter).
+ */
+export type PortRole = 'vllm' | 'baseline' | 'lmcache' | 'prometheus' | 'lmcacheHttp';
+export type RunPorts = Record<'vllm' | 'baseline' | 'lmcache', number> & { prometheus?: number; lmcacheHttp?: number };
+
+export function portRolesFor(module: LmcacheServerModule): PortRole[] {
+  return ['vllm', 'baseline', 'lmcache', module === 'http_server' ? 'lmcacheHttp' : 'prometheus'];
+}
 
 export interface LeasedGpus {
   withLmcache: number;
@@ -31,12 +37,16 @@ export function nodeTaskQueue(sharedQueue: string, node: string): string {
   return `${sharedQueue}@${node}`;
 }
 
-/** Ports the caller pinned (VLLM_PORT, VLLM_BASELINE_PORT, LMCACHE_PORT); the lease takes the rest from the range. */
+/**
+ * Ports the caller pinned (VLLM_PORT, VLLM_BASELINE_PORT, LMCACHE_PORT, LMCACHE_HTTP_PORT); the lease takes the
+ * rest from the range.
+ */
 export function pinnedPortsOf(input: ConfigInput | undefined): Partial<RunPorts> {
   const pinned: Partial<RunPorts> = {};
   if (input?.vllmPort !== undefined) pinned.vllm = input.vllmPort;
   if (input?.vllmBaselinePort !== undefined) pinned.baseline = input.vllmBaselinePort;
   if (input?.lmcachePort !== undefined) pinned.lmcache = input.lmcachePort;
+  if (input?.lmcacheHttpPort !== undefined) pinned.lmcacheHttp = input.lmcacheHttpPort;
   return pinned;
 }
 
@@ -49,7 +59,9 @@ export function placementFromConfig(config: Config, node: string, gpus?: LeasedG
       vllm: config.vllmPort,
       baseline: config.vllmBaselinePort,
       lmcache: config.lmcachePort,
-      prometheus: LMCACHE_DEFAULT_PROMETHEUS_PORT,
+      ...(config.lmcacheServerModule === 'http_server'
+        ? { lmcacheHttp: config.lmcacheHttpPort }
+        : { prometheus: LMCACHE_DEFAULT_PROMETHEUS_PORT }),
     },
   };
 }
@@ -66,5 +78,18 @@ export interface PlacedStageInput {
 export function placedConfig(config: Config, placement: RunPlacement | undefined): Config {
   if (!placement) return config;
   const { ports } = placement;
-  return { ...config, vllmPort: ports.vllm, vllmBaselinePort: ports.baseline, lmcachePort: ports.lmcache };
+  return {
+    ...config,
+    vllmPort: ports.vllm,
+    vllmBaselinePort: ports.baseline,
+    lmcachePort: ports.lmcache,
+    lmcacheHttpPort: ports.lmcacheHttp ?? config.lmcacheHttpPort,
+  };
+}
+
+/** Where the run's LMCache server serves /metrics: its HTTP frontend, or the Prometheus exporter launch gave it. */
+export function lmcacheMetricsPort(config: Config, placement: RunPlacement | undefined): number {
+  return config.lmcacheServerModule === 'http_server'
+    ? placedConfig(config, placement).lmcacheHttpPort
+    : (placement?.ports.prometheus ?? LMCACHE_DEFAULT_PROMETHEUS_PORT);
 }

@@ -98,6 +98,7 @@ function stageCase(stage: StageReport): Case {
 
 function checkCase(check: Check, classname: string): Case {
   const base = { name: check.name, classname, timeMs: 0 };
+  if (check.reportOnly) return { ...base, skipped: check.detail ?? 'report only' };
   if (check.passed) return base;
   const message = check.detail ?? `${check.name} failed`;
   const body = `value: ${formatValue(check.value)}\nlimit: ${formatValue(check.limit)}${check.detail ? `\ndetail: ${check.detail}` : ''}`;

@@ -1,7 +1,8 @@
 /**
  * What every rendering of the report shares: the benchmarks' order and titles, checks grouped, durations,
- * LMCache's counters.
+ * LMCache's counters, where the run lived.
  */
+import type { RunPlacement } from '../placement/placement.js';
 import { formatNumber } from '../verification/format.js';
 import type { Check, LmcacheCounterDeltas, LmcacheCounterReading, RunReport, StageReport } from './types.js';
 
@@ -29,6 +30,23 @@ export function groupChecks(checks: Check[]): [string, Check[]][] {
     else groups.set(prefix, [check]);
   }
   return [...groups];
+}
+
+/** A check's result in words: a report-only check (REQUIRE_LMCACHE_EVIDENCE=0) neither passes nor fails the run. */
+export function checkResult(check: Check): 'pass' | 'fail' | 'report only' {
+  if (check.reportOnly) return 'report only';
+  return check.passed ? 'pass' : 'fail';
+}
+
+/** Said above the verdict when evidence checks were only reported, so no one reads them as deciding it. */
+export function reportOnlyNote(report: RunReport): string | undefined {
+  const shown = report.checks.filter((check) => check.reportOnly);
+  if (shown.length === 0) return undefined;
+  return (
+    `${shown.length} LMCache evidence ${shown.length === 1 ? 'check is' : 'checks are'} report only ` +
+    '(REQUIRE_LMCACHE_EVIDENCE=0): ' +
+    'they did not decide the verdict'
+  );
 }
 
 /** Durations as people read them: 850 ms, 12.3 s, 4 m 05 s, 1 h 02 m 09 s. */
@@ -60,7 +78,9 @@ export function standsFailed(stage: StageReport): boolean {
 export const LMCACHE_COUNTER_COLUMNS: [keyof LmcacheCounterDeltas, string, string][] = [
   ['hitTokens', 'Hit tokens', 'hit_tokens'],
   ['finishedStores', 'Finished stores', 'finished_stores'],
+  ['l1WrittenChunks', 'L1 written chunks', 'l1_written_chunks'],
   ['finishedRetrieves', 'Finished retrieves', 'finished_retrieves'],
+  ['chunksLoaded', 'Chunks loaded', 'chunks_loaded'],
   ['evictedChunks', 'Evicted chunks', 'evicted_chunks'],
   ['usageRatioAfter', 'L1 usage after', 'l1_usage_ratio_after'],
 ];
@@ -74,4 +94,16 @@ export function formatCounter(field: keyof LmcacheCounterDeltas, deltas: Lmcache
 export function lmcacheCountersOf(report: RunReport, benchmark: string): LmcacheCounterReading[] | undefined {
   const stage = report.stages.filter((entry) => entry.name === benchmark && !entry.superseded).at(-1);
   return stage?.lmcacheCounters;
+}
+
+/** Where the run lived: its node, GPUs and the ports it leased (its servers listened there, not on the defaults). */
+export function describePlacement(placement: RunPlacement): string {
+  const gpus = placement.gpus
+    ? ` · GPUs ${placement.gpus.withLmcache} (LMCache) and ${placement.gpus.baseline} (baseline)`
+    : '';
+  const ports = Object.entries(placement.ports)
+    .filter(([, port]) => port !== undefined)
+    .map(([role, port]) => `${role} ${port}`)
+    .join(', ');
+  return `${placement.node}${gpus} · ports ${ports}`;
 }

@@ -3,16 +3,21 @@ import { formatNumber, formatValue } from '../verification/format.js';
 import { renderHistorySection, type RunHistory } from './history-section.js';
 import {
   BENCHMARK_TITLES,
+  checkResult,
+  describePlacement,
   formatCounter,
   groupChecks,
   formatDuration,
   LMCACHE_COUNTER_COLUMNS,
   lmcacheCountersOf,
+  reportOnlyNote,
   tally,
   standsFailed,
 } from './layout.js';
 import type { ComparisonRow, RunReport, StageReport, StageStatus } from './types.js';
 import { verdict, verdictLine } from './verdict.js';
+
+const CHECK_RESULT_MARKS = { pass: '✅ pass', fail: '❌ fail', 'report only': 'ℹ️ report only' } as const;
 
 const STAGE_ICONS: Record<StageStatus, string> = {
   passed: '✅',
@@ -89,11 +94,14 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
     `**${checksPassed} of ${report.checks.length} checks passed · ${stagesPassed} of ${report.stages.length} stages passed**`,
     '',
   );
+  const note = reportOnlyNote(report);
+  if (note) out.push(`ℹ️ ${note}.`, '');
   out.push('| | |', '| --- | --- |');
   out.push(`| Workflow | ${mdCode(report.workflowId)} (run ${mdCode(report.runId)}) |`);
   out.push(`| Build | ${mdCode(report.buildId)} |`);
   out.push(`| Profile | ${report.profile} |`);
   out.push(`| Model | ${mdCode(report.model)} |`);
+  if (report.placement) out.push(`| Node | ${mdText(describePlacement(report.placement))} |`);
   out.push(`| Results | ${mdCode(report.resultsDir)} |`, '');
 
   const failedStages = report.stages.filter(standsFailed);
@@ -147,7 +155,7 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
     out.push('| Check | Result | Value | Limit | Detail |', '| --- | --- | ---: | ---: | --- |');
     for (const check of checks) {
       out.push(
-        `| ${mdCode(check.name)} | ${check.passed ? '✅ pass' : '❌ fail'} | ${mdCell(formatValue(check.value))} | ${mdCell(formatValue(check.limit))} | ${mdCell(check.detail ?? '')} |`,
+        `| ${mdCode(check.name)} | ${CHECK_RESULT_MARKS[checkResult(check)]} | ${mdCell(formatValue(check.value))} | ${mdCell(formatValue(check.limit))} | ${mdCell(check.detail ?? '')} |`,
       );
     }
     out.push('', ...lmcacheCounterTable(report, prefix));

@@ -2,15 +2,18 @@
 import { formatValue } from '../verification/format.js';
 import {
   BENCHMARKS,
+  checkResult,
+  describePlacement,
   formatCounter,
   formatDuration,
   LMCACHE_COUNTER_COLUMNS,
   lmcacheCountersOf,
+  reportOnlyNote,
   tally,
   standsFailed,
 } from './layout.js';
 import type { RunReport } from './types.js';
-import { verdictLine } from './verdict.js';
+import { standingOverrides, verdictLine } from './verdict.js';
 
 export function columns(rows: string[][], indent = '  '): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)));
@@ -23,6 +26,7 @@ export function renderSummaryTable(report: RunReport): string {
   const out: string[] = [];
   out.push(
     `LMCache multiprocessing test  workflow ${report.workflowId}  profile ${report.profile}  model ${report.model}`,
+    ...(report.placement ? [`node ${describePlacement(report.placement)}`] : []),
     '',
   );
   out.push('Stages');
@@ -46,7 +50,7 @@ export function renderSummaryTable(report: RunReport): string {
     out.push(
       ...columns([
         ['CHECK', 'RESULT', 'VALUE', 'LIMIT'],
-        ...report.checks.map((c) => [c.name, c.passed ? 'PASS' : 'FAIL', formatValue(c.value), formatValue(c.limit)]),
+        ...report.checks.map((c) => [c.name, checkResult(c).toUpperCase(), formatValue(c.value), formatValue(c.limit)]),
       ]),
     );
   }
@@ -58,7 +62,11 @@ export function renderSummaryTable(report: RunReport): string {
     ...report.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.detail ?? 'failed'}`),
   ];
   if (problems.length > 0) out.push('', 'Failures', ...problems.map((p) => `  - ${p}`));
+  const overrides = standingOverrides(report);
+  if (overrides.length > 0) out.push('', 'Overridden by retryStage', ...overrides.map((o) => `  - ${o}`));
   out.push('', `Results: ${report.resultsDir}`);
+  const note = reportOnlyNote(report);
+  if (note) out.push(`Note: ${note}`);
   out.push(
     `Verdict: ${verdictLine(report)} (${checksPassed}/${report.checks.length} checks passed, ` +
       `${stagesPassed}/${report.stages.length} stages passed)`,

@@ -11,6 +11,11 @@ export interface Check {
   limit: number | string | null;
   /** One sentence a person reads when the check failed (or why it passed, where that is not obvious). */
   detail?: string;
+  /**
+   * Shown, not deciding: an LMCache evidence check with REQUIRE_LMCACHE_EVIDENCE=0. `passed` is then true whatever
+   * it found, and the detail says what that was.
+   */
+  reportOnly?: boolean;
 }
 
 export type StageStatus = 'passed' | 'failed' | 'skipped' | 'cancelled';
@@ -31,7 +36,7 @@ export interface StageReport {
   overrides?: Record<string, { original: unknown; overridden: unknown }>;
   /** vllm_bench: the seed both sides used, so the attempt can be reproduced. */
   seed?: number;
-  /** Benchmarks: LMCache's own counters over each run against vLLM with LMCache (the baseline has no LMCache). */
+  /** Benchmarks: LMCache's own counters over each run of the stage, the baseline's included. */
   lmcacheCounters?: LmcacheCounterReading[];
 }
 
@@ -46,9 +51,13 @@ export interface LmcacheCounterReading {
 }
 
 export interface LmcacheCounterDeltas {
+  lookups: number;
   hitTokens: number;
   finishedStores: number;
+  l1WrittenChunks: number;
   finishedRetrieves: number;
+  l1ReadChunks: number;
+  chunksLoaded: number;
   evictedChunks: number;
   /** L1's used/total ratio (0 to 1) at the end of the run. */
   usageRatioAfter: number;

@@ -10,7 +10,7 @@ import type { Engine, PrefillResult } from './engine.js';
 import { sendJson } from './http.js';
 import type { Logger } from './log.js';
 import { generate, type Generation } from './model.js';
-import { ApiError, usage, withSpecialTokens, type Job } from './openai-protocol.js';
+import { ApiError, usage, type Job } from './openai-protocol.js';
 import { countTokens, tokenize } from './tokens.js';
 
 export interface Sequence {
@@ -37,10 +37,9 @@ export class Completions {
   /** The request's prompts as sequences to run, refused as vLLM refuses an empty or too long one. */
   sequencesOf(job: Job): Sequence[] {
     return job.prompts.map((text, index) => {
-      const words = tokenize(text);
+      const tokens = tokenize(text);
       const where = job.prompts.length > 1 ? ` (prompt ${index})` : '';
-      if (words.length === 0) throw new ApiError(400, `the prompt is empty${where}`, 'prompt');
-      const tokens = job.addSpecialTokens ? withSpecialTokens(words) : words;
+      if (tokens.length === 0) throw new ApiError(400, `the prompt is empty${where}`, 'prompt');
       const maxTokens = job.maxTokens ?? MAX_MODEL_LEN - tokens.length;
       if (tokens.length + maxTokens > MAX_MODEL_LEN) {
         throw new ApiError(

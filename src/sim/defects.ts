@@ -9,12 +9,23 @@ export type Defect =
   | { kind: 'none' }
   | { kind: 'corrupt-on-hit' }
   | { kind: 'never-hit' }
+  | { kind: 'never-retrieve' }
+  | { kind: 'store-fails' }
   | { kind: 'slow-load' }
   | { kind: 'slow-store' }
   | { kind: 'never-healthy' }
   | { kind: 'crash-after'; requests: number };
 
-const SIMPLE_KINDS = ['none', 'corrupt-on-hit', 'never-hit', 'slow-load', 'slow-store', 'never-healthy'] as const;
+const SIMPLE_KINDS = [
+  'none',
+  'corrupt-on-hit',
+  'never-hit',
+  'never-retrieve',
+  'store-fails',
+  'slow-load',
+  'slow-store',
+  'never-healthy',
+] as const;
 /** The allowed values, as a person reads them. */
 export const DEFECT_CHOICES = `${SIMPLE_KINDS.join(', ')}, crash-after:N (N >= 1)`;
 
@@ -32,6 +43,16 @@ export function parseDefect(value: string | undefined): Defect {
 
 export function describeDefect(defect: Defect): string {
   return defect.kind === 'crash-after' ? `crash-after:${defect.requests}` : defect.kind;
+}
+
+/** Parses SIM_GPU_CACHE_TOKENS; unset, empty or 0 means undefined: the size --gpu-memory-utilization gives. */
+export function parseGpuCacheTokens(value: string | undefined): number | undefined {
+  const text = (value ?? '').trim();
+  if (text === '' || text === '0') return undefined;
+  if (!/^[1-9][0-9]*$/.test(text)) {
+    throw new UsageError(`SIM_GPU_CACHE_TOKENS=${JSON.stringify(text)} must be a number of tokens >= 0`);
+  }
+  return Number(text);
 }
 
 /** Parses SIM_STARTUP_SECONDS; unset or empty means 0. */

@@ -17,6 +17,7 @@ import { LmcacheMpClient } from '../lmcache-mp/client.js';
 import { SharedKvCache, type KvGeometry } from '../lmcache-mp/shared-kv-cache.js';
 import type { CacheKey } from '../lmcache-mp/wire.js';
 import { BLOCK_TOKENS, LMCACHE_TIMEOUT_SECONDS, MAX_MODEL_LEN } from './cost-model.js';
+import type { Defect } from './defects.js';
 import type { Logger } from './log.js';
 
 /** Blocks of a region: enough for the longest prompt. */
@@ -88,6 +89,7 @@ export class LmcacheConnector {
     private readonly model: string,
     private readonly kv: SharedKvCache,
     private readonly log: Logger,
+    private readonly defect: Defect,
   ) {
     const endpoint = `tcp://127.0.0.1:${port}`;
     this.client = new LmcacheMpClient(endpoint, LMCACHE_TIMEOUT_SECONDS * 1000);
@@ -108,14 +110,14 @@ export class LmcacheConnector {
   }
 
   /** Creates the shared-memory KV cache (the server maps it when this instance registers, on first use). */
-  static async open(port: number, model: string, log: Logger): Promise<LmcacheConnector> {
+  static async open(port: number, model: string, log: Logger, defect: Defect): Promise<LmcacheConnector> {
     // Unique per process: containers on the host network share its host name, and each is PID 1.
     const kv = await SharedKvCache.create(`lmcache-sim-vllm-${randomUUID()}`, KV_GEOMETRY);
     // The files live in the host's /dev/shm (--ipc host): leave nothing behind on any exit but SIGKILL.
     process.once('exit', () => {
       for (const name of kv.shmNames) rmSync(path.join('/dev/shm', name), { force: true });
     });
-    return new LmcacheConnector(port, model, kv, log);
+    return new LmcacheConnector(port, model, kv, log, defect);
   }
 
   /** How many of a prompt's tokens the server could hold: whole chunks only, as it stores nothing else. */
@@ -164,9 +166,13 @@ export class LmcacheConnector {
     const blocks = tokens / BLOCK_TOKENS;
     const first = region * REGION_BLOCKS;
     const key = { ...this.key(tokenIds, tokens, requestId), workerId: 0 };
-    const ok = await this.whileRegistered('retrieve', () =>
-      this.client.retrieve(key, this.instanceId, range(first, blocks)),
-    );
+    // never-retrieve: the transfer is lost on the way, so the server only sees the lookup's locks go.
+    const ok =
+      this.defect.kind === 'never-retrieve'
+        ? await this.freeLookupLocks(tokenIds, tokens, requestId).then(() => false)
+        : await this.whileRegistered('retrieve', () =>
+            this.client.retrieve(key, this.instanceId, range(first, blocks)),
+          );
     if (!ok) {
       this.stats.retrieveFailures++;
       this.log(`LMCache retrieve of ${tokens} tokens for ${requestId} failed: prefilling them instead`, 'WARNING');
@@ -195,6 +201,14 @@ export class LmcacheConnector {
   /** Writes the KV of the first `tokens` tokens into the region's blocks and has the server store it. */
   async store(tokenIds: readonly number[], tokens: number, requestId: string, region: number): Promise<boolean> {
     this.stats.storeRequests++;
+    if (this.defect.kind === 'store-fails') {
+      this.stats.storeFailures++;
+      this.log(
+        `SIM_DEFECT=store-fails: the store of ${tokens} tokens for ${requestId} never reached LMCache`,
+        'WARNING',
+      );
+      return false;
+    }
     this.stats.pendingStores++;
     try {
       const blocks = tokens / BLOCK_TOKENS;

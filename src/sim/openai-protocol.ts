@@ -38,8 +38,6 @@ export interface Job {
   ignoreEos: boolean;
   stream: boolean;
   includeUsage: boolean;
-  /** Completions only: frame the prompt with the tokenizer's special tokens (vLLM's default for completions). */
-  addSpecialTokens: boolean;
 }
 
 type Body = Record<string, unknown>;
@@ -97,6 +95,7 @@ function common(body: Body, servedModel: string, maxTokensFields: string[]) {
     throw new ApiError(400, 'Stream options can only be defined when `stream=True`.', 'stream_options');
   }
   const includeUsage = streamOptions?.include_usage;
+  acceptSpecialTokensFlag(body);
   if (includeUsage !== undefined && includeUsage !== null && !isBoolean(includeUsage)) {
     throw new ApiError(400, 'stream_options.include_usage must be a boolean', 'stream_options');
   }
@@ -121,8 +120,7 @@ export function parseCompletionRequest(raw: unknown, servedModel: string): Job {
       'prompt must be a string or a non-empty array of strings (token ids are not supported)',
       'prompt',
     );
-  const addSpecialTokens = optional(body, 'add_special_tokens', isBoolean, 'a boolean') ?? true;
-  return { kind: 'completion', prompts, addSpecialTokens, ...common(body, servedModel, ['max_tokens']) };
+  return { kind: 'completion', prompts, ...common(body, servedModel, ['max_tokens']) };
 }
 
 export function parseChatRequest(raw: unknown, servedModel: string): Job {
@@ -130,12 +128,9 @@ export function parseChatRequest(raw: unknown, servedModel: string): Job {
   if (!Array.isArray(body.messages) || body.messages.length === 0) {
     throw new ApiError(400, 'messages must be a non-empty array', 'messages');
   }
-  const prompts = [flattenChat(body.messages)];
-  const addSpecialTokens = false;
   return {
     kind: 'chat',
-    prompts,
-    addSpecialTokens,
+    prompts: [flattenChat(body.messages)],
     ...common(body, servedModel, ['max_completion_tokens', 'max_tokens']),
   };
 }
@@ -146,6 +141,7 @@ export function parseChatRequest(raw: unknown, servedModel: string): Job {
  *   "<|im_start|>ROLE\nCONTENT\n<|im_end|>\n" per message, then "<|im_start|>assistant\n".
  * A message therefore costs its content's tokens plus 2, and the generation prompt 1.
  * Content is a string or an array of {type:"text", text} parts, joined with "\n".
+ * CHAT_TEMPLATE is the same in Jinja, for the tokenizer files: the two must render the same text.
  */
 export function flattenChat(messages: unknown[], addGenerationPrompt = true): string {
   const parts = messages.map((message, index) => {
@@ -157,22 +153,25 @@ export function flattenChat(messages: unknown[], addGenerationPrompt = true): st
   return `${parts.join('')}${addGenerationPrompt ? '<|im_start|>assistant\n' : ''}`;
 }
 
-/**
- * The tokens the template puts around one user message: what the sim tokenizer's special tokens add to a
- * prompt, so a completion prompt with special tokens costs what the same text as one chat message costs.
- */
-export const CHAT_FRAME = ['<|im_start|>user', '<|im_end|>', '<|im_start|>assistant'] as const;
+/** flattenChat as the `chat_template` of `tokenizer_config.json` (Jinja, rendered by transformers and vLLM). */
+export const CHAT_TEMPLATE = [
+  '{%- for message in messages -%}',
+  '{%- if message.content is string -%}{%- set content = message.content -%}',
+  "{%- elif message.content is none -%}{%- set content = '' -%}",
+  "{%- else -%}{%- set content = message.content | map(attribute='text') | join('\\n') -%}",
+  '{%- endif -%}',
+  "{{- '<|im_start|>' + message.role + '\\n' + content + '\\n<|im_end|>\\n' -}}",
+  '{%- endfor -%}',
+  "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}",
+].join('');
 
-/** A prompt's tokens framed as one user turn, as the sim tokenizer's post-processor adds them. */
-export function withSpecialTokens(tokens: readonly string[]): string[] {
-  return [CHAT_FRAME[0], ...tokens, CHAT_FRAME[1], CHAT_FRAME[2]];
-}
+/** The words the template puts around one user message: 3 tokens, the chat frame. */
+export const CHAT_FRAME = ['<|im_start|>user', '<|im_end|>', '<|im_start|>assistant'] as const;
 
 /** A `POST /tokenize` body, as vLLM's TokenizeCompletionRequest or TokenizeChatRequest. */
 export interface TokenizeJob {
   /** The text to tokenize, chat already flattened. */
   text: string;
-  addSpecialTokens: boolean;
   returnTokenStrs: boolean;
 }
 
@@ -182,23 +181,22 @@ export function parseTokenizeRequest(raw: unknown, servedModel: string): Tokeniz
   if (model !== null && model !== servedModel)
     throw new ApiError(404, `The model \`${model}\` does not exist.`, 'model');
   const returnTokenStrs = optional(body, 'return_token_strs', isBoolean, 'a boolean') ?? false;
+  acceptSpecialTokensFlag(body);
   if (Array.isArray(body.messages)) {
     const addGenerationPrompt = optional(body, 'add_generation_prompt', isBoolean, 'a boolean') ?? true;
-    const text = flattenChat(body.messages, addGenerationPrompt);
-    // Chat: the template already holds the special tokens, so vLLM's default adds none.
-    return {
-      text,
-      addSpecialTokens: optional(body, 'add_special_tokens', isBoolean, 'a boolean') ?? false,
-      returnTokenStrs,
-    };
+    return { text: flattenChat(body.messages, addGenerationPrompt), returnTokenStrs };
   }
   const prompt = optional(body, 'prompt', isString, 'a string');
   if (prompt === null) throw new ApiError(400, 'either prompt (a string) or messages (an array) is required', 'prompt');
-  return {
-    text: prompt,
-    addSpecialTokens: optional(body, 'add_special_tokens', isBoolean, 'a boolean') ?? true,
-    returnTokenStrs,
-  };
+  return { text: prompt, returnTokenStrs };
+}
+
+/**
+ * `add_special_tokens` is checked and changes nothing: the sim tokenizer, like Qwen3's, has no special tokens to
+ * add (no post-processor, no BOS); its chat frame comes from the chat template.
+ */
+function acceptSpecialTokensFlag(body: Body): void {
+  optional(body, 'add_special_tokens', isBoolean, 'a boolean');
 }
 
 /** A `POST /detokenize` body: the token ids to turn back into text. */

@@ -4,12 +4,20 @@
  * the LMCache MP server on 127.0.0.1:<lmcache.mp.port> (./lmcache-connector.ts), without one it is the baseline. See src/sim/README.md.
  * This file reads the command line and routes requests; completions are in ./completions.ts.
  */
+import { statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseVllmArgs, type VllmArgs } from './args.js';
 import { Completions } from './completions.js';
-import { MAX_MODEL_LEN, costModelSummary, gpuCacheTokens } from './cost-model.js';
-import { NO_DEFECT, describeDefect, parseDefect, parseStartupSeconds, type Defect } from './defects.js';
+import { BLOCK_TOKENS, MAX_MODEL_LEN, costModelSummary, gpuCacheTokens } from './cost-model.js';
+import {
+  NO_DEFECT,
+  describeDefect,
+  parseDefect,
+  parseGpuCacheTokens,
+  parseStartupSeconds,
+  type Defect,
+} from './defects.js';
 import { Engine } from './engine.js';
 import { readJson, sendJson } from './http.js';
 import { LmcacheConnector } from './lmcache-connector.js';
@@ -20,7 +28,6 @@ import {
   parseCompletionRequest,
   parseDetokenizeRequest,
   parseTokenizeRequest,
-  withSpecialTokens,
   type Job,
 } from './openai-protocol.js';
 import { detokenize, tokenize } from './tokens.js';
@@ -30,10 +37,17 @@ import { TokenIds } from './vocab.js';
 let args: VllmArgs;
 let requestedDefect: Defect;
 let startupSeconds: number;
+let gpuCacheTokensGiven: number | undefined;
 try {
   args = parseVllmArgs(process.argv.slice(2));
+  // vLLM loads a model given as a path from that directory and fails at start without it: so does the sim, which
+  // shows the run mounted the node's model directory.
+  if (args.model.startsWith('/') && !statSync(args.model, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UsageError(`Invalid repository ID or local directory specified: ${JSON.stringify(args.model)}`);
+  }
   requestedDefect = parseDefect(process.env.SIM_DEFECT);
   startupSeconds = parseStartupSeconds(process.env.SIM_STARTUP_SECONDS);
+  gpuCacheTokensGiven = parseGpuCacheTokens(process.env.SIM_GPU_CACHE_TOKENS);
 } catch (error) {
   if (!(error instanceof UsageError)) throw error;
   process.stderr.write(`vllm-server: ${error.message}\n`);
@@ -43,8 +57,9 @@ try {
 const log = createLogger(args.lmcachePort === null ? 'sim-vllm' : 'sim-vllm+lmcache');
 // Defects are faults of the LMCache path: a server without LMCache has none to show.
 const defect = args.lmcachePort === null ? NO_DEFECT : requestedDefect;
-const lmcache = args.lmcachePort === null ? null : await LmcacheConnector.open(args.lmcachePort, args.model, log);
-const engine = new Engine(gpuCacheTokens(args.gpuMemoryUtilization), lmcache, defect, log);
+const lmcache =
+  args.lmcachePort === null ? null : await LmcacheConnector.open(args.lmcachePort, args.model, log, defect);
+const engine = new Engine(gpuCacheTokensGiven ?? gpuCacheTokens(args.gpuMemoryUtilization), lmcache, defect, log);
 const counters = { requests: 0, served: 0, failed: 0 };
 const tokenIds = new TokenIds();
 const completions = new Completions(engine, log, args.model);
@@ -55,7 +70,9 @@ log(
   `sim vLLM server for model ${args.model}: ` +
     (lmcache ? `LMCacheMPConnector -> ${lmcache.stats.endpoint}` : 'no KV connector (baseline)') +
     `, GPU prefix cache ${engine.stats().gpuCache.capacityTokens} tokens` +
-    ` (--gpu-memory-utilization ${args.gpuMemoryUtilization})` +
+    (gpuCacheTokensGiven === undefined
+      ? ` (--gpu-memory-utilization ${args.gpuMemoryUtilization})`
+      : ` (SIM_GPU_CACHE_TOKENS=${gpuCacheTokensGiven})`) +
     `, attention backend ${args.attentionBackend ?? 'default'}, async scheduling ${args.asyncScheduling ? 'on' : 'off'}`,
 );
 log(`cost model: ${JSON.stringify(costModelSummary())}`);
@@ -131,15 +148,38 @@ const ROUTES: Record<
       res.writeHead(200).end();
     },
   },
+  '/metrics': { method: 'GET', handle: metricsRoute },
   '/version': { method: 'GET', handle: (_req, res) => sendJson(res, 200, { version: SIM_VLLM_VERSION }) },
   '/sim/stats': { method: 'GET', handle: (_req, res) => sendJson(res, 200, statsBody()) },
 };
 
+/**
+ * vLLM's Prometheus metrics, as much as the pipeline reads: `vllm:cache_config_info`, the KV cache's geometry in the
+ * labels of a constant gauge, as vLLM exports its CacheConfig (the long doc QA evidence sizes its workload by it).
+ */
+function metricsRoute(_req: IncomingMessage, res: ServerResponse): void {
+  const labels = {
+    block_size: BLOCK_TOKENS,
+    cache_dtype: 'auto',
+    enable_prefix_caching: 'True',
+    gpu_memory_utilization: args.gpuMemoryUtilization,
+    num_gpu_blocks: engine.stats().gpuCache.capacityTokens / BLOCK_TOKENS,
+  };
+  const text = Object.entries(labels)
+    .map(([name, value]) => `${name}="${value}"`)
+    .join(',');
+  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+  res.end(
+    '# HELP vllm:cache_config_info Information of the LLMEngine CacheConfig\n' +
+      '# TYPE vllm:cache_config_info gauge\n' +
+      `vllm:cache_config_info{${text}} 1.0\n`,
+  );
+}
+
 /** vLLM's /tokenize: the prompt's (or the templated chat's) token ids, counted by the same rule as usage. */
 async function tokenizeRoute(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const job = parseTokenizeRequest(await readJson(req), args.model);
-  const words = tokenize(job.text);
-  const tokens = job.addSpecialTokens ? withSpecialTokens(words) : words;
+  const tokens = tokenize(job.text);
   sendJson(res, 200, {
     count: tokens.length,
     max_model_len: MAX_MODEL_LEN,

@@ -6,12 +6,12 @@
  * `WordLevel` model behind a `WhitespaceSplit` pre-tokenizer computes. Words outside the fixed vocabulary
  * get ids above it, hashed from the word and remembered by the server, so text round-trips through `/tokenize` and `/detokenize`.
  *
- * Special tokens: the tokenizer's post-processor adds the chat frame of one user turn
- * (`<|im_start|>user … <|im_end|> <|im_start|>assistant`, see flattenChat), so `num_special_tokens_to_add()`
- * is 3 and a prompt tokenized with special tokens costs what the same text sent as one chat message costs.
+ * The chat frame comes from a `chat_template` in `tokenizer_config.json`, as Qwen3's does, rendering what the
+ * server's flattenChat renders; the tokenizer has no post-processor, so `num_special_tokens_to_add()` is 0 and
+ * `vllm bench serve` counts each chat request as its prompt plus the frame, as it does on a real Qwen3.
  */
 import { createHash } from 'node:crypto';
-import { CHAT_FRAME } from './openai-protocol.js';
+import { CHAT_FRAME, CHAT_TEMPLATE } from './openai-protocol.js';
 
 export const UNK_TOKEN = '<unk>';
 
@@ -100,21 +100,10 @@ export function tokenizerFiles(modelMaxLen: number): Record<string, string> {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: [special(UNK_TOKEN)],
+    added_tokens: [UNK_TOKEN, ...CHAT_FRAME].map(special),
     normalizer: null,
     pre_tokenizer: { type: 'WhitespaceSplit' },
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [
-        { SpecialToken: { id: CHAT_FRAME[0], type_id: 0 } },
-        { Sequence: { id: 'A', type_id: 0 } },
-        ...CHAT_FRAME.slice(1).map((id) => ({ SpecialToken: { id, type_id: 0 } })),
-      ],
-      pair: [{ Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
-      special_tokens: Object.fromEntries(
-        CHAT_FRAME.map((token) => [token, { id: token, ids: [IDS.get(token)], tokens: [token] }]),
-      ),
-    },
+    post_processor: null,
     // No decoder: tokens are joined with single spaces, which tokenizes back to the same tokens.
     decoder: null,
     model: { type: 'WordLevel', vocab, unk_token: UNK_TOKEN },
@@ -124,6 +113,9 @@ export function tokenizerFiles(modelMaxLen: number): Record<string, string> {
     unk_token: UNK_TOKEN,
     model_max_length: modelMaxLen,
     clean_up_tokenization_spaces: false,
+    // Special, as Qwen3's markers are: `vllm bench serve` leaves special ids out of its random prompts.
+    additional_special_tokens: [...CHAT_FRAME],
+    chat_template: CHAT_TEMPLATE,
   };
   // Loaders parse the model config beside the tokenizer (transformers needs a model_type); the sim has no
   // weights, so this only names a common architecture with the sim's vocabulary and context length.

@@ -67,12 +67,10 @@ export function parseTotalMemoryMib(csv: string): number {
 }
 
 /**
- * "More than 100 GB" read as decimal gigabytes, as GPU memory is marketed: 100 × 1000³ bytes ≈ 95367 MiB.
- * An H200 (143771 MiB) is above it and an H100 80GB (81559 MiB) below, as with 100 GiB.
+ * `--gpu-memory-utilization 0.5` for both vLLM servers when the LMCache GPU is large; undefined keeps vLLM's
+ * default. Compared as upstream's launch-containers.sh does: `$((MiB / 1024)) -gt LARGE_GPU_GIB`, integer
+ * (floor) division, so with 90 a GPU of 93183 MiB (90 GiB) keeps the default and one of 93184 MiB (91) does not.
  */
-const HUNDRED_GB_IN_MIB = (100 * 1000 ** 3) / 1024 ** 2;
-
-/** `--gpu-memory-utilization 0.5` when the GPU has more than 100 GB; undefined otherwise (vLLM's default). */
-export function gpuMemoryUtilizationFor(totalMib: number): number | undefined {
-  return totalMib > HUNDRED_GB_IN_MIB ? 0.5 : undefined;
+export function gpuMemoryUtilizationFor(totalMib: number, largeGpuGib: number): number | undefined {
+  return Math.floor(totalMib / 1024) > largeGpuGib ? 0.5 : undefined;
 }

@@ -1,9 +1,10 @@
 /**
- * `vllm bench serve --save-result` throughput check: both runs complete every prompt with the
- * expected input size, and LMCache's total token throughput is within the allowed slowdown of the baseline.
+ * `vllm bench serve --save-result` throughput check: both runs complete every prompt with the expected input
+ * size (the chat frame included) and the same count, and LMCache's total token throughput is within the allowed
+ * slowdown of the baseline.
  */
 import { OutputParseError } from './errors.js';
-import { atLeast, formatNumber } from './format.js';
+import { atLeast, atMost, formatNumber } from './format.js';
 import { isPlainObject, parsePythonJson, requireFiniteNumbers, truncate } from './py-json.js';
 import type { Check } from '../report/types.js';
 
@@ -35,6 +36,23 @@ export interface BenchLimits {
   numPrompts: number;
   randomInputLen: number;
   maxSlowdownPercent: number;
+  tokenCountTolerancePercent: number;
+}
+
+/**
+ * One side's run: the tool's saved result, and the tokens its server's chat template adds around one user
+ * message beyond what the tokenizer adds to a plain prompt, measured from that server before the tool ran.
+ * With `--backend openai-chat` the tool counts the server's `usage.prompt_tokens`, frame included, while its
+ * random prompts are RANDOM_INPUT_LEN less only the tokenizer's own special tokens.
+ */
+export interface BenchRun {
+  result: BenchResult;
+  chatFrameTokens: number;
+}
+
+export interface BenchRuns {
+  baseline?: BenchRun;
+  lmcache?: BenchRun;
 }
 
 const RUNS = [
@@ -42,24 +60,25 @@ const RUNS = [
   { key: 'lmcache', label: 'LMCache' },
 ] as const;
 
-export function verifyBench(results: { baseline?: BenchResult; lmcache?: BenchResult }, limits: BenchLimits): Check[] {
+export function verifyBench(runs: BenchRuns, limits: BenchLimits): Check[] {
   const checks: Check[] = [];
-  for (const { key, label } of RUNS) checks.push(...runChecks(key, label, results[key], limits));
-  checks.push(throughputCheck(results, limits));
+  for (const { key, label } of RUNS) checks.push(...runChecks(key, label, runs[key], limits));
+  checks.push(sameInputTokensCheck(runs));
+  checks.push(throughputCheck({ baseline: runs.baseline?.result, lmcache: runs.lmcache?.result }, limits));
   return checks;
 }
 
-function runChecks(key: string, label: string, result: BenchResult | undefined, limits: BenchLimits): Check[] {
-  const expectedTokens = limits.numPrompts * limits.randomInputLen;
+function runChecks(key: string, label: string, run: BenchRun | undefined, limits: BenchLimits): Check[] {
   const completed = `vllm_bench.${key}.completed`;
   const inputTokens = `vllm_bench.${key}.total_input_tokens`;
-  if (!result) {
+  if (!run) {
     const detail = `No result from the ${label} run of vllm bench serve.`;
     return [
       { name: completed, passed: false, value: null, limit: limits.numPrompts, detail },
-      { name: inputTokens, passed: false, value: null, limit: expectedTokens, detail },
+      { name: inputTokens, passed: false, value: null, limit: null, detail },
     ];
   }
+  const { result } = run;
   return [
     {
       name: completed,
@@ -71,46 +90,75 @@ function runChecks(key: string, label: string, result: BenchResult | undefined, 
           ? `All ${limits.numPrompts} ${label} requests completed.`
           : `${result.completed} of ${limits.numPrompts} ${label} requests completed${failureHint(result)}.`,
     },
-    {
-      name: inputTokens,
-      passed: result.total_input_tokens === expectedTokens,
-      value: result.total_input_tokens,
-      limit: expectedTokens,
-      detail:
-        result.total_input_tokens === expectedTokens
-          ? `The ${label} run sent ${limits.numPrompts} × ${limits.randomInputLen} input tokens.`
-          : `The ${label} run sent ${result.total_input_tokens} input tokens, not ${limits.numPrompts} × ${limits.randomInputLen} = ${expectedTokens}.` +
-            nearMissHint(result, limits),
-    },
+    inputTokensCheck(inputTokens, label, run, limits),
   ];
 }
 
+const signed = (n: number) => `${n >= 0 ? '+' : ''}${formatNumber(n)}`;
+
 /**
- * Why the token count missed, when the miss is the same on every request: current `vllm bench serve` counts
- * the server's `usage.prompt_tokens`, which include the chat template's tokens around each prompt. Per-request
- * lengths (`input_lens`, with --save-detailed) prove it; otherwise an even split over the completed requests
- * is only consistent with it, and the hint says so.
+ * NUM_PROMPTS × (RANDOM_INPUT_LEN + the measured chat frame), within the tolerance. The difference per
+ * completed request tells a tokenizer that disagrees with the server (the same on every request) from
+ * requests that failed (0 per completed request).
  */
-export function nearMissHint(result: BenchResult, limits: BenchLimits): string {
-  const inputLens = Array.isArray(result.input_lens) ? (result.input_lens as unknown[]) : undefined;
-  const completedLens = inputLens?.filter((n): n is number => typeof n === 'number' && n > 0);
-  let perRequest: number | undefined;
-  let proven = false;
-  if (completedLens && completedLens.length > 0) {
-    const differences = new Set(completedLens.map((n) => n - limits.randomInputLen));
-    if (differences.size === 1) [perRequest, proven] = [[...differences][0], true];
-  } else if (result.completed > 0) {
-    const difference = result.total_input_tokens - result.completed * limits.randomInputLen;
-    if (difference % result.completed === 0) perRequest = difference / result.completed;
+function inputTokensCheck(name: string, label: string, run: BenchRun, limits: BenchLimits): Check {
+  const { result, chatFrameTokens: frame } = run;
+  const perPrompt = limits.randomInputLen + frame;
+  const expected = limits.numPrompts * perPrompt;
+  const allowed = (expected * limits.tokenCountTolerancePercent) / 100;
+  const passed = atMost(Math.abs(result.total_input_tokens - expected), allowed);
+  const expectation =
+    `${limits.numPrompts} × (${limits.randomInputLen} + ${frame}-token chat frame) = ${expected}` +
+    ` ± ${formatNumber(limits.tokenCountTolerancePercent)} % (${formatNumber(allowed)})`;
+  let perRequest = '';
+  if (result.completed > 0) {
+    const difference = result.total_input_tokens / result.completed - perPrompt;
+    const which =
+      result.completed === limits.numPrompts ? 'request' : `completed request (${result.completed} completed)`;
+    perRequest = `, ${signed(difference)} tokens per ${which}`;
+    if (!passed && difference !== 0) {
+      perRequest +=
+        ": the tool's tokenizer and the server count the prompts differently (is TOKENIZER the served model's?)";
+    }
   }
-  if (perRequest === undefined || perRequest === 0) return '';
-  const signed = `${perRequest > 0 ? '+' : ''}${perRequest}`;
-  const how = proven ? 'Every request was' : `That is consistent with every request being`;
-  const cause =
-    perRequest > 0
-      ? " (as a chat template adds: vllm bench serve counts the server's usage.prompt_tokens, template included)"
-      : " (the server counts fewer tokens than the client's tokenizer: is --tokenizer the served model's?)";
-  return ` ${how} ${signed} tokens against RANDOM_INPUT_LEN=${limits.randomInputLen}${cause}.`;
+  return {
+    name,
+    passed,
+    value: result.total_input_tokens,
+    limit: expected,
+    detail: `The ${label} run sent ${result.total_input_tokens} input tokens${passed ? ', as expected:' : '; expected'} ${expectation}${perRequest}.`,
+  };
+}
+
+/** Both sides send the same seeded prompts to servers of the same model: they count the same tokens. */
+function sameInputTokensCheck(runs: BenchRuns): Check {
+  const name = 'vllm_bench.same_input_tokens';
+  const { baseline, lmcache } = runs;
+  if (!baseline || !lmcache) {
+    const missing = [!baseline && 'baseline', !lmcache && 'LMCache'].filter(Boolean).join(' and ');
+    return {
+      name,
+      passed: false,
+      value: lmcache?.result.total_input_tokens ?? null,
+      limit: baseline?.result.total_input_tokens ?? null,
+      detail: `No ${missing} result from vllm bench serve to compare.`,
+    };
+  }
+  const [value, limit] = [lmcache.result.total_input_tokens, baseline.result.total_input_tokens];
+  if (value === limit) return { name, passed: true, value, limit, detail: `Both runs sent ${value} input tokens.` };
+  const why =
+    baseline.result.completed !== lmcache.result.completed
+      ? `the baseline completed ${baseline.result.completed} requests, LMCache ${lmcache.result.completed}`
+      : baseline.chatFrameTokens !== lmcache.chatFrameTokens
+        ? `their chat frames are ${baseline.chatFrameTokens} and ${lmcache.chatFrameTokens} tokens`
+        : 'the two servers count the same prompts differently';
+  return {
+    name,
+    passed: false,
+    value,
+    limit,
+    detail: `The LMCache run sent ${value} input tokens, the baseline ${limit} (${signed(value - limit)}), for the same seeded prompts: ${why}.`,
+  };
 }
 
 /**

@@ -23,6 +23,7 @@ import {
 import type { BenchmarkOutcome } from '../activities/benchmark.js';
 import type { PipelineActivities } from '../activities/index.js';
 import {
+  hasNodeInputs,
   InvalidConfigError,
   resolveConfig,
   STAGES,
@@ -34,6 +35,7 @@ import { scriptStagesOf, type ScriptStage } from '../config/scripts.js';
 import { FailureType, NON_RETRYABLE_TYPES } from '../failures.js';
 import {
   pinnedPortsOf,
+  portRolesFor,
   placedConfig,
   placementFromConfig,
   type PlacedStageInput,
@@ -91,6 +93,7 @@ function stageOptions(config: Config): Record<ReportedStage | 'report' | 'ensure
     ...waitForStop,
   });
   // Summaries name what each stage does with this run's settings, for the Temporal UI's timeline.
+  const lmcacheHttp = config.lmcacheServerModule === 'http_server' ? ` (LMCache HTTP ${config.lmcacheHttpPort})` : '';
   return {
     build: {
       startToCloseTimeout: '4h',
@@ -103,7 +106,7 @@ function stageOptions(config: Config): Record<ReportedStage | 'report' | 'ensure
       startToCloseTimeout: `${config.gpuWaitSeconds + 300}s`,
       heartbeatTimeout: '1m',
       retry: retryPolicy(3),
-      summary: `select 2 GPUs with >= ${config.gpuMinFreeMemoryMib} MiB free`,
+      summary: `lease 2 GPUs with >= ${config.gpuMinFreeMemoryMib} MiB free and ${portRolesFor(config.lmcacheServerModule).length} ports`,
       ...waitForStop,
     },
     launch: {
@@ -117,7 +120,7 @@ function stageOptions(config: Config): Record<ReportedStage | 'report' | 'ensure
       startToCloseTimeout: `${config.maxWaitSeconds + 120}s`,
       heartbeatTimeout: '30s',
       retry: retryPolicy(3),
-      summary: `wait for ports ${config.vllmPort}, ${config.vllmBaselinePort}, ${config.lmcachePort} (at most ${config.maxWaitSeconds} s)`,
+      summary: `wait for ports ${config.vllmPort}, ${config.vllmBaselinePort}, ${config.lmcachePort}${lmcacheHttp} (at most ${config.maxWaitSeconds} s)`,
       ...waitForStop,
     },
     ensure_servers: {
@@ -181,15 +184,17 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     throw error;
   }
   const scriptStages = scriptStagesOf(config);
-  if (scriptStages.length > 0) {
-    // Before anything starts: a script that is missing or not executable on the worker's node is bad input.
+  // Before anything starts: what the input names on the worker's node (the gpu checkout's files, a model path,
+  // the scripts) is there. Runs from before this covered more than scripts replay the scripts-only check.
+  const checksInputFiles = patched('input-files');
+  if (checksInputFiles ? hasNodeInputs(config) : scriptStages.length > 0) {
     const check = proxyActivities<PipelineActivities>({
       startToCloseTimeout: '1m',
       retry: retryPolicy(3),
-      summary: 'check the test scripts',
+      summary: 'check the files the input names',
     });
     try {
-      await check.checkScriptFiles(config);
+      await (checksInputFiles ? check.checkInputFiles(config) : check.checkScriptFiles(config));
     } catch (error) {
       const failure = failureOf(error);
       if (failure.type !== FailureType.InvalidConfig) throw error;

@@ -6,26 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { docker } from '../../src/docker/client.js';
 import { containersOf } from '../../src/docker/containers.js';
+import { textsHolding, textsOfFiles } from '../helpers/decoded-history.js';
 import { PROJECT_ROOT } from '../helpers/temporal.js';
 import { DevServer } from '../helpers/temporal-processes.js';
 
 const SECRET = `hf_fleet_secret_${process.pid}`;
-
-/** Every file under `dir` whose text holds `needle`. */
-async function filesHolding(dir: string, needle: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const file = path.join(entry.parentPath, entry.name);
-    if ((await readFile(file)).includes(needle)) found.push(file);
-  }
-  return found;
-}
 
 describe('a fleet of sim nodes', { timeout: 600_000 }, () => {
   let server: DevServer;
@@ -105,8 +95,13 @@ describe('a fleet of sim nodes', { timeout: 600_000 }, () => {
     assert.equal((await readdir(histories)).length, 4);
     const results = (await readdir('/tmp')).filter((name) => name.startsWith(`lmcache_ci_results_${fleetDir}-`));
     assert.equal(results.length, 5, 'the single run and the four concurrent ones');
-    const leaks = await filesHolding(path.join(runDir, fleetDir), SECRET);
-    for (const dir of results) leaks.push(...(await filesHolding(path.join('/tmp', dir), SECRET)));
-    assert.deepEqual(leaks, [], 'HF_TOKEN appears in no history, worker log, report, result or log tail');
+    // The histories decoded: their payloads are base64 in the saved JSON.
+    const texts = await textsOfFiles(path.join(runDir, fleetDir));
+    for (const dir of results) Object.assign(texts, await textsOfFiles(path.join('/tmp', dir)));
+    assert.deepEqual(
+      textsHolding(SECRET, texts),
+      [],
+      'HF_TOKEN appears in no history, worker log, report, result or log tail',
+    );
   });
 });

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { containersOf, removeContainers } from '../../src/docker/containers.js';
 import type { RunReport } from '../../src/report/types.js';
+import type { DevServer } from '../helpers/temporal-processes.js';
 
 export async function readReport(resultsDir: string): Promise<RunReport> {
   return JSON.parse(await readFile(`${resultsDir}/report.json`, 'utf8')) as RunReport;
@@ -36,4 +37,20 @@ export function exists(path: string): boolean {
 export async function removeStrayContainers(): Promise<void> {
   const strays = (await containersOf()).filter((c) => c.workflowId.endsWith(`-${process.pid}`));
   if (strays.length > 0) await removeContainers(strays, '/tmp/lmcache_ci_results_e2e_strays', () => {});
+}
+
+/** Starts an lmcacheMpTest run with `temporal workflow start`, as CI does; the CLI's result, for its exit code. */
+export function startRun(server: DevServer, taskQueue: string, workflowId: string, input: object) {
+  return server.cli([
+    'workflow',
+    'start',
+    '--type',
+    'lmcacheMpTest',
+    '--task-queue',
+    taskQueue,
+    '--workflow-id',
+    workflowId,
+    '--input',
+    JSON.stringify(input),
+  ]);
 }

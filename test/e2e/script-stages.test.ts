@@ -5,14 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import type { RunReport } from '../../src/report/types.js';
 import { PROJECT_ROOT } from '../helpers/temporal.js';
 import { DevServer, WorkerProcess } from '../helpers/temporal-processes.js';
-import { exists, leftoverContainers, readReport, removeStrayContainers, resultsDirOf } from './harness.js';
+import { waitFor } from '../helpers/wait.js';
+import { exists, leftoverContainers, readReport, removeStrayContainers, resultsDirOf, startRun } from './harness.js';
 
 const TASK_QUEUE = `e2e-scripts-${process.pid}`;
 const FIXTURES = 'test/fixtures/scripts';
@@ -91,13 +93,13 @@ describe('script stages end to end', { timeout: 900_000 }, () => {
   it('runs two example scripts as stages: one passes and writes its file, one fails its check', async () => {
     const buildId = `scripts-${process.pid}`;
     const workflowId = workflowIdOf(buildId);
+    // The model as a directory on the node, as GPU nodes serve it: the sim vLLM servers, like vLLM, start only
+    // when it is mounted, and the passing script sees it served under that path.
+    const modelDir = await mkdtemp(path.join(tmpdir(), 'e2e-model-'));
     const run = await execute(buildId, {
+      model: modelDir,
       stages: SERVERS_ONLY,
       numPrompts: 5,
-      // Pinned: without them the run leases ports from the node's range, and the script sees those.
-      vllmPort: 8000,
-      vllmBaselinePort: 9000,
-      lmcachePort: 6555,
       scripts: [`${FIXTURES}/run-env-check.sh`, `${FIXTURES}/run-exit-three.sh`],
     });
     assert.notEqual(run.exitCode, 0, run.output);
@@ -132,22 +134,29 @@ describe('script stages end to end', { timeout: 900_000 }, () => {
     assert.equal(stage(report, 'exit_three')!.error, '1 check failed: exit_three.exit_code');
     assert.match(report.checks.find((check) => check.name === 'exit_three.exit_code')!.detail!, lastLine);
 
-    // The passing script saw the run's settings, and the servers were up while it ran.
+    // The passing script saw the run's settings (the ports it leased), and the servers were up while it ran.
     const environment = await readFile(path.join(dir, 'env_check', 'environment.txt'), 'utf8');
+    const ports = report.placement!.ports;
     const expected = [
       `RESULTS_DIR=${dir}`,
       `BUILD_ID=${buildId}`,
-      'MODEL=sim/greedy-echo',
-      'VLLM_PORT=8000',
-      'VLLM_BASELINE_PORT=9000',
-      'LMCACHE_PORT=6555',
+      `MODEL=${modelDir}`,
+      `VLLM_PORT=${ports.vllm}`,
+      `VLLM_BASELINE_PORT=${ports.baseline}`,
+      `LMCACHE_PORT=${ports.lmcache}`,
       'NUM_PROMPTS=5',
     ];
     for (const line of expected) {
       assert.ok(environment.split('\n').includes(line), `${line} in\n${environment}`);
     }
     assert.match(environment, /^VENV_DIR=\/.*\/\.venv$/m);
-    assert.match(await readFile(path.join(dir, 'env_check', 'models.json'), 'utf8'), /"sim\/greedy-echo"/);
+    const served = JSON.parse(await readFile(path.join(dir, 'env_check', 'models.json'), 'utf8')) as {
+      data: Array<{ id: string }>;
+    };
+    assert.deepEqual(
+      served.data.map((model) => model.id),
+      [modelDir],
+    );
     assert.match(await readFile(path.join(dir, 'env_check', 'env_check.log'), 'utf8'), /✅ environment check passed/);
     assert.match(await readFile(path.join(dir, 'exit_three', 'exit_three.log'), 'utf8'), /failing on purpose/);
 
@@ -164,9 +173,9 @@ describe('script stages end to end', { timeout: 900_000 }, () => {
     // Each script is its own activity in the Temporal UI's timeline, with its own summary.
     const activities = await scheduledActivities(workflowId);
     assert.deepEqual(
-      activities.filter((a) => a.type === 'runScriptStage' || a.type === 'checkScriptFiles'),
+      activities.filter((a) => a.type === 'runScriptStage' || a.type === 'checkInputFiles'),
       [
-        { type: 'checkScriptFiles', summary: 'check the test scripts' },
+        { type: 'checkInputFiles', summary: 'check the files the input names' },
         { type: 'runScriptStage', summary: `script ${FIXTURES}/run-env-check.sh` },
         { type: 'runScriptStage', summary: `script ${FIXTURES}/run-exit-three.sh` },
       ],
@@ -228,7 +237,7 @@ describe('script stages end to end', { timeout: 900_000 }, () => {
     assert.equal(failed.workflowExecutionFailedEventAttributes!.failure.applicationFailureInfo?.type, 'InvalidConfig');
     assert.deepEqual(
       (await scheduledActivities(workflowIdOf(notExecutable))).map((a) => a.type),
-      ['checkScriptFiles'],
+      ['checkInputFiles'],
     );
     assert.ok(!exists(resultsDirOf(notExecutable)), 'nothing was written');
 
@@ -243,21 +252,15 @@ describe('script stages end to end', { timeout: 900_000 }, () => {
   it('cancelling during a script stage stops its process group, cleans up and ends as cancelled', async () => {
     const buildId = `script-cancel-${process.pid}`;
     const workflowId = workflowIdOf(buildId);
-    const started = await server.cli([
-      'workflow',
-      'start',
-      '--type',
-      'lmcacheMpTest',
-      '--task-queue',
-      TASK_QUEUE,
-      '--workflow-id',
-      workflowId,
-      '--input',
-      JSON.stringify({ profile: 'sim', buildId, stages: SERVERS_ONLY, scripts: [`${FIXTURES}/run-sleeper.sh`] }),
-    ]);
+    const started = await startRun(server, TASK_QUEUE, workflowId, {
+      profile: 'sim',
+      buildId,
+      stages: SERVERS_ONLY,
+      scripts: [`${FIXTURES}/run-sleeper.sh`],
+    });
     assert.equal(started.exitCode, 0, started.all);
     const pidsFile = path.join(resultsDirOf(buildId), 'sleeper', 'pids');
-    for (let i = 0; i < 480 && !existsSync(pidsFile); i++) await new Promise((r) => setTimeout(r, 250));
+    await waitFor('the script started its children', () => existsSync(pidsFile), { withinMs: 120_000 });
     const pids = (await readFile(pidsFile, 'utf8')).trim().split(' ').map(Number);
     assert.equal(pids.length, 3);
     assert.ok(

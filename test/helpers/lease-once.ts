@@ -4,6 +4,7 @@
  * two of GPUS virtual GPUs and four ports, and prints the outcome as JSON.
  */
 import { tryLease } from '../../src/placement/leases.js';
+import { portRolesFor } from '../../src/placement/placement.js';
 
 const [dir, workflowId, gpus, startAt] = process.argv.slice(2);
 while (Date.now() < Number(startAt)) {
@@ -14,6 +15,7 @@ const attempt = await tryLease(dir!, {
   node: 'race',
   gpuPreference: Array.from({ length: Number(gpus) }, (_, index) => index),
   pinnedPorts: {},
+  portRoles: portRolesFor('server'),
   portRange: { first: 30000, last: 30015 },
   portFree: async () => true,
 });

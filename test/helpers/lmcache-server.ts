@@ -3,7 +3,8 @@
  * reference command line, host network and IPC (the KV cache's shared-memory files are the host's), its own ports.
  */
 import { ensureLmcacheServerImage } from '../../src/activities/lmcache-server-image.js';
-import { LMCACHE_PYTHON, LMCACHE_SERVER_MODULE, lmcacheServerFlags } from '../../src/commands/containers.js';
+import { LMCACHE_PYTHON, lmcacheServerArgs } from '../../src/commands/containers.js';
+import type { LmcacheServerModule } from '../../src/config/schema.js';
 import { docker, isNotFound, isNotModified } from '../../src/docker/client.js';
 import { LmcacheMpClient } from '../../src/lmcache-mp/client.js';
 import { SharedKvCache, type KvGeometry } from '../../src/lmcache-mp/shared-kv-cache.js';
@@ -15,7 +16,10 @@ const START_TIMEOUT_MS = 90_000;
 
 export interface TestLmcacheServer {
   port: number;
-  prometheusPort: number;
+  /** Where it serves /metrics: its Prometheus exporter (`server`) or its HTTP frontend (`http_server`). */
+  metricsPort: number;
+  /** `http_server` only. */
+  httpPort?: number;
   endpoint: string;
   /** Its Prometheus counters and gauges, each summed over its label sets. */
   metrics(): Promise<Map<string, number>>;
@@ -27,28 +31,37 @@ export interface TestLmcacheServer {
   remove(): Promise<void>;
 }
 
-export async function startLmcacheServer(options: { l1SizeGb?: number } = {}): Promise<TestLmcacheServer> {
+export async function startLmcacheServer(
+  options: { l1SizeGb?: number; module?: LmcacheServerModule } = {},
+): Promise<TestLmcacheServer> {
   const image = await ensureLmcacheServerImage();
+  const module = options.module ?? 'server';
   const port = await freePort();
-  const prometheusPort = await freePort();
+  const metricsPort = await freePort();
+  const httpPort = module === 'http_server' ? metricsPort : undefined;
   const container = await docker().createContainer({
     name: `lmcache-mp-client-test-${process.pid}-${port}`,
     Image: image,
     Entrypoint: [LMCACHE_PYTHON],
-    Cmd: [
-      ...LMCACHE_SERVER_MODULE,
-      ...lmcacheServerFlags({ l1SizeGb: options.l1SizeGb ?? 1, maxWorkers: 4, port, prometheusPort }),
-    ],
+    Cmd: lmcacheServerArgs({
+      module,
+      l1SizeGb: options.l1SizeGb ?? 1,
+      maxWorkers: 4,
+      port,
+      httpPort,
+      prometheusPort: module === 'server' ? metricsPort : undefined,
+    }),
     HostConfig: { NetworkMode: 'host', IpcMode: 'host' },
   });
   await container.start();
   const endpoint = `tcp://127.0.0.1:${port}`;
   const server: TestLmcacheServer = {
     port,
-    prometheusPort,
+    metricsPort,
+    httpPort,
     endpoint,
     metrics: async () => {
-      const text = await (await fetch(`http://127.0.0.1:${prometheusPort}/metrics`)).text();
+      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       const values = new Map<string, number>();
       for (const { name, value } of parsePrometheusText(text)) values.set(name, (values.get(name) ?? 0) + value);
       return values;

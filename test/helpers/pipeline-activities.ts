@@ -53,6 +53,7 @@ export function testActivities(calls: Calls, overrides: Partial<PipelineActiviti
       longDocQaComparison: [{ metric: 'query_ttft_per_prompt', baseline: 1.2, lmcache: 0.1 }],
       lmcacheCounters: [{ run: 'lmcache', deltas: LONG_DOC_QA_COUNTERS }],
     }),
+    checkInputFiles: record('checkInputFiles', { scripts: [] }),
     checkScriptFiles: record('checkScriptFiles', { scripts: [] }),
     runScriptStage: record('runScriptStage', { checks: [passing('script.exit_code')] }),
     cleanupContainers: record('cleanupContainers', { removed: ['a', 'b', 'c'], logFiles: [] }),

@@ -4,15 +4,27 @@ import { cliTypeName, SEARCH_ATTRIBUTE_KEYS } from '../../src/workflows/search-a
 import { freePort } from './ports.js';
 import { PROJECT_ROOT, temporalBinary } from './temporal.js';
 
+/** Everything a process printed so far, for a test that searches a log. */
+function collectOutput(process: ResultPromise, into: { text: string }): void {
+  process.all?.on('data', (chunk: Buffer) => (into.text += chunk.toString()));
+}
+
 export class DevServer {
+  private readonly output = { text: '' };
+
   private constructor(
     readonly address: string,
     private process: ResultPromise,
     private readonly args: string[],
-  ) {}
+  ) {
+    collectOutput(process, this.output);
+  }
 
-  /** `dbFile`: keep the server's state in that SQLite file, so that a restarted server carries on. */
-  static async start(options: { dbFile?: string } = {}): Promise<DevServer> {
+  /**
+   * `dbFile`: keep the server's state in that SQLite file, so that a restarted server carries on. `logLevel`: what
+   * the server logs (default error), for a test that searches its log.
+   */
+  static async start(options: { dbFile?: string; logLevel?: 'info' | 'error' } = {}): Promise<DevServer> {
     const port = await freePort();
     const address = `127.0.0.1:${port}`;
     // A new database has no search attributes, so the start flags register the runs' ones.
@@ -29,7 +41,7 @@ export class DevServer {
       String(port),
       '--headless',
       '--log-level',
-      'error',
+      options.logLevel ?? 'error',
       ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
       ...searchAttributes,
     ];
@@ -60,7 +72,13 @@ export class DevServer {
     this.process.kill('SIGKILL');
     await this.process;
     this.process = execa(temporalBinary(), this.args, { reject: false, all: true });
+    collectOutput(this.process, this.output);
     await this.waitUntilServing();
+  }
+
+  /** What the server has logged, across restarts. */
+  log(): string {
+    return this.output.text;
   }
 
   /** Runs the temporal CLI against this server. */
@@ -76,14 +94,23 @@ export class DevServer {
 
 /** A worker process in its own process group, so killing it takes its tools down too, like a lost node. */
 export class WorkerProcess {
-  private constructor(private readonly process: ResultPromise) {}
+  private readonly output = { text: '' };
 
-  /** `connection`: the Temporal connection variables the worker gets (TEMPORAL_ADDRESS, TEMPORAL_TLS_*, …). */
-  static start(taskQueue: string, connection: Record<string, string>): WorkerProcess {
+  private constructor(private readonly process: ResultPromise) {
+    collectOutput(process, this.output);
+  }
+
+  /** What the worker has logged. */
+  log(): string {
+    return this.output.text;
+  }
+
+  /** `env`: the Temporal connection variables the worker gets (TEMPORAL_ADDRESS, TEMPORAL_TLS_*, …) and its node's. */
+  static start(taskQueue: string, env: Record<string, string>): WorkerProcess {
     return new WorkerProcess(
       execa('node', ['dist/src/worker.js'], {
         cwd: PROJECT_ROOT,
-        env: { ...connection, TASK_QUEUE: taskQueue },
+        env: { ...env, TASK_QUEUE: taskQueue },
         detached: true,
         reject: false,
         all: true,

@@ -19,7 +19,8 @@ import { docker } from '../../src/docker/client.js';
 import { containersOf } from '../../src/docker/containers.js';
 import { FailureType } from '../../src/failures.js';
 
-const PORTS = { vllmPort: 18000, vllmBaselinePort: 19000, lmcachePort: 16555 };
+// Pinned, LMCache's HTTP frontend (http_server, the default) included, so that nothing here takes a common port.
+const PORTS = { vllmPort: 18000, vllmBaselinePort: 19000, lmcachePort: 16555, lmcacheHttpPort: 16556 };
 
 function simConfig(workflowId: string, overrides: ConfigInput = {}) {
   return resolveConfig(
@@ -178,6 +179,11 @@ describe('Docker stages with the sim image', { timeout: 300_000 }, () => {
 
     const health = await activity(waitForHealth, { config, workflowId: id });
     assert.deepEqual(health.servers.map((s) => s.role).sort(), ['baseline', 'lmcache', 'vllm']);
+    assert.equal(
+      health.servers.find((s) => s.role === 'lmcache')?.probe,
+      `GET http://127.0.0.1:${PORTS.lmcacheHttpPort}/healthcheck: 200 {"status":"healthy"}`,
+      'the sim runs the same module as the gpu profile, and says which probe decided',
+    );
     const models = (await (await fetch(`http://127.0.0.1:${PORTS.vllmPort}/v1/models`)).json()) as {
       data: Array<{ id: string }>;
     };

@@ -12,11 +12,12 @@ import Docker from 'dockerode';
 import { execa } from 'execa';
 import { resolveNodePath } from '../../src/node-paths.js';
 import { resolveConfig, type ConfigInput } from '../../src/config/schema.js';
-import { importedModules, runDoctor, type DoctorCheck } from '../../src/doctor/checks.js';
+import { importedModules, runDoctor, type DoctorCheck, type DoctorOptions } from '../../src/doctor/checks.js';
+import { pinnedPortsOf } from '../../src/placement/placement.js';
 import { freePort } from '../helpers/ports.js';
 import { PROJECT_ROOT } from '../helpers/temporal.js';
 
-const options = { resolvePath: resolveNodePath };
+const NODE = 'doctor-node';
 
 function failed(checks: DoctorCheck[]): Record<string, string> {
   return Object.fromEntries(
@@ -27,10 +28,17 @@ function failed(checks: DoctorCheck[]): Record<string, string> {
 describe('doctor', { timeout: 180_000 }, () => {
   let scratch: string;
   let ports: ConfigInput;
+  let options: DoctorOptions;
 
   before(async () => {
     scratch = await mkdtemp(path.join(tmpdir(), 'doctor-'));
     ports = { vllmPort: await freePort(), vllmBaselinePort: await freePort(), lmcachePort: await freePort() };
+    const first = await freePort();
+    options = {
+      resolvePath: resolveNodePath,
+      node: { name: NODE, leaseDir: path.join(scratch, 'leases', NODE), portRange: { first, last: first + 9 } },
+      pinnedPorts: pinnedPortsOf(ports),
+    };
   });
   after(() => rm(scratch, { recursive: true, force: true }));
 
@@ -87,6 +95,36 @@ describe('doctor', { timeout: 180_000 }, () => {
       assert.match(noVenv['tools.venv'], /no Python virtual environment/);
     } finally {
       holder.close();
+    }
+  });
+
+  it("names the ports a run would lease from the node's range, skipping leased and taken ones", async () => {
+    const { first } = options.node.portRange;
+    const unpinned = { ...options, pinnedPorts: {} };
+    const portsCheck = async (opts: DoctorOptions) =>
+      (await runDoctor(sim(), opts)).find((check) => check.name === 'ports')!;
+    const holder: Server = createServer();
+    await new Promise<void>((resolve) => holder.listen(first + 1, '0.0.0.0', resolve));
+    await mkdir(options.node.leaseDir, { recursive: true });
+    await writeFile(path.join(options.node.leaseDir, `port-${first + 3}`), JSON.stringify({ workflowId: 'other' }));
+    try {
+      const lease = await portsCheck(unpinned);
+      assert.equal(lease.ok, true);
+      assert.equal(
+        lease.detail,
+        `a run started now on ${NODE} would use vllm ${first}, baseline ${first + 2}, lmcache ${first + 4}, lmcacheHttp ${first + 5}`,
+      );
+      const pinned = await portsCheck({ ...unpinned, pinnedPorts: { lmcache: ports.lmcachePort! } });
+      assert.match(pinned.detail, new RegExp(`lmcache ${ports.lmcachePort} \\(pinned\\)`));
+      const full = await portsCheck({ ...unpinned, node: { ...options.node, portRange: { first, last: first + 4 } } });
+      assert.equal(full.ok, false);
+      assert.match(
+        full.detail,
+        new RegExp(`no room on ${NODE} for a run's 4 ports: in the range ${first}-${first + 4}`),
+      );
+    } finally {
+      holder.close();
+      await rm(path.join(options.node.leaseDir, `port-${first + 3}`));
     }
   });
 

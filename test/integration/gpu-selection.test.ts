@@ -55,7 +55,10 @@ describe('GPU selection with nvidia-smi', { timeout: 60_000 }, () => {
   }
 
   const run = (overrides: object = {}) =>
-    new MockActivityEnvironment().run(selectGpus, resolveConfig(overrides, { workflowId: 'gpu-test' }));
+    new MockActivityEnvironment().run(
+      selectGpus,
+      resolveConfig({ lmcacheRepoDir: '/src/LMCache', ...overrides }, { workflowId: 'gpu-test' }),
+    );
 
   it('takes both H200s and halves vLLM memory on GPUs over 100 GB', async () => {
     useFixtures('h200x2-query-free-util-index.csv', 'h200x2-query-total-i0.csv');

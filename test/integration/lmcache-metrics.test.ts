@@ -8,8 +8,15 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { countingLmcache, readLmcacheCounters } from '../../src/activities/lmcache-metrics.js';
+import {
+  countingLmcache,
+  readChunkTokens,
+  readLmcacheCounters,
+  readVllmKvCache,
+} from '../../src/activities/lmcache-metrics.js';
 import type { LmcacheCounterReading } from '../../src/report/types.js';
+import { resolveConfig, type Config, type LmcacheServerModule } from '../../src/config/schema.js';
+import type { RunPlacement } from '../../src/placement/placement.js';
 import {
   cacheKey,
   connectRegistered,
@@ -32,6 +39,12 @@ async function listening(server: Server | ReturnType<typeof createTcpServer>): P
   return (server.address() as AddressInfo).port;
 }
 
+/** A run's configuration and placement with its LMCache server (of `module`) on these ports. */
+function serverAt(module: LmcacheServerModule, lmcache: number, lmcacheHttp?: number): [Config, RunPlacement] {
+  const config = resolveConfig({ profile: 'sim', lmcacheServerModule: module }, { workflowId: 'metrics-test' });
+  return [config, { node: 'test', ports: { vllm: 1, baseline: 2, lmcache, lmcacheHttp } }];
+}
+
 describe("LMCache's counters from the real server", { timeout: 300_000 }, () => {
   let server: TestLmcacheServer;
   before(async () => {
@@ -46,9 +59,10 @@ describe("LMCache's counters from the real server", { timeout: 300_000 }, () => 
     const { client, close } = await connectRegistered(server, INSTANCE_ID, geometry);
     const readings: LmcacheCounterReading[] = [];
     let hitChunks = 0;
+    let lookups = 0;
     try {
       const prompt = range(500_000, 2 * CHUNK_TOKENS);
-      await counting(server.prometheusPort, 'lmcache', readings, async () => {
+      await counting(server.metricsPort, 'lmcache', readings, async () => {
         assert.equal(await client.store(cacheKey(prompt, 'store', 0), INSTANCE_ID, range(0, 32)), true);
         await client.endSession('store');
         // A store is committed asynchronously: lookups until it is found, each one's hits counted.
@@ -56,6 +70,7 @@ describe("LMCache's counters from the real server", { timeout: 300_000 }, () => 
           const requestId = `lookup-${attempt}`;
           const hits = await client.lookup(cacheKey(prompt, requestId, null));
           hitChunks += hits;
+          lookups++;
           if (hits === 2) {
             assert.equal(await client.retrieve(cacheKey(prompt, requestId, 0), INSTANCE_ID, range(32, 32)), true);
             await client.endSession(requestId);
@@ -74,12 +89,18 @@ describe("LMCache's counters from the real server", { timeout: 300_000 }, () => 
     const [{ run, deltas, unavailable }] = readings as [LmcacheCounterReading];
     assert.equal(run, 'lmcache');
     assert.equal(unavailable, undefined);
+    // Lookups read L1 chunks too (the server prefetches what they hit), so those are only bounded below.
+    assert.ok(deltas!.l1ReadChunks >= 2, `L1 chunks read: ${deltas!.l1ReadChunks}`);
     assert.deepEqual(
-      { ...deltas, usageRatioAfter: undefined },
+      { ...deltas, usageRatioAfter: undefined, l1ReadChunks: undefined },
       {
+        lookups,
         hitTokens: hitChunks * CHUNK_TOKENS,
         finishedStores: 1,
+        l1WrittenChunks: 2,
         finishedRetrieves: 1,
+        l1ReadChunks: undefined,
+        chunksLoaded: 2,
         evictedChunks: 0,
         usageRatioAfter: undefined,
       },
@@ -87,15 +108,26 @@ describe("LMCache's counters from the real server", { timeout: 300_000 }, () => 
     assert.ok(deltas!.usageRatioAfter > 0 && deltas!.usageRatioAfter < 1, `L1 usage ${deltas!.usageRatioAfter}`);
   });
 
+  it('ask the server its chunk size, which the evidence checks count delivered tokens by', async () => {
+    assert.equal(await readChunkTokens(...serverAt('server', server.port)), CHUNK_TOKENS);
+    // http_server answers it on its HTTP frontend (GET /status), without LMCache's wire protocol.
+    const frontend = await startLmcacheServer({ module: 'http_server' });
+    try {
+      assert.equal(await readChunkTokens(...serverAt('http_server', 1, frontend.httpPort)), CHUNK_TOKENS);
+    } finally {
+      await frontend.remove();
+    }
+  });
+
   it('read nothing from a stopped server: the reading says the exporter is not reachable', async () => {
     const doomed = await startLmcacheServer();
     try {
       const readings: LmcacheCounterReading[] = [];
-      await counting(doomed.prometheusPort, 'lmcache', readings, () => doomed.stop());
+      await counting(doomed.metricsPort, 'lmcache', readings, () => doomed.stop());
       assert.deepEqual(readings, [
         {
           run: 'lmcache',
-          unavailable: `LMCache metrics not reachable at 127.0.0.1:${doomed.prometheusPort}: connection refused`,
+          unavailable: `LMCache metrics not reachable at 127.0.0.1:${doomed.metricsPort}: connection refused`,
         },
       ]);
     } finally {
@@ -105,10 +137,21 @@ describe("LMCache's counters from the real server", { timeout: 300_000 }, () => 
 });
 
 describe('an exporter that cannot be read', () => {
-  it('a closed port: connection refused', async () => {
+  it('a closed port: connection refused (LMCache, vLLM), no answer (the chunk size over LMCache protocol)', async () => {
     const port = await freePort();
     assert.deepEqual(await readLmcacheCounters(port), {
       unavailable: `LMCache metrics not reachable at 127.0.0.1:${port}: connection refused`,
+    });
+    assert.deepEqual(await readVllmKvCache(port), {
+      unavailable: `vLLM metrics not reachable at 127.0.0.1:${port}: connection refused`,
+    });
+    const chunk = await readChunkTokens(...serverAt('server', port));
+    assert.match(
+      (chunk as { unavailable: string }).unavailable,
+      new RegExp(`^LMCache's chunk size not read at 127\\.0\\.0\\.1:${port}: .*did not answer get_chunk_size`),
+    );
+    assert.deepEqual(await readChunkTokens(...serverAt('http_server', 1, port)), {
+      unavailable: `LMCache's chunk size not read: GET http://127.0.0.1:${port}/status: connection refused`,
     });
   });
 

@@ -5,8 +5,15 @@ import { execa } from 'execa';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { PROJECT_ROOT } from '../helpers/temporal.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chatFrameTokens } from '../../src/activities/chat-frame.js';
+import { vllmKvCache } from '../../src/metrics/vllm-cache-config.js';
 import { CHAT_FRAME } from '../../src/sim/openai-protocol.js';
 import { countTokens } from '../../src/sim/tokens.js';
+import { VOCABULARY } from '../../src/sim/vocab.js';
+import { writeTokenizer } from '../../src/sim/write-tokenizer.js';
 import {
   MODEL,
   connectVllm,
@@ -21,8 +28,8 @@ import {
 } from '../helpers/sim-servers.js';
 
 const QUESTION = 'Question: Natalia sold clips to 48 of her friends in April. How many clips did she sell?\nAnswer:';
-/** A completion prompt counts the special tokens the sim tokenizer adds (vLLM's add_special_tokens default). */
-const QUESTION_TOKENS = countTokens(QUESTION) + CHAT_FRAME.length;
+/** A completion prompt is its words: the sim tokenizer, like Qwen3's, has no special tokens to add. */
+const QUESTION_TOKENS = countTokens(QUESTION);
 
 describe('sim vLLM server API', () => {
   let baseline: VllmServer;
@@ -40,6 +47,27 @@ describe('sim vLLM server API', () => {
       models.data.map((m) => m.id),
       [MODEL],
     );
+  });
+
+  it("exports its GPU cache as vLLM does (vllm:cache_config_info on /metrics): --gpu-memory-utilization's, or SIM_GPU_CACHE_TOKENS", async () => {
+    const exposition = async (server: VllmServer) => {
+      const response = await fetch(`${server.url}/metrics`);
+      assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+      return response.text();
+    };
+    assert.match(
+      await exposition(baseline),
+      /^vllm:cache_config_info\{block_size="16",.*num_gpu_blocks="1125"\} 1\.0$/m,
+    );
+    assert.deepEqual(vllmKvCache(await exposition(withLmcache)), { numGpuBlocks: 1125, blockSize: 16 });
+    const [half, small] = await Promise.all([
+      startVllm({ gpuMemoryUtilization: 0.5 }),
+      startVllm({ env: { SIM_GPU_CACHE_TOKENS: '4000' } }),
+    ]);
+    assert.deepEqual(vllmKvCache(await exposition(half)), { numGpuBlocks: 625, blockSize: 16 });
+    assert.deepEqual(vllmKvCache(await exposition(small)), { numGpuBlocks: 250, blockSize: 16 });
+    assert.equal((await small.stats()).gpuCache.capacityTokens, 4000);
+    assert.match(small.proc.output, /GPU prefix cache 4000 tokens \(SIM_GPU_CACHE_TOKENS=4000\)/);
   });
 
   it('answers completions with usage counted by the token rule', async () => {
@@ -173,7 +201,7 @@ describe('sim vLLM server API', () => {
     assert.equal(batch.choices[1].text, single.choices[0].text);
     assert.equal(
       batch.usage!.prompt_tokens,
-      prompts.reduce((sum, p) => sum + countTokens(p) + CHAT_FRAME.length, 0),
+      prompts.reduce((sum, p) => sum + countTokens(p), 0),
     );
     assert.equal(batch.usage!.completion_tokens, 15);
   });
@@ -208,10 +236,11 @@ describe('sim vLLM server API', () => {
     assert.equal(plain.body.max_model_len, 40960);
     assert.equal(plain.body.token_strs, null);
 
-    const framed = await post(baseline, '/tokenize', { prompt: QUESTION, return_token_strs: true });
+    const special = await post(baseline, '/tokenize', { prompt: QUESTION, return_token_strs: true });
     const completion = await baseline.openai.completions.create({ model: MODEL, prompt: QUESTION, max_tokens: 1 });
-    assert.equal(framed.body.count, completion.usage!.prompt_tokens, 'the same count as the completion usage');
-    assert.deepEqual((framed.body.token_strs as string[]).slice(0, 1), [CHAT_FRAME[0]]);
+    assert.equal(special.body.count, completion.usage!.prompt_tokens, 'the same count as the completion usage');
+    assert.deepEqual(special.body.tokens, plain.body.tokens, 'no special tokens to add');
+    assert.deepEqual((special.body.token_strs as string[]).slice(0, 1), ['Question:']);
 
     const messages = [{ role: 'user', content: 'What is two plus two?' }];
     const chat = await post(baseline, '/tokenize', { model: MODEL, messages });
@@ -237,6 +266,65 @@ describe('sim vLLM server API', () => {
     assert.equal((await post(baseline, '/tokenize', { model: 'other/model', prompt: 'x' })).status, 404);
     const version = (await (await fetch(`${baseline.url}/version`)).json()) as { version: string };
     assert.equal(typeof version.version, 'string');
+  });
+
+  it('counts chats and prompts as its tokenizer files do, loaded by transformers: the chat frame comes from the template', async () => {
+    const directory = await mkdtemp(path.join(tmpdir(), 'sim-tokenizer-'));
+    try {
+      writeTokenizer(directory);
+      // Words of the fixed vocabulary, so that ids compare too (transformers maps other words to <unk>).
+      const words = (from: number, count: number) => VOCABULARY.slice(from, from + count).join(' ');
+      const chats = [
+        [{ role: 'user', content: words(100, 40) }],
+        [
+          { role: 'system', content: words(200, 7) },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: words(300, 5) },
+              { type: 'text', text: words(400, 3) },
+            ],
+          },
+        ],
+      ];
+      const prompts = [words(100, 40)];
+      const result = await execa(
+        `${PROJECT_ROOT}.venv/bin/python`,
+        [fileURLToPath(new URL('../../../test/fixtures/python/tokenizer_counts.py', import.meta.url)), directory],
+        { input: JSON.stringify({ chats, prompts }), env: { HF_HUB_OFFLINE: '1' }, reject: false },
+      );
+      assert.equal(result.exitCode, 0, result.stderr);
+      const hf = JSON.parse(result.stdout) as {
+        num_special_tokens_to_add: number;
+        chats: number[][];
+        prompts: number[][];
+      };
+      assert.equal(hf.num_special_tokens_to_add, 0, 'as Qwen3: the frame is the template, not a post-processor');
+
+      for (const [i, messages] of chats.entries()) {
+        const tokenized = await post(baseline, '/tokenize', { model: MODEL, messages });
+        assert.deepEqual(tokenized.body.tokens, hf.chats[i], `chat ${i}: /tokenize`);
+        const reply = await baseline.openai.chat.completions.create({
+          model: MODEL,
+          messages: messages as never,
+          max_completion_tokens: 1,
+        });
+        assert.equal(reply.usage!.prompt_tokens, hf.chats[i].length, `chat ${i}: usage.prompt_tokens`);
+      }
+      assert.deepEqual(
+        (await post(baseline, '/tokenize', { model: MODEL, prompt: prompts[0] })).body.tokens,
+        hf.prompts[0],
+      );
+      const completion = await baseline.openai.completions.create({ model: MODEL, prompt: prompts[0], max_tokens: 1 });
+      assert.equal(completion.usage!.prompt_tokens, hf.prompts[0].length);
+
+      const frame = hf.chats[0].length - hf.prompts[0].length;
+      assert.equal(frame, CHAT_FRAME.length);
+      assert.equal(await chatFrameTokens(baseline.port, MODEL), frame, "the vllm_bench stage's probe measures it");
+      assert.equal(await chatFrameTokens(withLmcache.port, MODEL), frame);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 
   it('streams chunks shaped as vLLM streams them: the last token carries finish_reason, usage comes last', async () => {

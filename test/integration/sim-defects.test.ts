@@ -1,11 +1,15 @@
 /**
  * Each SIM_DEFECT does what the pipeline's checks must catch, on the LMCache path only: faults of the connector
- * side, so the real LMCache server behaves as it does. Checked through outputs and counters; the only clock
- * readings are lower bounds, which a slow machine cannot break.
+ * side, so the real LMCache server behaves as it does. Checked through outputs and counters (the evidence checks
+ * decide on the real server's own, read as the benchmarks read them); the only clock readings are lower bounds,
+ * which a slow machine cannot break.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import OpenAI from 'openai';
+import { readingAround } from '../../src/activities/lmcache-metrics.js';
+import type { LmcacheCounterReading } from '../../src/report/types.js';
+import { lmEvalServed, vllmBenchStored, type EvidenceSettings } from '../../src/verification/lmcache-evidence.js';
 import {
   PREFILL_SECONDS_PER_TOKEN,
   SLOW_LOAD_SECONDS_PER_TOKEN,
@@ -26,6 +30,8 @@ import type { TestLmcacheServer } from '../helpers/lmcache-server.js';
 const PROMPT_TOKENS = 600;
 /** What LMCache holds of a PROMPT_TOKENS prompt: its whole 256-token chunks. */
 const CHUNKED_TOKENS = 512;
+const CHUNK_TOKENS = 256;
+const EVIDENCE: EvidenceSettings = { required: true, minServedPercent: 50 };
 
 async function ask(server: VllmServer, prompt: string, maxTokens = 8) {
   const started = performance.now();
@@ -56,6 +62,33 @@ describe('sim defects, on the connector side of the real LMCache server', { time
   });
   after(stopAll);
 
+  /** LMCache's counters around `body`, as a benchmark reads them around one of its runs. */
+  async function counted(run: string, body: () => Promise<unknown>): Promise<LmcacheCounterReading> {
+    const { reading } = await readingAround(lmcache.metricsPort, run, body);
+    assert.ok(reading.deltas, reading.unavailable);
+    return reading;
+  }
+
+  /**
+   * lm_eval's shape on one prompt: a first run that stores it, the prefix cache emptied, a second run that LMCache
+   * should serve. Returns the evidence check on the server's counters, and both outputs.
+   */
+  async function servedTwice(server: VllmServer, tag: string) {
+    let first!: { prompt: string; text: string };
+    const readings = [await counted('first_run', async () => (first = await storeThenForgetOnGpu(server, tag)))];
+    let second!: { text: string };
+    readings.push(await counted('second_run', async () => (second = await ask(server, first.prompt))));
+    return { check: lmEvalServed(readings, CHUNK_TOKENS, EVIDENCE), first: first.text, second: second.text };
+  }
+
+  it('none: the second run is served from LMCache, and lm_eval.lmcache_served passes on its counters', async () => {
+    const server = await startVllm({ lmcachePort: lmcache.port });
+    const { check, first, second } = await servedTwice(server, 'no-defect');
+    assert.equal(check.passed, true, check.detail);
+    assert.equal(check.value, CHUNKED_TOKENS);
+    assert.equal(second, first);
+  });
+
   it('corrupt-on-hit: KV flipped after a retrieve is caught and changes the output; the baseline ignores it', async () => {
     const env = { SIM_DEFECT: 'corrupt-on-hit' };
     const [withLmcache, baseline] = await Promise.all([
@@ -78,19 +111,54 @@ describe('sim defects, on the connector side of the real LMCache server', { time
     assert.match(withLmcache.proc.output, /retrieved KV for \S+ differs from its tokens' in 32 blocks/);
   });
 
-  it('never-hit: the connector drops what LMCache found, and prefills everything', async () => {
+  it('never-hit: the connector drops what LMCache found and prefills everything; lm_eval.lmcache_served fails', async () => {
     const server = await startVllm({ lmcachePort: lmcache.port, env: { SIM_DEFECT: 'never-hit' } });
-    const { prompt } = await storeThenForgetOnGpu(server, 'never');
-    const hitsBefore = (await lmcache.metrics()).get('lmcache_mp_lookup_hit_tokens_total') ?? 0;
-    const before = await server.stats();
-    await ask(server, prompt);
-    const after = await server.stats();
-    assert.equal(after.lmcacheHitTokens, 0);
-    assert.equal(after.prefillTokens - before.prefillTokens, PROMPT_TOKENS);
-    assert.equal(after.lmcache!.retrieves, 0);
-    const hitsAfter = (await lmcache.metrics()).get('lmcache_mp_lookup_hit_tokens_total') ?? 0;
-    assert.equal(hitsAfter - hitsBefore, CHUNKED_TOKENS, 'the server itself found the prompt');
+    const { check, first, second } = await servedTwice(server, 'never');
+    const stats = await server.stats();
+    assert.equal(stats.lmcacheHitTokens, 0);
+    assert.equal(stats.prefillTokens, 2 * PROMPT_TOKENS);
+    assert.equal(stats.lmcache!.retrieves, 0);
+    const secondRun = check.detail!.slice(check.detail!.indexOf('second run:'));
+    assert.match(secondRun, /^second run: 0 chunks loaded, 0 retrieves finished .* 512 lookup hit tokens/);
+    assert.equal(check.passed, false, 'the server itself found the prompt, but delivered nothing');
+    assert.equal(second, first, 'prefilled, so the output is right: only the evidence catches it');
     assert.match(server.proc.output, /SIM_DEFECT=never-hit dropped a lookup hit of 512 tokens/);
+  });
+
+  it('never-retrieve: the retrieve never reaches LMCache, the request is prefilled; lm_eval.lmcache_served fails', async () => {
+    const server = await startVllm({ lmcachePort: lmcache.port, env: { SIM_DEFECT: 'never-retrieve' } });
+    const { check, first, second } = await servedTwice(server, 'never-retrieve');
+    const stats = await server.stats();
+    assert.deepEqual([stats.lmcache!.retrieves, stats.lmcache!.retrieveFailures], [1, 1]);
+    assert.equal(stats.lmcacheHitTokens, 0);
+    assert.equal(check.passed, false);
+    assert.match(
+      check.detail!,
+      /^LMCache delivered no KV to the second run \(it was prefilled\): second run: 0 chunks loaded, 0 retrieves finished .* 512 lookup hit tokens/,
+    );
+    assert.equal(second, first);
+    assert.match(server.proc.output, /LMCache retrieve of 512 tokens for \S+ failed: prefilling them instead/);
+  });
+
+  it('store-fails: no store reaches LMCache; vllm_bench.lmcache_stored and lm_eval.lmcache_served fail, outputs right', async () => {
+    const server = await startVllm({ lmcachePort: lmcache.port, env: { SIM_DEFECT: 'store-fails' } });
+    const prompts = ['a', 'b', 'c'].map((name) => longPrompt(`store-fails-${name}`, PROMPT_TOKENS));
+    const benchSide = await counted('lmcache', () => Promise.all(prompts.map((prompt) => ask(server, prompt))));
+    const stored = vllmBenchStored([benchSide], prompts.length, EVIDENCE);
+    assert.equal(stored.passed, false);
+    assert.equal(
+      stored.detail,
+      'LMCache finished 0 stores (0 chunks written) for 3 requests; at least one per request',
+    );
+    const { check, first, second } = await servedTwice(server, 'store-fails');
+    assert.equal(check.passed, false);
+    assert.match(check.detail!, /first run: 0 stores finished, 0 chunks written \(0 tokens\)/);
+    assert.equal(second, first);
+    const stats = await server.stats();
+    // Three bench prompts, then the same prompt twice: LMCache lacked it both times, so both tried to store it.
+    assert.equal(stats.lmcache!.storeFailures, 5);
+    assert.equal(stats.lmcache!.storedTokens, 0);
+    assert.match(server.proc.output, /SIM_DEFECT=store-fails: the store of 512 tokens for \S+ never reached LMCache/);
   });
 
   it('slow-load: loading a prompt from LMCache costs more than prefilling it', async () => {

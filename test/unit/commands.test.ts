@@ -11,7 +11,7 @@ import {
 } from '../../src/commands/tools.js';
 import { resolveConfig } from '../../src/config/schema.js';
 
-const gpu = resolveConfig({ randomSeed: 1234 }, { workflowId: 'wf-1' });
+const gpu = resolveConfig({ randomSeed: 1234, lmcacheRepoDir: '/src/LMCache' }, { workflowId: 'wf-1' });
 const sim = resolveConfig({ profile: 'sim', randomSeed: 1234 }, { workflowId: 'wf-1' });
 const paths: ToolPaths = {
   venvBin: '/venv/bin',
@@ -25,33 +25,43 @@ function argv(commandLine: string): string[] {
   return [...commandLine.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]);
 }
 
+// What upstream runs, and how ours differs, is test/unit/upstream-commands.test.ts; these are our builders' own rules.
 describe('container specs', () => {
   const plan = {
     workflowId: 'wf-1',
     hfCacheDir: '/root/.cache/huggingface',
-    prometheusPort: 9090,
     gpus: { withLmcache: 0, baseline: 1 },
   };
   const [lmcache, vllm, baseline] = containerSpecs(gpu, plan);
 
-  it('launch the LMCache server as the reference does, on GPU A', () => {
+  it("run the LMCache server with its HTTP frontend on the run's HTTP port by default, on GPU A", () => {
     assert.deepEqual(lmcache.entrypoint, ['/opt/venv/bin/python3']);
     assert.deepEqual(
       lmcache.cmd,
       argv(
-        '-m lmcache.v1.multiprocess.server --l1-size-gb 80 --eviction-policy LRU --max-workers 4 --port 6555 --prometheus-port 9090',
+        '-m lmcache.v1.multiprocess.http_server --l1-size-gb 80 --eviction-policy LRU --max-workers 4 --port 6555 --http-port 6556',
       ),
     );
     assert.deepEqual(lmcache.gpus, [0]);
     assert.equal(lmcache.image, 'lmcache/vllm-openai:test');
   });
 
-  it('launch vLLM with LMCache with the reference arguments, environment and volume, on GPU A', () => {
+  it('run the server module with the exporter port launch leased, and no HTTP port', () => {
+    const [server] = containerSpecs({ ...gpu, lmcacheServerModule: 'server' }, { ...plan, prometheusPort: 20003 });
+    assert.deepEqual(
+      server.cmd,
+      argv(
+        '-m lmcache.v1.multiprocess.server --l1-size-gb 80 --eviction-policy LRU --max-workers 4 --port 6555 --prometheus-port 20003',
+      ),
+    );
+  });
+
+  it('launch vLLM with LMCache on GPU A, with /reset_prefix_cache served (VLLM_SERVER_DEV_MODE)', () => {
     assert.equal(vllm.entrypoint, undefined, 'keeps the image default entrypoint (vllm serve)');
     assert.deepEqual(
       vllm.cmd,
       argv(
-        `Qwen/Qwen3-14B --kv-transfer-config '{"kv_connector":"LMCacheMPConnector","kv_role":"kv_both","kv_connector_extra_config":{"lmcache.mp.port":6555}}' --attention-backend FLASH_ATTN --port 8000 --no-async-scheduling`,
+        `Qwen/Qwen3-14B --kv-transfer-config '{"kv_connector":"LMCacheMPConnector","kv_role":"kv_both","kv_load_failure_policy":"recompute","kv_connector_extra_config":{"lmcache.mp.port":6555,"lmcache.mp.mq_timeout":10}}' --attention-backend FLASH_ATTN --port 8000`,
       ),
     );
     assert.deepEqual(vllm.env, {
@@ -64,11 +74,18 @@ describe('container specs', () => {
     assert.deepEqual(vllm.gpus, [0]);
   });
 
-  it('launch the baseline the same without LMCache, on its port and GPU B', () => {
+  it('leave the extra kv keys out and pass --no-async-scheduling when the knobs say so', () => {
+    const [, older] = containerSpecs({ ...gpu, kvExtraKeys: false, noAsyncScheduling: true }, plan);
     assert.deepEqual(
-      baseline.cmd,
-      argv('Qwen/Qwen3-14B --attention-backend FLASH_ATTN --port 9000 --no-async-scheduling'),
+      older.cmd,
+      argv(
+        `Qwen/Qwen3-14B --kv-transfer-config '{"kv_connector":"LMCacheMPConnector","kv_role":"kv_both","kv_connector_extra_config":{"lmcache.mp.port":6555}}' --attention-backend FLASH_ATTN --port 8000 --no-async-scheduling`,
+      ),
     );
+  });
+
+  it('launch the baseline the same without LMCache, on its port and GPU B', () => {
+    assert.deepEqual(baseline.cmd, argv('Qwen/Qwen3-14B --attention-backend FLASH_ATTN --port 9000'));
     assert.deepEqual(baseline.gpus, [1]);
     assert.equal(baseline.port, 9000);
   });
@@ -95,7 +112,6 @@ describe('container specs', () => {
     const [simLmcache, simVllm, simBaseline] = containerSpecs(sim, {
       workflowId: 'wf-1',
       hfCacheDir: '/hf',
-      prometheusPort: 9090,
       lmcacheImage: 'lmcache-mp-lmcache-server:abc',
     });
     assert.equal(simLmcache.image, 'lmcache-mp-lmcache-server:abc');
@@ -103,8 +119,8 @@ describe('container specs', () => {
     assert.deepEqual(
       simLmcache.cmd,
       argv(
-        '-m lmcache.v1.multiprocess.server --l1-size-gb 1 --eviction-policy LRU --max-workers 4 --port 6555 ' +
-          '--prometheus-port 9090',
+        '-m lmcache.v1.multiprocess.http_server --l1-size-gb 1 --eviction-policy LRU --max-workers 4 --port 6555 ' +
+          '--http-port 6556',
       ),
     );
     assert.deepEqual(simLmcache.env, {});

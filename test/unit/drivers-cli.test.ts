@@ -306,6 +306,22 @@ describe('bench-serve driver', () => {
     assert.ok(other.every((prompt, i) => prompt !== first[i]));
   });
 
+  it("counts each request as the server's usage, chat template included, as the tool does with a Qwen3-like tokenizer", async () => {
+    // No special tokens to subtract: the prompts are the full input length, and the server's template adds 3.
+    await withServer({ tokenizer: { frame: 0 } }, async (server) => {
+      const args = [
+        ...benchArgs(server.port, { prompts: 4, inputLen: 50, outputLen: 1, name: 'framed' }),
+        '--save-detailed',
+      ];
+      const result = await run(BENCH_SERVE, args);
+      assert.equal(result.code, 0, result.stderr);
+      for (const { prompt } of server.received) assert.equal(countTokens(prompt), 50);
+      const json = await readResult('framed');
+      assert.deepEqual(json['input_lens'], [53, 53, 53, 53]);
+      assert.equal(json['total_input_tokens'], 4 * (50 + 3));
+    });
+  });
+
   it('never exceeds --max-concurrency and records per-request data with --save-detailed', async () => {
     await withServer({ roleChunkDelayMs: 150, tokenizer: { frame: 3 } }, async (server) => {
       const args = [

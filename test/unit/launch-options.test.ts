@@ -8,9 +8,10 @@ describe('container create options', () => {
   const plan = { workflowId: 'wf', hfCacheDir: '/hf', prometheusPort: 9090, gpus: { withLmcache: 2, baseline: 5 } };
 
   it('gpu: host network and IPC, the NVIDIA runtime and one GPU per container, as the reference runs them', () => {
-    const [lmcache, vllm, baseline] = containerSpecs(resolveConfig({}, { workflowId: 'wf' }), plan).map((spec) =>
-      containerCreateOptions(spec),
-    );
+    const [lmcache, vllm, baseline] = containerSpecs(
+      resolveConfig({ lmcacheRepoDir: '/src/LMCache' }, { workflowId: 'wf' }),
+      plan,
+    ).map((spec) => containerCreateOptions(spec));
     for (const options of [lmcache, vllm, baseline]) {
       assert.equal(options.HostConfig.NetworkMode, 'host');
       assert.equal(options.HostConfig.IpcMode, 'host');
@@ -32,6 +33,19 @@ describe('container create options', () => {
       'VLLM_SERVER_DEV_MODE=1',
     ]);
     assert.deepEqual(vllm.HostConfig.Binds, ['/hf:/root/.cache/huggingface']);
+  });
+
+  it('a model given as a path on the node: served from that path in both vLLM containers, mounted read-only', () => {
+    const config = resolveConfig({ lmcacheRepoDir: '/src/LMCache', model: '/models/Qwen3-14B' }, { workflowId: 'wf' });
+    const [lmcache, vllm, baseline] = containerSpecs(config, plan).map((spec) => containerCreateOptions(spec));
+    for (const options of [vllm, baseline]) {
+      assert.equal(options.Cmd[0], '/models/Qwen3-14B');
+      assert.deepEqual(options.HostConfig.Binds, [
+        '/hf:/root/.cache/huggingface',
+        '/models/Qwen3-14B:/models/Qwen3-14B:ro',
+      ]);
+    }
+    assert.deepEqual(lmcache.HostConfig.Binds, [], 'the LMCache server needs no model');
   });
 
   it('sim: no NVIDIA runtime or devices, and a settings fingerprint that changes with the arguments', () => {

@@ -15,7 +15,8 @@ import {
   type LeaseRequest,
 } from '../../src/placement/leases.js';
 import { nodeSettings } from '../../src/placement/node.js';
-import type { RunPlacement } from '../../src/placement/placement.js';
+import { lmcacheMetricsPort, portRolesFor, type RunPlacement } from '../../src/placement/placement.js';
+import { resolveConfig } from '../../src/config/schema.js';
 
 const LEASE_ONCE = fileURLToPath(new URL('../helpers/lease-once.js', import.meta.url));
 
@@ -25,6 +26,7 @@ function request(workflowId: string, overrides: Partial<LeaseRequest> = {}): Lea
     node: 'n1',
     gpuPreference: [3, 1, 0, 2],
     pinnedPorts: {},
+    portRoles: portRolesFor('server'),
     portRange: { first: 30000, last: 30011 },
     portFree: async () => true,
     ...overrides,
@@ -72,6 +74,28 @@ describe('GPU and port leases', () => {
     const second = placed(await tryLease(dir, request('wf-b')));
     assert.deepEqual(second.gpus, { withLmcache: 0, baseline: 2 });
     assert.deepEqual(second.ports, { vllm: 30004, baseline: 30005, lmcache: 30006, prometheus: 30007 });
+  });
+
+  it("leases the HTTP frontend's port in place of the exporter's for http_server, pinned or from the range", async () => {
+    const http = { portRoles: portRolesFor('http_server') };
+    const leased = placed(await tryLease(dir, request('wf-a', http)));
+    assert.deepEqual(leased.ports, { vllm: 30000, baseline: 30001, lmcache: 30002, lmcacheHttp: 30003 });
+    const pinned = placed(
+      await tryLease(dir, request('wf-b', { ...http, pinnedPorts: { vllm: 8000, lmcache: 6555, lmcacheHttp: 6556 } })),
+    );
+    assert.deepEqual(pinned.ports, { vllm: 8000, baseline: 30004, lmcache: 6555, lmcacheHttp: 6556 });
+  });
+
+  it('gives --gpu-memory-utilization by the GPU it leases for LMCache', async () => {
+    const byGpu: Record<number, number | undefined> = { 3: undefined, 1: 0.5, 0: 0.5, 2: undefined };
+    const request1 = request('wf-a', { gpuMemoryUtilizationOf: (gpu) => byGpu[gpu] });
+    assert.deepEqual(placed(await tryLease(dir, request1)).gpus, { withLmcache: 3, baseline: 1 });
+    const request2 = request('wf-b', { gpuMemoryUtilizationOf: (gpu) => byGpu[gpu] });
+    assert.deepEqual(placed(await tryLease(dir, request2)).gpus, {
+      withLmcache: 0,
+      baseline: 2,
+      gpuMemoryUtilization: 0.5,
+    });
   });
 
   it('hands a run its own placement back (a retried attempt, a restarted worker)', async () => {
@@ -153,5 +177,24 @@ describe('GPU and port leases', () => {
     assert.throws(() => nodeSettings({ PORT_RANGE: '21000-21001' }), /PORT_RANGE must be "FIRST-LAST"/);
     assert.throws(() => nodeSettings({ NODE_NAME: 'a b' }), /NODE_NAME may hold only/);
     assert.throws(() => nodeSettings({ SIM_GPUS: 'x' }), /SIM_GPUS must be a whole number/);
+  });
+});
+
+describe("where the stages read a run's LMCache metrics", () => {
+  const config = resolveConfig({ lmcacheRepoDir: '/src/LMCache' }, { workflowId: 'wf-a' });
+  const placement = (ports: RunPlacement['ports']): RunPlacement => ({ node: 'n1', ports });
+
+  it('http_server: at its HTTP frontend, the leased port or the configured one', () => {
+    assert.equal(
+      lmcacheMetricsPort(config, placement({ vllm: 1, baseline: 2, lmcache: 3, lmcacheHttp: 30003 })),
+      30003,
+    );
+    assert.equal(lmcacheMetricsPort(config, undefined), 6556);
+  });
+
+  it("server: at the exporter port launch passed, or LMCache's own default for runs before leases", () => {
+    const server = { ...config, lmcacheServerModule: 'server' as const };
+    assert.equal(lmcacheMetricsPort(server, placement({ vllm: 1, baseline: 2, lmcache: 3, prometheus: 30003 })), 30003);
+    assert.equal(lmcacheMetricsPort(server, undefined), 9090);
   });
 });

@@ -71,24 +71,32 @@ describe('Prometheus text exposition', () => {
 describe("LMCache's counters", () => {
   it('reads a fresh server: its gauge is there, its counters not yet (nothing counted)', () => {
     assert.deepEqual(snapshotOf(exposition('fresh.txt')), {
+      lookups: 0,
       hitTokens: 0,
       finishedStores: 0,
+      l1WrittenChunks: 0,
       finishedRetrieves: 0,
+      l1ReadChunks: 0,
+      chunksLoaded: 0,
       evictedChunks: 0,
       usageRatio: 0,
       queuedEvents: 0,
     });
   });
 
-  it('counts what a store, a hit and a retrieve did between two readings', () => {
+  it('counts what a store, a hit and a retrieve did between two readings, the chunks it delivered too', () => {
     const deltas = counterDeltas(
       snapshotOf(exposition('fresh.txt')),
       snapshotOf(exposition('after-store-retrieve.txt')),
     );
     assert.deepEqual(deltas, {
+      lookups: 2,
       hitTokens: 512,
       finishedStores: 1,
+      l1WrittenChunks: 2,
       finishedRetrieves: 1,
+      l1ReadChunks: 2,
+      chunksLoaded: 2,
       evictedChunks: 0,
       usageRatioAfter: 6.103515625e-5,
     });
@@ -106,16 +114,20 @@ describe("LMCache's counters", () => {
     const restarted = snapshotOf(exposition('fresh.txt'));
     assert.match(
       counterDeltas(after, restarted) as string,
-      /^lmcache_mp_lookup_hit_tokens_total, lmcache_mp_num_finished_stores_total, .* went back/,
+      /^lmcache_mp_lookups_requests_total, lmcache_mp_lookup_hit_tokens_total, .*lmcache_mp_num_chunks_loaded_total went back/,
     );
   });
 });
 
 function reportWithCounters(): RunReport {
   const deltas = {
+    lookups: 40,
     hitTokens: 20480,
     finishedStores: 40,
+    l1WrittenChunks: 90,
     finishedRetrieves: 30,
+    l1ReadChunks: 80,
+    chunksLoaded: 80,
     evictedChunks: 0,
     usageRatioAfter: 0.125,
   };
@@ -165,11 +177,11 @@ function reportWithCounters(): RunReport {
 describe("LMCache's counters in the report", () => {
   it('Markdown: a table below the benchmark, a failed reading says why', () => {
     const markdown = renderMarkdown(reportWithCounters());
-    assert.match(markdown, /\| first_run \| 0 \| 40 \| 30 \| 0 \| 12\.5 % \|/);
-    assert.match(markdown, /\| second_run \| 20480 \| 40 \| 30 \| 0 \| 12\.5 % \|/);
+    assert.match(markdown, /\| first_run \| 0 \| 40 \| 90 \| 30 \| 80 \| 0 \| 12\.5 % \|/);
+    assert.match(markdown, /\| second_run \| 20480 \| 40 \| 90 \| 30 \| 80 \| 0 \| 12\.5 % \|/);
     assert.match(
       markdown,
-      /\| lmcache \| LMCache metrics not reachable at 127\.0\.0\.1:20003: connection refused( \|){5}\n/,
+      /\| lmcache \| LMCache metrics not reachable at 127\.0\.0\.1:20003: connection refused( \|){7}\n/,
     );
     assert.doesNotMatch(markdown, /999/);
     // lm_eval has no baseline run.
@@ -180,13 +192,14 @@ describe("LMCache's counters in the report", () => {
   it('terminal: the counters in columns, the unreadable run in words', () => {
     const text = renderSummaryTable(reportWithCounters());
     assert.match(text, /LMCache counters\n {2}BENCHMARK +RUN +HIT TOKENS/);
-    assert.match(text, /lm_eval +second_run +20480 +40 +30 +0 +12\.5 %/);
+    assert.match(text, /lm_eval +second_run +20480 +40 +90 +30 +80 +0 +12\.5 %/);
     assert.match(text, /long_doc_qa lmcache: LMCache metrics not reachable at 127\.0\.0\.1:20003: connection refused/);
   });
 
   it("JUnit: the counters as the benchmark suite's properties", () => {
     const xml = renderJUnit(reportWithCounters());
     assert.match(xml, /<property name="lmcache\.second_run\.hit_tokens" value="20480"\/>/);
+    assert.match(xml, /<property name="lmcache\.second_run\.chunks_loaded" value="80"\/>/);
     assert.match(xml, /<property name="lmcache\.second_run\.l1_usage_ratio_after" value="0\.125"\/>/);
     assert.match(xml, /<property name="lmcache\.lmcache\.unavailable" value="LMCache metrics not reachable at/);
   });

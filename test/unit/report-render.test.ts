@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { renderJUnit } from '../../src/report/junit.js';
 import { renderComparisonTable, renderMarkdown } from '../../src/report/markdown.js';
 import { renderSummaryTable } from '../../src/report/terminal.js';
+import { verdictExitCode, verdictWithOverrides } from '../../src/report/verdict.js';
 import { verifyLmEvalSamples } from '../../src/verification/lm-eval.js';
 import { comparisonRows, parseLongDocQaStdout, verifyLongDocQa } from '../../src/verification/long-doc-qa.js';
 import type { RunReport } from '../../src/report/types.js';
@@ -26,8 +27,8 @@ function passingReport(): RunReport {
     lmcache: parseLongDocQaStdout(read('long_doc_qa/lmcache_stdout.txt'), 'lmcache'),
   };
   const bench = {
-    baseline: parseBenchResult(read('vllm_bench/baseline.json'), 'baseline.json'),
-    lmcache: parseBenchResult(read('vllm_bench/lmcache.json'), 'lmcache.json'),
+    baseline: { result: parseBenchResult(read('vllm_bench/baseline.json'), 'baseline.json'), chatFrameTokens: 0 },
+    lmcache: { result: parseBenchResult(read('vllm_bench/lmcache.json'), 'lmcache.json'), chatFrameTokens: 0 },
   };
   return {
     workflowId: 'lmcache-mp-test-local_1764293400',
@@ -37,6 +38,11 @@ function passingReport(): RunReport {
     model: 'Qwen/Qwen3-14B',
     passed: true,
     resultsDir: '/tmp/lmcache_ci_results_local_1764293400',
+    placement: {
+      node: 'gpu-node-1',
+      gpus: { withLmcache: 2, baseline: 5 },
+      ports: { vllm: 20004, baseline: 20005, lmcache: 20006, prometheus: 20007 },
+    },
     stages: [
       { name: 'build', status: 'passed', durationMs: 84_250, attempts: 1 },
       { name: 'launch', status: 'passed', durationMs: 10_400, attempts: 1 },
@@ -48,7 +54,12 @@ function passingReport(): RunReport {
     ],
     checks: [
       ...verifyLmEvalSamples(samples('first_run'), samples('second_run')),
-      ...verifyBench(bench, { numPrompts: 20, randomInputLen: 2000, maxSlowdownPercent: 5 }),
+      ...verifyBench(bench, {
+        numPrompts: 20,
+        randomInputLen: 2000,
+        maxSlowdownPercent: 5,
+        tokenCountTolerancePercent: 1,
+      }),
       ...verifyLongDocQa(longDocQa, { maxTtft: 0.22, maxQueryRoundTime: 0.58 }),
     ],
     longDocQaComparison: comparisonRows(longDocQa),
@@ -123,7 +134,11 @@ describe('renderMarkdown', () => {
     const report = passingReport();
     const md = renderMarkdown(report);
     assert.match(md, /^# ✅ LMCache multiprocessing test passed/);
-    assert.match(md, /\*\*9 of 9 checks passed · 7 of 7 stages passed\*\*/);
+    assert.match(md, /\*\*10 of 10 checks passed · 7 of 7 stages passed\*\*/);
+    assert.match(
+      md,
+      /\| Node \| gpu-node-1 · GPUs 2 \(LMCache\) and 5 \(baseline\) · ports vllm 20004, baseline 20005,/,
+    );
     for (const stage of report.stages) assert.match(md, new RegExp(`\\| ${stage.name} \\| ✅ passed \\|`));
     assert.match(md, /\| long_doc_qa \| ✅ passed \| 1 h 02 m 05 s \| 1 \|/);
     assert.match(md, /\| build \| ✅ passed \| 1 m 24 s \| 1 \|/);
@@ -185,10 +200,10 @@ describe('renderJUnit', () => {
     assert.deepEqual(suites, [
       ['stages', 7, 0],
       ['lm_eval', 2, 0],
-      ['vllm_bench', 5, 0],
+      ['vllm_bench', 6, 0],
       ['long_doc_qa', 2, 0],
     ]);
-    assert.match(xml, /<testsuites name="lmcache-mp-test" tests="16" failures="0" errors="0" time="3930\.350">/);
+    assert.match(xml, /<testsuites name="lmcache-mp-test" tests="17" failures="0" errors="0" time="3930\.350">/);
     assert.match(xml, /<testcase name="long_doc_qa" classname="stages" time="3725\.000"\/>/);
     assert.match(xml, /<testcase name="vllm_bench\.throughput" classname="vllm_bench" time="0\.000"\/>/);
     assert.match(xml, /<property name="model" value="Qwen\/Qwen3-14B"\/>/);
@@ -233,7 +248,12 @@ describe('renderSummaryTable', () => {
     const report = passingReport();
     const text = renderSummaryTable(report);
     const lines = text.trimEnd().split('\n');
-    assert.equal(lines.at(-1), 'Verdict: PASSED (9/9 checks passed, 7/7 stages passed)');
+    assert.equal(
+      lines[1],
+      'node gpu-node-1 · GPUs 2 (LMCache) and 5 (baseline) · ports vllm 20004, baseline 20005, lmcache 20006, prometheus 20007',
+      'the ports the servers listened on, which are not the defaults',
+    );
+    assert.equal(lines.at(-1), 'Verdict: PASSED (10/10 checks passed, 7/7 stages passed)');
     const header = lines.find((l) => l.trimStart().startsWith('CHECK'))!;
     const rows = lines.filter((l) => /^\s+(lm_eval|vllm_bench|long_doc_qa)\.\S+\s/.test(l));
     assert.equal(rows.length, report.checks.length);
@@ -253,7 +273,7 @@ describe('renderSummaryTable', () => {
   it('lists failures with their details before the verdict', () => {
     const text = renderSummaryTable(failingReport());
     const lines = text.trimEnd().split('\n');
-    assert.equal(lines.at(-1), 'Verdict: FAILED (6/7 checks passed, 5/8 stages passed)');
+    assert.equal(lines.at(-1), 'Verdict: FAILED (7/8 checks passed, 5/8 stages passed)');
     assert.ok(
       text.includes(
         '  - stage long_doc_qa failed: long_doc_qa output lmcache: the last line is not JSON Traceback <module> & more',
@@ -316,10 +336,63 @@ describe('a run green through a retryStage with an overridden threshold', () => 
     assert.match(renderSummaryTable(overriddenReport()), /Verdict: PASSED-with-overrides/);
   });
 
+  it('names the standing overrides in the terminal summary and in one line, and exits 3 for CI', () => {
+    const report = overriddenReport();
+    assert.match(
+      renderSummaryTable(report),
+      /\nOverridden by retryStage\n {2}- long_doc_qa: maxLmcacheTtft 0\.001 → 0\.1\n/,
+    );
+    assert.equal(verdictWithOverrides(report), 'passed-with-overrides (long_doc_qa: maxLmcacheTtft 0.001 → 0.1)');
+    assert.equal(verdictExitCode(report), 3);
+    assert.equal(verdictExitCode(passingReport()), 0);
+    assert.equal(verdictExitCode({ ...report, passed: false }), 1);
+    // An override whose attempt a later retry superseded no longer stands.
+    const superseded = overriddenReport();
+    superseded.stages.filter((s) => s.name === 'long_doc_qa').forEach((s) => (s.superseded = s.retry === 1));
+    assert.equal(verdictWithOverrides({ ...superseded, verdict: 'passed' }), 'passed');
+    assert.doesNotMatch(renderSummaryTable(superseded), /Overridden by retryStage/);
+  });
+
   it('keeps the superseded attempt in JUnit as skipped, not as a failure', () => {
     const xml = renderJUnit(overriddenReport());
     assert.match(xml, /<testsuites name="lmcache-mp-test" tests="\d+" failures="0"/);
     assert.match(xml, /<skipped message="failed, superseded by a later retryStage attempt"\/>/);
     assert.match(xml, /name="long_doc_qa \(retry 1\)"/);
+  });
+});
+
+describe('LMCache evidence checks that only report (REQUIRE_LMCACHE_EVIDENCE=0)', () => {
+  function reportOnlyReport(): RunReport {
+    const report = passingReport();
+    report.checks.push({
+      name: 'long_doc_qa.lmcache_served',
+      passed: true,
+      reportOnly: true,
+      value: 0,
+      limit: null,
+      detail:
+        "report only (REQUIRE_LMCACHE_EVIDENCE=0), NOT shown: the workload never reached LMCache: 4 documents × 2000 tokens fit vLLM's prefix cache; raise NUM_DOCUMENTS or DOCUMENT_LENGTH",
+    });
+    return report;
+  }
+
+  it('are marked as such, not as passed, and the verdict says they did not decide it', () => {
+    const md = renderMarkdown(reportOnlyReport());
+    assert.match(
+      md,
+      /\| `long_doc_qa\.lmcache_served` \| ℹ️ report only \| 0 \| — \| report only \(REQUIRE_LMCACHE_EVIDENCE=0\), NOT shown: /,
+    );
+    assert.match(
+      md,
+      /ℹ️ 1 LMCache evidence check is report only \(REQUIRE_LMCACHE_EVIDENCE=0\): they did not decide the verdict\./,
+    );
+    const text = renderSummaryTable(reportOnlyReport());
+    assert.match(text, /long_doc_qa\.lmcache_served +REPORT ONLY +0/);
+    assert.match(text, /Note: 1 LMCache evidence check is report only/);
+    assert.match(
+      renderJUnit(reportOnlyReport()),
+      /<skipped message="report only \(REQUIRE_LMCACHE_EVIDENCE=0\), NOT shown: /,
+    );
+    assert.doesNotMatch(renderMarkdown(passingReport()), /report only/);
   });
 });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { scriptEnvironment } from '../../src/activities/script-stage.js';
 import { inputFromEnv } from '../../src/config/env.js';
-import { scriptFileProblems } from '../../src/config/script-files.js';
+import { scriptFileProblems } from '../../src/config/input-files.js';
 import { InvalidConfigError, resolveConfig } from '../../src/config/schema.js';
 import { scriptStageName, scriptStagesOf } from '../../src/config/scripts.js';
 import { exitCodeCheck } from '../../src/verification/script.js';
@@ -48,7 +48,7 @@ describe('script stage names', () => {
 
 describe('scripts in the configuration', () => {
   it('default to none, with a 60 minute timeout', () => {
-    const config = resolveConfig({}, identity);
+    const config = resolveConfig({ lmcacheRepoDir: '/src/LMCache' }, identity);
     assert.deepEqual(config.scripts, []);
     assert.equal(config.scriptTimeoutMinutes, 60);
   });
@@ -194,7 +194,7 @@ describe('a script stage environment', () => {
   });
 
   it('carries the build arguments of the gpu profile', () => {
-    const env = scriptEnvironment(resolveConfig({}, identity));
+    const env = scriptEnvironment(resolveConfig({ lmcacheRepoDir: '/src/LMCache' }, identity));
     assert.equal(env.CUDA_VERSION, '12.8');
     assert.equal(env.VLLM_VERSION, 'nightly');
   });

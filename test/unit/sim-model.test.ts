@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { parseVllmArgs } from '../../src/sim/args.js';
 import { UsageError } from '../../src/sim/usage-error.js';
 import { BLOCK_TOKENS, DEFAULT_GPU_MEMORY_UTILIZATION } from '../../src/sim/cost-model.js';
-import { parseDefect, parseStartupSeconds } from '../../src/sim/defects.js';
+import { parseDefect, parseGpuCacheTokens, parseStartupSeconds } from '../../src/sim/defects.js';
 import { generate } from '../../src/sim/model.js';
 import { ApiError, flattenChat, parseChatRequest, parseCompletionRequest } from '../../src/sim/openai-protocol.js';
 import { BlockLru, blockKeys } from '../../src/sim/prefix-cache.js';
@@ -148,10 +148,16 @@ describe('sim command lines', () => {
     assert.throws(() => parseVllmArgs(['m', '--port', 'http']), /--port/);
   });
 
-  it('parses SIM_DEFECT and SIM_STARTUP_SECONDS', () => {
+  it('parses SIM_DEFECT, SIM_STARTUP_SECONDS and SIM_GPU_CACHE_TOKENS', () => {
     assert.deepEqual(parseDefect(undefined), { kind: 'none' });
     assert.deepEqual(parseDefect('crash-after:3'), { kind: 'crash-after', requests: 3 });
     assert.deepEqual(parseDefect('never-hit'), { kind: 'never-hit' });
+    assert.deepEqual(parseDefect('never-retrieve'), { kind: 'never-retrieve' });
+    assert.deepEqual(parseDefect('store-fails'), { kind: 'store-fails' });
+    assert.equal(parseGpuCacheTokens(undefined), undefined);
+    assert.equal(parseGpuCacheTokens('0'), undefined);
+    assert.equal(parseGpuCacheTokens('4000'), 4000);
+    assert.throws(() => parseGpuCacheTokens('4k'), /SIM_GPU_CACHE_TOKENS="4k" must be a number of tokens/);
     assert.throws(() => parseDefect('crash-after:0'), UsageError);
     assert.throws(() => parseDefect('flaky'), /allowed: none, corrupt-on-hit/);
     assert.equal(parseStartupSeconds('2.5'), 2.5);

@@ -65,6 +65,20 @@ describe('selectGpus', () => {
     assert.equal(selectGpus([], RULE), undefined);
   });
 
+  it('takes an idle H100 80GB alone, and never the same H100 while another process holds it at 100 %', () => {
+    const idle = parseGpuQuery(fixture('h100x1-query-free-util-index.csv'));
+    assert.deepEqual(idle, [{ index: 0, freeMib: 81079, utilizationPercent: 0 }]);
+    assert.deepEqual(selectGpus(idle, { ...RULE, count: 1 }), [0]);
+    assert.equal(selectGpus(idle, RULE), undefined, 'one GPU is not a pair');
+
+    const busy = parseGpuQuery(fixture('h100x1-busy-query-free-util-index.csv'));
+    assert.deepEqual(busy, [{ index: 0, freeMib: 22883, utilizationPercent: 100 }]);
+    assert.equal(selectGpus(busy, { ...RULE, count: 1 }), undefined);
+    // Neither its memory nor its load alone would let it through.
+    assert.equal(selectGpus(busy, { minFreeMib: 0, maxUtilizationPercent: 20, count: 1 }), undefined);
+    assert.equal(selectGpus(busy, { minFreeMib: 70000, maxUtilizationPercent: 100, count: 1 }), undefined);
+  });
+
   it('accepts a GPU exactly at the free-memory and utilization limits', () => {
     const gpus = [
       { index: 0, freeMib: 70000, utilizationPercent: 20 },
@@ -79,7 +93,6 @@ describe('selectGpus', () => {
 describe('GPU memory utilization', () => {
   it('reads the total memory of one GPU', () => {
     assert.equal(parseTotalMemoryMib(fixture('h200x2-query-total-i0.csv')), 143771);
-    assert.equal(parseTotalMemoryMib(fixture('synthetic-h100-query-total-i0.csv')), 81559);
   });
 
   it('throws OutputParseError unless there is exactly one integer', () => {
@@ -88,13 +101,29 @@ describe('GPU memory utilization', () => {
     }
   });
 
-  it('halves vLLM on an H200 and keeps its default on an H100 80GB', () => {
-    assert.equal(gpuMemoryUtilizationFor(parseTotalMemoryMib(fixture('h200x2-query-total-i0.csv'))), 0.5);
-    assert.equal(gpuMemoryUtilizationFor(parseTotalMemoryMib(fixture('synthetic-h100-query-total-i0.csv'))), undefined);
+  const H200 = parseTotalMemoryMib(fixture('h200x2-query-total-i0.csv'));
+  const H100 = parseTotalMemoryMib(fixture('h100x1-query-total-i0.csv'));
+
+  it('reads the real H100 80GB total', () => {
+    assert.equal(H100, 81559);
   });
 
-  it('draws the line at 100 GB = 100 × 1000³ bytes ≈ 95367.4 MiB', () => {
-    assert.equal(gpuMemoryUtilizationFor(95367), undefined);
-    assert.equal(gpuMemoryUtilizationFor(95368), 0.5);
+  for (const largeGpuGib of [90, 100]) {
+    it(`halves vLLM on an H200 and keeps its default on an H100 80GB (LARGE_GPU_GIB=${largeGpuGib})`, () => {
+      assert.equal(gpuMemoryUtilizationFor(H200, largeGpuGib), 0.5, '143771 MiB is 140 GiB');
+      assert.equal(gpuMemoryUtilizationFor(H100, largeGpuGib), undefined, '81559 MiB is 79 GiB');
+    });
+  }
+
+  it('compares MiB / 1024 in integer arithmetic, -gt the cut-off, as upstream does', () => {
+    // 93183 / 1024 = 90.9989…, floor 90, not above 90; 93184 / 1024 = 91 exactly.
+    assert.equal(gpuMemoryUtilizationFor(93183, 90), undefined);
+    assert.equal(gpuMemoryUtilizationFor(93184, 90), 0.5);
+    // The older cut-off: 103423 MiB floors to 100 GiB, 103424 MiB is 101 GiB.
+    assert.equal(gpuMemoryUtilizationFor(103423, 100), undefined);
+    assert.equal(gpuMemoryUtilizationFor(103424, 100), 0.5);
+    // The decimal 100 GB we used before (95367.4 MiB) is no line at all now.
+    assert.equal(gpuMemoryUtilizationFor(95368, 100), undefined);
+    assert.equal(gpuMemoryUtilizationFor(95368, 90), 0.5);
   });
 });

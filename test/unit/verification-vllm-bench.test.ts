@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 
 import { OutputParseError } from '../../src/verification/errors.js';
 import type { Check } from '../../src/report/types.js';
-import { parseBenchResult, verifyBench, type BenchResult } from '../../src/verification/vllm-bench.js';
+import { parseBenchResult, verifyBench, type BenchResult, type BenchRun } from '../../src/verification/vllm-bench.js';
 
 /** Saved by the real `vllm bench serve` (PyPI vllm 0.33) against the sim: 20 random prompts of 2000 tokens (see README there). */
 function fixture(name: string): BenchResult {
@@ -12,7 +12,9 @@ function fixture(name: string): BenchResult {
   return parseBenchResult(readFileSync(new URL(`../../../test/fixtures/${path}`, import.meta.url), 'utf8'), path);
 }
 
-const LIMITS = { numPrompts: 20, randomInputLen: 2000, maxSlowdownPercent: 5 };
+const LIMITS = { numPrompts: 20, randomInputLen: 2000, maxSlowdownPercent: 5, tokenCountTolerancePercent: 1 };
+/** Exact token counts, so that a difference of a few tokens per request fails. */
+const EXACT = { ...LIMITS, tokenCountTolerancePercent: 0 };
 
 function byName(checks: Check[], name: string): Check {
   const check = checks.find((c) => c.name === name);
@@ -20,8 +22,20 @@ function byName(checks: Check[], name: string): Check {
   return check;
 }
 
+/** A run whose server's chat template adds `chatFrameTokens` to each prompt. */
+function run(result: BenchResult, chatFrameTokens = 0): BenchRun {
+  return { result, chatFrameTokens };
+}
+
 function result(total_token_throughput: number): BenchResult {
   return { completed: 20, total_input_tokens: 40000, total_token_throughput };
+}
+
+function throughputOf(baseline: number, lmcache: number): Check {
+  return byName(
+    verifyBench({ baseline: run(result(baseline)), lmcache: run(result(lmcache)) }, LIMITS),
+    'vllm_bench.throughput',
+  );
 }
 
 describe('parseBenchResult', () => {
@@ -78,7 +92,8 @@ describe('parseBenchResult', () => {
 
 describe('verifyBench', () => {
   it('passes the reference criteria on good runs, one check per criterion', () => {
-    const checks = verifyBench({ baseline: fixture('baseline'), lmcache: fixture('lmcache') }, LIMITS);
+    // The old sim's tokenizer added its frame as special tokens, which the tool subtracts: frame 0.
+    const checks = verifyBench({ baseline: run(fixture('baseline')), lmcache: run(fixture('lmcache')) }, EXACT);
     assert.deepEqual(
       checks.map((c) => c.name),
       [
@@ -86,6 +101,7 @@ describe('verifyBench', () => {
         'vllm_bench.baseline.total_input_tokens',
         'vllm_bench.lmcache.completed',
         'vllm_bench.lmcache.total_input_tokens',
+        'vllm_bench.same_input_tokens',
         'vllm_bench.throughput',
       ],
     );
@@ -99,27 +115,14 @@ describe('verifyBench', () => {
   });
 
   it('passes throughput exactly at the limit and fails just below it', () => {
-    assert.equal(
-      byName(verifyBench({ baseline: result(1000), lmcache: result(950) }, LIMITS), 'vllm_bench.throughput').passed,
-      true,
-    );
-    assert.equal(
-      byName(verifyBench({ baseline: result(1000), lmcache: result(949.99) }, LIMITS), 'vllm_bench.throughput').passed,
-      false,
-    );
+    assert.equal(throughputOf(1000, 950).passed, true);
+    assert.equal(throughputOf(1000, 949.99).passed, false);
     // 12345.67 × 0.95 is 11728.3865 to a person, a rounding error away from it in floating point.
-    assert.equal(
-      byName(verifyBench({ baseline: result(12345.67), lmcache: result(11728.3865) }, LIMITS), 'vllm_bench.throughput')
-        .passed,
-      true,
-    );
+    assert.equal(throughputOf(12345.67, 11728.3865).passed, true);
   });
 
   it('reports the value and the minimum it was held to, and why it failed', () => {
-    const check = byName(
-      verifyBench({ baseline: result(1000), lmcache: result(900) }, LIMITS),
-      'vllm_bench.throughput',
-    );
+    const check = throughputOf(1000, 900);
     assert.equal(check.value, 900);
     assert.equal(check.limit, 950);
     assert.match(
@@ -129,17 +132,18 @@ describe('verifyBench', () => {
   });
 
   it('fails instead of passing vacuously when the baseline throughput is zero', () => {
-    const check = byName(verifyBench({ baseline: result(0), lmcache: result(0) }, LIMITS), 'vllm_bench.throughput');
+    const check = throughputOf(0, 0);
     assert.equal(check.passed, false);
     assert.equal(check.limit, null);
     assert.match(check.detail!, /baseline throughput is 0 tok\/s/);
   });
 
   it('fails the checks of a missing run, naming it', () => {
-    const checks = verifyBench({ lmcache: fixture('lmcache') }, LIMITS);
+    const checks = verifyBench({ lmcache: run(fixture('lmcache')) }, LIMITS);
     for (const name of [
       'vllm_bench.baseline.completed',
       'vllm_bench.baseline.total_input_tokens',
+      'vllm_bench.same_input_tokens',
       'vllm_bench.throughput',
     ]) {
       const check = byName(checks, name);
@@ -147,14 +151,17 @@ describe('verifyBench', () => {
       assert.match(check.detail!, /baseline/, name);
     }
     assert.equal(byName(checks, 'vllm_bench.lmcache.completed').passed, true);
-    const noLmcache = verifyBench({ baseline: fixture('baseline') }, LIMITS);
+    const noLmcache = verifyBench({ baseline: run(fixture('baseline')) }, LIMITS);
     assert.match(byName(noLmcache, 'vllm_bench.lmcache.completed').detail!, /LMCache run/);
     assert.match(byName(noLmcache, 'vllm_bench.throughput').detail!, /No LMCache result/);
     assert.equal(verifyBench({}, LIMITS).filter((c) => c.passed).length, 0);
   });
 
   it('fails when requests failed, quoting the first error vllm saved', () => {
-    const checks = verifyBench({ baseline: fixture('baseline'), lmcache: fixture('lmcache-two-failed') }, LIMITS);
+    const checks = verifyBench(
+      { baseline: run(fixture('baseline')), lmcache: run(fixture('lmcache-two-failed')) },
+      LIMITS,
+    );
     const completed = byName(checks, 'vllm_bench.lmcache.completed');
     assert.equal(completed.passed, false);
     assert.equal(completed.value, 18);
@@ -164,36 +171,83 @@ describe('verifyBench', () => {
     );
     const tokens = byName(checks, 'vllm_bench.lmcache.total_input_tokens');
     assert.equal(tokens.passed, false);
-    assert.match(
-      tokens.detail!,
-      /36000 input tokens, not 20 × 2000 = 40000\.$/,
+    assert.equal(
+      tokens.detail,
+      'The LMCache run sent 36000 input tokens; expected 20 × (2000 + 0-token chat frame) = 40000 ± 1 % (400), ' +
+        '+0 tokens per completed request (18 completed).',
       'two requests missing is no per-request difference',
+    );
+    const same = byName(checks, 'vllm_bench.same_input_tokens');
+    assert.equal(same.passed, false);
+    assert.match(
+      same.detail!,
+      /36000 input tokens, the baseline 40000 \(-4000\).*the baseline completed 20 requests, LMCache 18/,
     );
   });
 
-  it('explains a near miss that the chat template causes: the same difference on every request', () => {
-    // The real tool with a tokenizer that adds no special tokens, against a server whose chat template adds 3.
-    const checks = verifyBench({ baseline: fixture('baseline-chat-template'), lmcache: fixture('lmcache') }, LIMITS);
-    const tokens = byName(checks, 'vllm_bench.baseline.total_input_tokens');
-    assert.equal(tokens.passed, false, 'the check stays the reference one');
-    assert.equal(tokens.value, 40060);
-    assert.match(
-      tokens.detail!,
-      /consistent with every request being \+3 tokens against RANDOM_INPUT_LEN=2000 \(as a chat template adds/,
+  it("expects the chat frame measured from the server: a real model's count passes, the same count without the frame fails", () => {
+    // The real tool with a tokenizer that adds no special tokens (as Qwen3's), against a server whose chat
+    // template adds 3 tokens to each request (the current sim).
+    const framed = verifyBench(
+      {
+        baseline: run(fixture('baseline-chat-template'), 3),
+        lmcache: run({ ...result(1000), total_input_tokens: 40060 }, 3),
+      },
+      EXACT,
     );
-    const detailed = { ...result(1000), total_input_tokens: 40060, input_lens: new Array(20).fill(2003) };
+    const tokens = byName(framed, 'vllm_bench.baseline.total_input_tokens');
+    assert.equal(tokens.passed, true, tokens.detail);
+    assert.deepEqual([tokens.value, tokens.limit], [40060, 40060]);
+    assert.equal(
+      tokens.detail,
+      'The baseline run sent 40060 input tokens, as expected: 20 × (2000 + 3-token chat frame) = 40060 ± 0 % (0), +0 tokens per request.',
+    );
+    assert.equal(byName(framed, 'vllm_bench.same_input_tokens').passed, true);
+
+    // The reference's check, NUM_PROMPTS × RANDOM_INPUT_LEN exactly, is what a frame of 0 asks: it fails.
+    const unframed = byName(
+      verifyBench({ baseline: run(fixture('baseline-chat-template'), 0), lmcache: run(fixture('lmcache')) }, EXACT),
+      'vllm_bench.baseline.total_input_tokens',
+    );
+    assert.equal(unframed.passed, false);
     assert.match(
+      unframed.detail!,
+      /40060 input tokens; expected 20 × \(2000 \+ 0-token chat frame\) = 40000 ± 0 % \(0\), \+3 tokens per request: the tool's tokenizer and the server count the prompts differently/,
+    );
+  });
+
+  it('holds the count to the tolerance: at its edge passes, one token past it fails, either way', () => {
+    // 20 × (2000 + 9) = 40180; 1 % of it is 401.8 tokens.
+    const tokensCheck = (total: number) =>
       byName(
-        verifyBench({ baseline: detailed, lmcache: result(1000) }, LIMITS),
+        verifyBench({ baseline: run({ ...result(1000), total_input_tokens: total }, 9) }, LIMITS),
         'vllm_bench.baseline.total_input_tokens',
-      ).detail!,
-      /Every request was \+3 tokens/,
+      );
+    assert.equal(tokensCheck(40180 + 401).passed, true);
+    assert.equal(tokensCheck(40180 - 401).passed, true);
+    assert.equal(tokensCheck(40180 + 402).passed, false);
+    assert.equal(tokensCheck(40180 - 402).passed, false);
+    assert.match(
+      tokensCheck(40180 + 402).detail!,
+      /; expected 20 × \(2000 \+ 9-token chat frame\) = 40180 ± 1 % \(401\.8\), \+20\.1 tokens per request/,
     );
-    const uneven = { ...result(1000), total_input_tokens: 40060, input_lens: [...new Array(19).fill(2000), 2060] };
-    assert.doesNotMatch(
-      byName(verifyBench({ baseline: uneven, lmcache: result(1000) }, LIMITS), 'vllm_bench.baseline.total_input_tokens')
-        .detail!,
-      /every request/i,
+  });
+
+  it('fails when the two sides count the same prompts differently, even within the tolerance', () => {
+    const checks = verifyBench(
+      { baseline: run(fixture('baseline-chat-template'), 3), lmcache: run(fixture('lmcache'), 3) },
+      LIMITS,
     );
+    assert.equal(byName(checks, 'vllm_bench.baseline.total_input_tokens').passed, true);
+    assert.equal(byName(checks, 'vllm_bench.lmcache.total_input_tokens').passed, true, '40000 is within 1 % of 40060');
+    const same = byName(checks, 'vllm_bench.same_input_tokens');
+    assert.equal(same.passed, false);
+    assert.deepEqual([same.value, same.limit], [40000, 40060]);
+    assert.match(same.detail!, /the two servers count the same prompts differently\.$/);
+    const frames = verifyBench(
+      { baseline: run(fixture('baseline-chat-template'), 3), lmcache: run(fixture('lmcache'), 0) },
+      LIMITS,
+    );
+    assert.match(byName(frames, 'vllm_bench.same_input_tokens').detail!, /their chat frames are 3 and 0 tokens\.$/);
   });
 });

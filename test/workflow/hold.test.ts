@@ -18,6 +18,7 @@ import { lmcacheMpTest } from '../../src/workflows/lmcache-mp-test.js';
 import { SA } from '../../src/workflows/search-attributes.js';
 import { NODE, testActivities, type Calls } from '../helpers/pipeline-activities.js';
 import { createLocalEnvironment, workflowBundle } from '../helpers/temporal.js';
+import { waitFor } from '../helpers/wait.js';
 
 type Handle = WorkflowHandle<typeof lmcacheMpTest>;
 const HELD: ConfigInput = { profile: 'sim', onFailure: 'hold', maxLmcacheTtft: 0.001 };
@@ -33,20 +34,15 @@ function longDocQaAgainstThreshold(calls: Calls) {
   });
 }
 
-async function until<T>(look: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await look();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error('condition not met within 20 s');
-}
-
 const heldOn = (handle: Handle) =>
-  until(async () => {
-    const state = await handle.query(stateQuery);
-    return state.phase === 'held' ? state : undefined;
-  });
+  waitFor(
+    'the run held',
+    async () => {
+      const state = await handle.query(stateQuery);
+      return state.phase === 'held' ? state : undefined;
+    },
+    { withinMs: 20_000, everyMs: 100 },
+  );
 
 async function refusal(promise: Promise<unknown>): Promise<string> {
   const error = await promise.then(

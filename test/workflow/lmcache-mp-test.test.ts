@@ -67,7 +67,8 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
         const handle = await env.client.workflow.start(lmcacheMpTest, {
           taskQueue,
           workflowId: `wf-${taskQueue}`,
-          args: [input],
+          // A gpu run must name its LMCache checkout; these tests are about the workflow, not that refusal.
+          args: [input.profile === 'sim' ? input : { lmcacheRepoDir: '/src/LMCache', ...input }],
         });
         if (during) await during(handle);
         const outcome = await handle.result().then(
@@ -90,9 +91,13 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
 
   it('runs the stages in order and returns a report of every stage and check', async () => {
     const calls: Calls = [];
-    const { report, error, handle } = await run(testActivities(calls), { profile: 'gpu' });
+    const { report, error, handle } = await run(testActivities(calls), {
+      profile: 'gpu',
+      lmcacheRepoDir: '/src/LMCache',
+    });
     assert.equal(error, undefined);
     assert.deepEqual(calls, [
+      'checkInputFiles',
       'claimNode',
       'buildImage',
       'leaseResources',
@@ -358,7 +363,7 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     const scripts = ['t/run-exit-three.sh', 't/run-env-check.sh'];
     const { error } = await run(activities, { profile: 'sim', stages: ['launch', 'health', 'vllm_bench'], scripts });
     assert.deepEqual(calls, [
-      'checkScriptFiles',
+      'checkInputFiles',
       'claimNode',
       'leaseResources',
       'launchContainers',
@@ -471,7 +476,7 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
   it('refuses a script the worker node cannot run, before any stage starts', async () => {
     const calls: Calls = [];
     const activities = testActivities(calls, {
-      checkScriptFiles: async () => {
+      checkInputFiles: async () => {
         const message = 'scripts.0: t/run-a.sh is not executable';
         throw ApplicationFailure.create({ type: FailureType.InvalidConfig, message, nonRetryable: true });
       },
@@ -480,10 +485,23 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     const { type, message } = failureReport(error);
     assert.equal(type, FailureType.InvalidConfig);
     assert.match(message, /scripts\.0: t\/run-a\.sh is not executable/);
-    assert.deepEqual(calls, ['checkScriptFiles'], 'checked once (not retried), and nothing else ran');
+    assert.deepEqual(calls, ['checkInputFiles'], 'checked once (not retried), and nothing else ran');
   });
 
-  it('does not check scripts when the run names none', async () => {
+  it("checks a gpu run's checkout and a model path on the node before anything starts", async () => {
+    const calls: Calls = [];
+    const activities = testActivities(calls, {
+      checkInputFiles: async () => {
+        const message = 'model: /models/missing (MODEL) is not a directory on this node';
+        throw ApplicationFailure.create({ type: FailureType.InvalidConfig, message, nonRetryable: true });
+      },
+    });
+    const { error } = await run(activities, { profile: 'sim', model: '/models/missing' });
+    assert.match(failureReport(error).message, /model: \/models\/missing \(MODEL\) is not a directory/);
+    assert.deepEqual(calls, ['checkInputFiles']);
+  });
+
+  it('does not check the node when the input names no file there', async () => {
     const calls: Calls = [];
     await run(testActivities(calls), { profile: 'sim', stages: ['launch'] });
     assert.deepEqual(calls, ['claimNode', 'leaseResources', 'launchContainers', 'cleanupContainers', 'writeReport']);

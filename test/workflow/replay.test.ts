@@ -1,7 +1,9 @@
 /**
  * Determinism guard: histories recorded from real sim runs (`temporal workflow show --output json`) must
  * replay against the current workflow code. A change that alters the commands a recorded run issued fails
- * here before it can break runs in flight. Record new ones with scripts/bench-sim.sh (.run/history-*.json).
+ * here before it can break runs in flight. `sim-placed-*.json` are today's path (scripts/record-histories.sh
+ * records them: a node claimed, GPUs and ports leased; green, held and retried, a script stage, cancelled); the
+ * older ones stay, for the runs their patches keep replayable.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -49,15 +51,28 @@ describe('recorded histories replay', { timeout: 120_000 }, async () => {
     });
   }
 
-  it('catches a workflow changed to run its stages in another order as non-deterministic', async () => {
-    const altered = await bundleWithBenchmarksReordered();
-    await assert.rejects(
-      Worker.runReplayHistory({ workflowBundle: altered }, await readHistory('sim-pass.json'), 'sim-pass.json'),
-      (error: unknown) => {
-        assert.ok(error instanceof DeterminismViolationError, `expected a DeterminismViolationError, got ${error}`);
-        assert.match(error.message, /'runLmEval'.*'runVllmBench'/);
-        return true;
-      },
-    );
+  it("has today's path recorded: claimNode, the lease (select_gpus), a retryStage, a script stage, a cancel", async () => {
+    const text = async (file: string) => JSON.stringify(await readHistory(file));
+    const pass = await text('sim-placed-pass.json');
+    for (const activity of ['claimNode', 'leaseResources', 'launchContainers', 'runLmEval', 'runLongDocQa'])
+      assert.match(pass, new RegExp(`"name":"${activity}"`), activity);
+    assert.match(await text('sim-placed-held.json'), /"name":"retryStage"/);
+    assert.match(await text('sim-placed-script.json'), /"name":"runScriptStage"/);
+    assert.match(await text('sim-placed-cancelled.json'), /EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED/);
   });
+
+  let altered: ReturnType<typeof bundleWithBenchmarksReordered> | undefined;
+  for (const file of ['sim-pass.json', 'sim-placed-pass.json']) {
+    it(`catches a workflow changed to run its stages in another order as non-deterministic (${file})`, async () => {
+      altered ??= bundleWithBenchmarksReordered();
+      await assert.rejects(
+        Worker.runReplayHistory({ workflowBundle: await altered }, await readHistory(file), file),
+        (error: unknown) => {
+          assert.ok(error instanceof DeterminismViolationError, `expected a DeterminismViolationError, got ${error}`);
+          assert.match(error.message, /'runLmEval'.*'runVllmBench'/);
+          return true;
+        },
+      );
+    });
+  }
 });
