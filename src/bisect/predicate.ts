@@ -108,9 +108,15 @@ export function describePredicate(predicate: Predicate): string {
   return `bad when ${title} is ${predicate.op === '>' ? 'above' : 'below'} ${figureText(predicate.figure, predicate.limit)}`;
 }
 
-/** Whether a figure is bad under the predicate; exactly at the limit is good. */
-export function isBadFigure(predicate: FigurePredicate, value: number): boolean {
-  return predicate.op === '>' ? value > predicate.limit : value < predicate.limit;
+/** A figure's verdict under the predicate, and the reason: "queryTtft 0.31 s > 0.15 → bad". At the limit is good. */
+export function judgeFigure(predicate: FigurePredicate, value: number): { outcome: 'good' | 'bad'; reason: string } {
+  const bad = predicate.op === '>' ? value > predicate.limit : value < predicate.limit;
+  const relation = bad ? predicate.op : predicate.op === '>' ? '≤' : '≥';
+  const outcome = bad ? 'bad' : 'good';
+  return {
+    outcome,
+    reason: `${predicate.figure} ${figureText(predicate.figure, value)} ${relation} ${formatNumber(predicate.limit)} → ${outcome}`,
+  };
 }
 
 /** Stages that broke rather than measured: an error or a cancellation, not failed checks. */
@@ -146,13 +152,8 @@ export function judgeProbe(predicate: Predicate, report: RunReport, maxThroughpu
         reason: `${predicate.figure} was not measured${errors || ': its benchmark did not run'}`,
       };
     }
-    const bad = isBadFigure(predicate, value);
-    const relation = bad ? predicate.op : predicate.op === '>' ? '≤' : '≥';
-    return {
-      outcome: bad ? 'bad' : 'good',
-      figure: value,
-      reason: `${predicate.figure} ${figureText(predicate.figure, value)} ${relation} ${formatNumber(predicate.limit)} → ${bad ? 'bad' : 'good'}${errors}`,
-    };
+    const { outcome, reason } = judgeFigure(predicate, value);
+    return { outcome, figure: value, reason: `${reason}${errors}` };
   }
   const check = report.checks.find((c) => c.name === predicate.check);
   if (!check) {
