@@ -61,6 +61,8 @@ export interface BisectResult {
   rounds: number;
   /** Commits in good..bad (the bad end included). */
   candidates?: number;
+  /** Probes per round. */
+  parallelProbes?: number;
   /** Set when the bisect ended without naming the first bad commit for sure: an end that did not behave, maxProbes… */
   stoppedBecause?: string;
 }

@@ -22,8 +22,14 @@ import {
 import type { PipelineActivities } from '../activities/index.js';
 import { isFigurePredicate, judgeProbe, type Judgement } from '../bisect/predicate.js';
 import { decideByMedian, needsRepeat } from '../bisect/noise.js';
-import { initialRange, isDone, narrow, probePoints, type RangeState } from '../bisect/range.js';
-import { renderBisectProgress, type BisectResult, type CommitInfo, type ProbeRecord } from '../bisect/report.js';
+import { candidatesLeft, initialRange, isDone, narrow, probePoints, type RangeState } from '../bisect/range.js';
+import {
+  renderBisectProgress,
+  type BisectResult,
+  type ChildRun,
+  type CommitInfo,
+  type ProbeRecord,
+} from '../bisect/report.js';
 import { resolveBisectInput, type BisectInput, type BisectSettings } from '../config/bisect-input.js';
 import { InvalidConfigError, resolveConfig, type ConfigInput } from '../config/schema.js';
 import { FailureType } from '../failures.js';
@@ -60,75 +66,88 @@ export async function lmcacheMpBisect(input: BisectInput): Promise<BisectResult>
     bad: settings.bad,
   });
   upsertSearchAttributes([
-    { key: SA.bisectGood, value: good.sha },
-    { key: SA.bisectBad, value: bad.sha },
+    { key: SA.bisectGood, value: [good.sha] },
+    { key: SA.bisectBad, value: [bad.sha] },
   ]);
   const k = settings.parallelProbes ?? Math.max(1, (await fleet.countFleetNodes()).nodes);
-  const probes: ProbeRecord[] = [];
-  const result = (extra: Partial<BisectResult>): BisectResult => ({
-    good,
-    bad,
-    predicate: settings.predicate,
-    candidates: candidates.length,
-    parallelProbes: k,
-    probes,
-    rounds: Math.max(0, ...probes.map((probe) => probe.round)),
-    ...extra,
-  });
-  const probe = new Prober(settings, maxThroughputSlowdownPercent, probes);
   let range: RangeState = initialRange(candidates.length);
-  const showProgress = (running: CommitInfo[]) =>
-    setCurrentDetails(renderBisectProgress({ good, bad, candidates, range, probes, running }));
+  let round = 0;
+  const probe = new Prober(settings, maxThroughputSlowdownPercent, () =>
+    setCurrentDetails(
+      renderBisectProgress({
+        good,
+        candidates,
+        range,
+        round,
+        running: probe.running,
+        probes: probe.records,
+        namespace: info.namespace,
+      }),
+    ),
+  );
 
   // Round 0 confirms the ends: good must be good and bad bad, or no commit between them can be named.
-  showProgress([good, bad]);
-  const ends = await probe.round(0, [
+  const ends = await probe.round(round, [
     { commit: good, index: -1 },
     { commit: bad, index: candidates.length - 1 },
   ]);
   const misbehaving = ends.filter((end, i) => end.outcome !== (i === 0 ? 'good' : 'bad'));
-  let stoppedBecause: string | undefined;
-  if (misbehaving.length > 0) {
-    stoppedBecause = misbehaving
-      .map((end) => `the ${end.index === -1 ? 'good' : 'bad'} end ${end.commit.sha.slice(0, 12)} is ${end.outcome}: ${end.reason}`)
-      .join('; ');
-  }
-  for (let round = 1; !stoppedBecause && !isDone(range); round++) {
+  let stoppedBecause = misbehaving
+    .map(
+      (end) =>
+        `the ${end.index === -1 ? 'good' : 'bad'} end ${end.commit.sha.slice(0, 12)} is ${end.outcome}: ${end.reason}`,
+    )
+    .join('; ');
+  while (!stoppedBecause && !isDone(range)) {
     const points = probePoints(range, k);
-    if (probes.length + points.length > settings.maxProbes) {
-      stoppedBecause = `MAX_PROBES=${settings.maxProbes} reached with ${range.firstBad - range.lastGood} commits left`;
+    if (probe.records.length + points.length > settings.maxProbes) {
+      stoppedBecause = `MAX_PROBES=${settings.maxProbes} reached with ${candidatesLeft(range)} commits left`;
       break;
     }
-    showProgress(points.map((index) => candidates[index]));
-    const outcomes = await probe.round(round, points.map((index) => ({ commit: candidates[index], index })));
+    round++;
+    const outcomes = await probe.round(
+      round,
+      points.map((index) => ({ commit: candidates[index], index })),
+    );
     const broken = outcomes.find((outcome) => outcome.outcome === 'infra');
     if (broken) {
       stoppedBecause = `the probe at ${broken.commit.sha.slice(0, 12)} kept failing for infrastructure reasons: ${broken.reason}`;
       break;
     }
-    const narrowed = narrow(range, outcomes.map((outcome) => ({ index: outcome.index, bad: outcome.outcome === 'bad' })));
-    if (narrowed.nonMonotonic.length > 0) log.warn('probes contradict a single change', { nonMonotonic: narrowed.nonMonotonic });
+    const narrowed = narrow(
+      range,
+      outcomes.map((outcome) => ({ index: outcome.index, bad: outcome.outcome === 'bad' })),
+    );
+    if (narrowed.nonMonotonic.length > 0)
+      log.warn('probes contradict a single change', { nonMonotonic: narrowed.nonMonotonic });
     range = narrowed.state;
     log.info('bisect round done', { round, lastGood: range.lastGood, firstBad: range.firstBad });
   }
-  showProgress([]);
+  probe.showProgress();
 
-  const found = !stoppedBecause && isDone(range);
-  const final = result({
-    ...(found ? { firstBad: candidates[range.firstBad], lastGood: range.lastGood === -1 ? good : candidates[range.lastGood] } : {}),
-    ...(stoppedBecause ? { stoppedBecause } : {}),
-  });
-  if (final.firstBad) upsertSearchAttributes([{ key: SA.firstBad, value: final.firstBad.sha }]);
-  await reporting.writeBisectReport({ result: final, resultsDir });
+  const result: BisectResult = {
+    good: settings.good,
+    bad: settings.bad,
+    predicate: settings.predicate,
+    candidates: candidates.length,
+    parallelProbes: k,
+    probes: probe.records,
+    rounds: round,
+    ...(stoppedBecause
+      ? { stoppedBecause }
+      : { firstBad: candidates[range.firstBad], lastGood: range.lastGood === -1 ? good : candidates[range.lastGood] }),
+  };
+  if (result.firstBad) upsertSearchAttributes([{ key: SA.firstBad, value: [result.firstBad.sha] }]);
+  await reporting.writeBisectReport({ result, resultsDir });
   if (stoppedBecause) {
     throw ApplicationFailure.create({
       type: FailureType.BisectInconclusive,
       message: `bisect stopped: ${stoppedBecause}`,
       nonRetryable: true,
-      details: [final],
+      details: [result],
     });
   }
-  return final;
+  return result;
 }
 
 function validInput(input: BisectInput): BisectSettings {
@@ -161,14 +180,17 @@ interface Candidate {
 
 type Outcome = Candidate & Pick<Judgement, 'outcome' | 'reason'>;
 
-/** Runs probes as child runs, repeats them where noise or a broken stage asks for it, and records each. */
+/** Runs probes as child runs, repeats them where noise or a broken stage asks for it, and records each commit's. */
 class Prober {
   private readonly workflowId = workflowInfo().workflowId;
+  /** One record per commit probed, its repeats inside it. */
+  readonly records: ProbeRecord[] = [];
+  readonly running: (ChildRun & { index: number })[] = [];
 
   constructor(
     private readonly settings: BisectSettings,
     private readonly maxThroughputSlowdownPercent: number,
-    private readonly probes: ProbeRecord[],
+    readonly showProgress: () => void,
   ) {}
 
   /** The candidates' probes, all at once: each claims a node as any run does. */
@@ -179,49 +201,67 @@ class Prober {
   /** One commit's outcome: probed until a figure is clear of its limit's noise band, a broken probe run again. */
   private async decide(round: number, candidate: Candidate): Promise<Outcome> {
     const { predicate, noisePercent, repeats, infraRetries } = this.settings;
-    const samples: number[] = [];
-    let judgement: Judgement | undefined;
-    for (let broken = 0; ; ) {
-      judgement = await this.probe(round, candidate);
+    const record: ProbeRecord = {
+      commit: candidate.commit,
+      index: candidate.index,
+      round,
+      outcome: 'infra',
+      figures: [],
+      workflowId: '',
+    };
+    this.records.push(record);
+    for (let broken = 0; ;) {
+      const judgement = await this.probe(record);
+      record.outcome = judgement.outcome;
+      record.reason = judgement.reason;
       if (judgement.outcome === 'infra') {
         if (++broken > infraRetries) break;
         continue;
       }
-      if (judgement.figure !== undefined) samples.push(judgement.figure);
-      if (!isFigurePredicate(predicate) || !needsRepeat(predicate, samples, noisePercent, repeats)) break;
+      if (judgement.figure !== undefined) record.figures.push(judgement.figure);
+      if (!needsRepeat(predicate, record.figures, noisePercent, repeats)) break;
     }
-    if (judgement.outcome !== 'infra' && isFigurePredicate(predicate) && samples.length > 1) {
-      const decided = decideByMedian(predicate, samples, noisePercent);
-      const record = this.probes.filter((probe) => probe.commit.sha === candidate.commit.sha);
-      for (const probe of record) probe.repeated = decided.reason;
-      return { ...candidate, outcome: decided.outcome, reason: decided.reason };
+    if (record.outcome !== 'infra' && isFigurePredicate(predicate) && record.figures.length > 1) {
+      const decided = decideByMedian(predicate, record.figures, noisePercent);
+      Object.assign(record, { outcome: decided.outcome, reason: decided.reason, repeated: decided.repeated });
     }
-    return { ...candidate, outcome: judgement.outcome, reason: judgement.reason };
+    return { ...candidate, outcome: record.outcome, reason: record.reason ?? '' };
   }
 
-  /** One child run at the commit, judged by the predicate. */
-  private async probe(round: number, { commit, index }: Candidate): Promise<Judgement> {
-    const attempt = this.probes.filter((probe) => probe.commit.sha === commit.sha).length + 1;
-    const childId = `${this.workflowId}-${commit.sha.slice(0, 12)}-${attempt}`;
+  /** One child run at the record's commit, judged by the predicate; a repeat is kept in the record's repeats. */
+  private async probe(record: ProbeRecord): Promise<Judgement> {
+    const { commit } = record;
+    const attempt = record.workflowId ? (record.repeats?.length ?? 0) + 2 : 1;
+    const workflowId = `${this.workflowId}-${commit.sha.slice(0, 12)}-${attempt}`;
     // Each probe has its own build id and results directory, from its own workflow id.
     const { buildId: _buildId, resultsDir: _resultsDir, ...config } = this.settings.config;
     const child = await startChild(lmcacheMpTest, {
-      workflowId: childId,
+      workflowId,
       args: [{ ...config, lmcacheRef: commit.sha }],
       parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
       cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
       staticSummary: `bisect probe ${commit.sha.slice(0, 12)} ${commit.subject}`,
     });
-    const record: ProbeRecord = { commit, index, round, outcome: 'infra', figures: [], workflowId: childId, runId: child.firstExecutionRunId };
-    this.probes.push(record);
+    const run = { workflowId, runId: child.firstExecutionRunId };
+    if (attempt === 1) Object.assign(record, run);
+    else record.repeats = [...(record.repeats ?? []), run];
+    this.running.push({ ...run, index: record.index });
+    this.showProgress();
     const report = await childReport(child.result());
+    this.running.splice(
+      this.running.findIndex((running) => running.workflowId === workflowId),
+      1,
+    );
     const judgement: Judgement = report
       ? judgeProbe(this.settings.predicate, report, this.maxThroughputSlowdownPercent)
-      : { outcome: 'infra', reason: 'the probe run ended without a report' };
-    record.outcome = judgement.outcome;
-    if (judgement.figure !== undefined) record.figures.push(judgement.figure);
-    record.reason = judgement.reason;
-    log.info('probe done', { commit: commit.sha, round, outcome: judgement.outcome, figure: judgement.figure });
+      : { outcome: 'infra', reason: `probe ${workflowId} ended without a report` };
+    log.info('probe done', {
+      commit: commit.sha,
+      round: record.round,
+      outcome: judgement.outcome,
+      figure: judgement.figure,
+    });
+    this.showProgress();
     return judgement;
   }
 }
