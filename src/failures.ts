@@ -31,6 +31,8 @@ export const FailureType = {
   StageFailed: 'StageFailed',
   /** The run's node stopped picking up its stages: its worker is gone. The message names the node. */
   NodeLost: 'NodeLost',
+  /** A bisect's ends cannot be bisected: a ref names no commit, or good is not an ancestor of bad. */
+  InvalidBisectRange: 'InvalidBisectRange',
 } as const;
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
 
@@ -45,6 +47,7 @@ export const NON_RETRYABLE_TYPES: FailureTypeName[] = [
   FailureType.PortInUse,
   FailureType.ToolMissing,
   FailureType.OutputParseError,
+  FailureType.InvalidBisectRange,
 ];
 
 /** How many lines of a failing tool's or dead container's log a failure carries as evidence. */

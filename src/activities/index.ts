@@ -6,6 +6,7 @@
 import { buildImage } from './build.js';
 import { cleanupContainers } from './cleanup.js';
 import { ensureServers } from './ensure-servers.js';
+import { listCandidateCommits } from './git.js';
 import { selectGpus } from './gpu.js';
 import { waitForHealth } from './health.js';
 import { launchContainers } from './launch.js';
@@ -35,6 +36,8 @@ export const activities = {
   runScriptStage: timed(runScriptStage),
   cleanupContainers: timed(cleanupContainers),
   writeReport: timed(writeReport),
+  // The bisect's candidate commits (lmcacheMpBisect).
+  listCandidateCommits,
 };
 
 export type PipelineActivities = typeof activities;
