@@ -21,6 +21,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { BenchmarkOutcome } from '../activities/benchmark.js';
+import type { CommitInfo } from '../git/repo.js';
 import type { PipelineActivities } from '../activities/index.js';
 import {
   hasNodeInputs,
@@ -99,7 +100,7 @@ function stageOptions(config: Config): Record<ReportedStage | 'report' | 'ensure
       startToCloseTimeout: '4h',
       heartbeatTimeout: '30s',
       retry: retryPolicy(3),
-      summary: `build ${config.image}`,
+      summary: `build ${config.image}${config.lmcacheRef ? ` at ${config.lmcacheRef}` : ''}`,
       ...waitForStop,
     },
     select_gpus: {
@@ -229,6 +230,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     cancelled: Boolean(cancellation),
     held: hold.isHeld,
     overridden: stages.some((stage) => !stage.superseded && Object.keys(stage.overrides ?? {}).length > 0),
+    commit: commit?.sha,
   });
   const publishState = (finished = false) => {
     if (tracksSearchAttributes) upsertSearchAttributes(searchAttributeUpdates(runState(finished)));
@@ -316,6 +318,15 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
 
   const selected = (stage: StageName) => config.stages.includes(stage);
 
+  let commit: CommitInfo | undefined;
+  const build = async () => {
+    const built = await runStage('build', () => act('build').buildImage(config));
+    // Later stages run what the build made or found: with LMCACHE_REF, the commit's own tag.
+    config.image = built.image;
+    commit = built.commit;
+    if (built.skipped) stages[stages.length - 1].detail = built.skipped;
+  };
+
   /**
    * Claims a node (whichever worker picks the claim up on the shared queue), builds there and leases two GPUs and
    * ports. A node whose worker is gone before launch is left for another, up to MAX_NODE_CLAIMS nodes.
@@ -326,7 +337,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
       node = (await proxyActivities<PipelineActivities>(CLAIM_OPTIONS).claimNode()).node;
       log.info('node claimed', { node, claim });
       try {
-        if (selected('build')) await runStage('build', () => act('build').buildImage(config));
+        if (selected('build')) await build();
         if (!selected('launch')) return;
         const lease = () =>
           act('select_gpus').leaseResources({ config, workflowId: info.workflowId, pinnedPorts: pinnedPortsOf(input) });
@@ -348,7 +359,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
   const place = async () => {
     if (placesRuns) await placeRun();
     else {
-      if (selected('build')) await runStage('build', () => act('build').buildImage(config));
+      if (selected('build')) await build();
       if (selected('launch') && config.profile === 'gpu') {
         const gpus = await runStage('select_gpus', () => act('select_gpus').selectGpus(config));
         placement = placementFromConfig(config, info.taskQueue, gpus);
@@ -538,6 +549,7 @@ export async function lmcacheMpTest(input?: ConfigInput): Promise<RunReport> {
     ...(holds ? { verdict: runVerdict(finalState) } : {}),
     resultsDir: config.resultsDir,
     placement,
+    ...(commit ? { commit } : {}),
     stages,
     checks,
     longDocQaComparison,
