@@ -3,6 +3,7 @@
  * regression flag per profile and model, and history.md with an SVG chart per figure written to a directory.
  */
 import path from 'node:path';
+import { shortSha } from '../git/repo.js';
 import { FIGURES } from '../history/figures.js';
 import { renderHistory, type HistoryPage } from '../history/render.js';
 import { analyseRuns } from '../history/trends.js';
@@ -51,10 +52,11 @@ export async function runHistory(
     log(`${group.profile} · ${group.model}: ${group.runs.length} run(s), oldest first`);
     log(
       columns([
-        ['STARTED', 'BUILD', 'VERDICT', 'FAILED STAGE', ...FIGURES.map((f) => f.chart.toUpperCase())],
+        ['STARTED', 'BUILD', 'COMMIT', 'VERDICT', 'FAILED STAGE', ...FIGURES.map((f) => f.chart.toUpperCase())],
         ...group.runs.map((run) => [
           run.startTime,
           run.buildId,
+          run.commit ? shortSha(run.commit) : '-',
           run.verdict,
           run.failedStage ?? '-',
           ...FIGURES.map((f) => figure(run.figures[f.id])),
