@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { shortSha } from '../git/repo.js';
+import { bisectCommand } from '../history/bisect-suggestion.js';
 import { FIGURES } from '../history/figures.js';
 import { renderHistory, type HistoryPage } from '../history/render.js';
 import { analyseRuns } from '../history/trends.js';
@@ -67,6 +68,10 @@ export async function runHistory(
   if (runs.length === 0) log('no runs found');
   for (const sentence of page.regressions) log(`REGRESSION: ${sentence}`);
   if (groups.some((g) => g.latest) && page.regressions.length === 0) log('no regression');
+  for (const group of groups) {
+    const bisect = bisectCommand(group, command.marginPercent);
+    if (bisect) log(`to find the commit (${group.profile} · ${group.model}): ${bisect}`);
+  }
   log(`wrote ${path.join(command.outDir, 'history.md')} and ${page.charts.length} chart(s)`);
   return { regressions: page.regressions };
 }
