@@ -31,6 +31,8 @@ export const FailureType = {
   StageFailed: 'StageFailed',
   /** The run's node stopped picking up its stages: its worker is gone. The message names the node. */
   NodeLost: 'NodeLost',
+  /** A bisect that could not name a first bad commit: an end did not behave, probes kept breaking, MAX_PROBES. */
+  BisectInconclusive: 'BisectInconclusive',
   /** A bisect's ends cannot be bisected: a ref names no commit, or good is not an ancestor of bad. */
   InvalidBisectRange: 'InvalidBisectRange',
 } as const;

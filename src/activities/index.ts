@@ -3,9 +3,11 @@
  * a run's input names on the node, which is no stage. The workflow refers to them by these names through
  * `proxyActivities<PipelineActivities>`.
  */
+import { writeBisectReport } from './bisect-report.js';
 import { buildImage } from './build.js';
 import { cleanupContainers } from './cleanup.js';
 import { ensureServers } from './ensure-servers.js';
+import { countFleetNodes } from './fleet-capacity.js';
 import { listCandidateCommits } from './git.js';
 import { selectGpus } from './gpu.js';
 import { waitForHealth } from './health.js';
@@ -36,8 +38,10 @@ export const activities = {
   runScriptStage: timed(runScriptStage),
   cleanupContainers: timed(cleanupContainers),
   writeReport: timed(writeReport),
-  // The bisect's candidate commits (lmcacheMpBisect).
+  // The bisect's own steps (lmcacheMpBisect).
   listCandidateCommits,
+  countFleetNodes,
+  writeBisectReport,
 };
 
 export type PipelineActivities = typeof activities;

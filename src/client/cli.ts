@@ -16,6 +16,8 @@
  *   cli.js history [--profile P] [--model M] [--last N] [--out DIR]   past runs, regressions, history.md + charts
  *   cli.js follow --workflow-id ID  a run's progress until it ends, then its summary; exits 0 passed, 1 failed,
  *                                   3 passed with overrides, 4 cancelled (see follow.ts)
+ *   cli.js bisect-input GOOD BAD --check NAME | --figure 'FIGURE>LIMIT' --workflow-id ID   the lmcacheMpBisect
+ *                                   input from the arguments and the environment (see bisect-input.ts)
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -39,6 +41,7 @@ const USAGE = [
   '       cli.js search-attributes | history [--profile P] [--model M] [--last N] [--out DIR] | doctor',
   '       cli.js fleet-figures HISTORY_JSON... (scripts/fleet-sim.sh: FIGURES_JSON, LEASE_DIR)',
   '       cli.js follow --workflow-id ID',
+  "       cli.js bisect-input GOOD BAD --check NAME | --figure 'FIGURE>LIMIT' --workflow-id ID",
 ].join('\n');
 
 /** REGRESSION_MARGIN_PERCENT, validated by the configuration loader so its message names the variable. */
@@ -59,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
       model: { type: 'string' },
       last: { type: 'string', default: '20' },
       out: { type: 'string', default: 'history' },
+      check: { type: 'string' },
+      figure: { type: 'string' },
     },
   });
   const [command, file] = positionals;
@@ -184,6 +189,13 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`follow: cannot follow ${workflowId}: ${(error as Error).message}\n`);
       return 2;
     }
+  }
+  if (command === 'bisect-input' && workflowId) {
+    const { bisectInput } = await import('./bisect-input.js');
+    const [, good, bad] = positionals;
+    const input = bisectInput({ good, bad, check: values.check, figure: values.figure }, process.env, workflowId);
+    process.stdout.write(`${JSON.stringify(input)}\n`);
+    return 0;
   }
   if (command === 'janitor') {
     // Loaded on demand: the Temporal client and Docker modules would only slow the other commands down.

@@ -20,22 +20,29 @@ const COMPILED_SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 const readHistory = async (file: string) => JSON.parse(await readFile(`${HISTORIES}${file}`, 'utf8'));
 
 /**
- * A copy of the compiled workflow that runs vllm_bench before lm_eval: the kind of edit that would break
- * runs in flight. Written beside the test (so its packages resolve) with its imports pointed at dist/src/.
+ * A copy of the compiled workflow whose pipeline runs vllm_bench before lm_eval: the kind of edit that would
+ * break runs in flight. Written beside the test (so its packages resolve): the workflow and its pipeline module,
+ * the pipeline altered, every other import pointed at dist/src/.
  */
 async function bundleWithBenchmarksReordered() {
-  const source = await readFile(path.join(COMPILED_SRC, 'workflows', 'lmcache-mp-test.js'), 'utf8');
+  const workflows = path.join(COMPILED_SRC, 'workflows');
+  const pipeline = await readFile(path.join(workflows, 'pipeline.js'), 'utf8');
   const lmEval = "{ stage: 'lm_eval', activity: 'runLmEval' },";
   const vllmBench = "{ stage: 'vllm_bench', activity: 'runVllmBench' },";
   const order = `${lmEval}\n    ${vllmBench}`;
-  assert.ok(source.includes(order), 'the benchmark order to alter is where this test expects it');
-  const altered = source
-    .replace(order, `${vllmBench}\n    ${lmEval}`)
-    .replace(/from '\.\.\//g, `from '${COMPILED_SRC}`)
-    .replace(/from '\.\//g, `from '${COMPILED_SRC}workflows/`);
+  assert.ok(pipeline.includes(order), 'the benchmark order to alter is where this test expects it');
+  const pointedAtDist = (source: string) =>
+    source
+      .replace(/from '\.\.\//g, `from '${COMPILED_SRC}`)
+      .replace(/from '\.\/(?!pipeline\.js)/g, `from '${workflows}/`);
   const dir = await mkdtemp(fileURLToPath(new URL('./altered-workflow-', import.meta.url)));
   try {
-    await writeFile(path.join(dir, 'index.js'), altered);
+    await writeFile(
+      path.join(dir, 'pipeline.js'),
+      pointedAtDist(pipeline.replace(order, `${vllmBench}\n    ${lmEval}`)),
+    );
+    const workflow = await readFile(path.join(workflows, 'lmcache-mp-test.js'), 'utf8');
+    await writeFile(path.join(dir, 'index.js'), pointedAtDist(workflow));
     return await bundleWorkflows(path.join(dir, 'index.js'));
   } finally {
     await rm(dir, { recursive: true, force: true });
