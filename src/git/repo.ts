@@ -42,8 +42,11 @@ export function parseCommitLines(stdout: string): CommitInfo[] {
     });
 }
 
-function git(repoDir: string, args: string[]) {
-  return execa('git', ['-C', repoDir, ...args], { reject: false });
+/** `git -C repoDir …`; its exit code is the caller's to read, but git that cannot run at all is an error. */
+async function git(repoDir: string, args: string[]) {
+  const result = await execa('git', ['-C', repoDir, ...args], { reject: false });
+  if (result.exitCode === undefined) throw new Error(`git could not run on this node: ${result.shortMessage}`);
+  return result;
 }
 
 /** Why `dir` cannot serve refs, or undefined when it is a git work tree (or a directory inside one). */
