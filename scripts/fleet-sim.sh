@@ -27,26 +27,8 @@ work="$RUN_DIR/$tag"
 mkdir -p "$work/histories"
 export LEASE_DIR="${LEASE_DIR:-$work/leases}" TASK_QUEUE="lmcache-mp-$tag"
 
-pids=()
-stop_workers() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap stop_workers EXIT
-for i in $(seq 1 "$nodes"); do
-  first=$((21000 + i * 100))
-  NODE_NAME="$tag-node$i" PORT_RANGE="$first-$((first + 99))" SIM_GPUS="${SIM_GPUS:-8}" \
-    node dist/src/worker.js >"$work/worker-$i.log" 2>&1 &
-  pids+=($!)
-done
-for i in $(seq 1 "$nodes"); do
-  for _ in $(seq 1 120); do
-    grep -q 'worker polling' "$work/worker-$i.log" && break
-    sleep 0.5
-  done
-  grep -q 'worker polling' "$work/worker-$i.log" || { tail -20 "$work/worker-$i.log" >&2; die "worker $i did not start"; }
-done
-say "$nodes workers polling $TASK_QUEUE (logs in $work)"
+trap stop_sim_nodes EXIT
+start_sim_nodes "$nodes" "$tag" "$work"
 
 # Runs one workflow to its end; exit status 0 when it passed.
 run_one() {

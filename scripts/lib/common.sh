@@ -184,3 +184,31 @@ prepare_namespace() {
       || die "setting the retention of namespace $namespace failed"
   fi
 }
+
+# Starts $1 workers on this machine as separate sim nodes named $2-node<i> (each its own port range and lease
+# directory under LEASE_DIR, SIM_GPUS virtual GPUs), logging to $3/worker-<i>.log, on TASK_QUEUE; waits until each
+# polls. Their pids go into the array SIM_NODE_PIDS; stop_sim_nodes stops them.
+SIM_NODE_PIDS=()
+start_sim_nodes() {
+  local nodes="$1" tag="$2" logs="$3" i first
+  for i in $(seq 1 "$nodes"); do
+    first=$((21000 + i * 100))
+    NODE_NAME="$tag-node$i" PORT_RANGE="$first-$((first + 99))" SIM_GPUS="${SIM_GPUS:-8}" \
+      node "$PROJECT_ROOT/dist/src/worker.js" >"$logs/worker-$i.log" 2>&1 &
+    SIM_NODE_PIDS+=($!)
+  done
+  for i in $(seq 1 "$nodes"); do
+    for _ in $(seq 1 120); do
+      grep -q 'worker polling' "$logs/worker-$i.log" && break
+      sleep 0.5
+    done
+    grep -q 'worker polling' "$logs/worker-$i.log" || { tail -20 "$logs/worker-$i.log" >&2; die "worker $i did not start"; }
+  done
+  say "$nodes workers polling $TASK_QUEUE (logs in $logs)"
+}
+
+stop_sim_nodes() {
+  local pid
+  for pid in "${SIM_NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${SIM_NODE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}

@@ -16,6 +16,9 @@
  *   cli.js history [--profile P] [--model M] [--last N] [--out DIR]   past runs, regressions, history.md + charts
  *   cli.js follow --workflow-id ID  a run's progress until it ends, then its summary; exits 0 passed, 1 failed,
  *                                   3 passed with overrides, 4 cancelled (see follow.ts)
+ *   cli.js sim-repo COMMITS CULPRIT DEFECT   a git repository of the sim build context whose commit CULPRIT (0-based)
+ *                                   plants DEFECT in sim-defect; prints {dir, shas} (scripts/bisect-sim.sh)
+ *   cli.js bisect-figures BISECT_JSON WALL_SECONDS CULPRIT_SHA   one JSON line of a sim bisect's figures
  *   cli.js bisect-input GOOD BAD --check NAME | --figure 'FIGURE>LIMIT' --workflow-id ID   the lmcacheMpBisect
  *                                   input from the arguments and the environment (see bisect-input.ts)
  */
@@ -42,6 +45,7 @@ const USAGE = [
   '       cli.js fleet-figures HISTORY_JSON... (scripts/fleet-sim.sh: FIGURES_JSON, LEASE_DIR)',
   '       cli.js follow --workflow-id ID',
   "       cli.js bisect-input GOOD BAD --check NAME | --figure 'FIGURE>LIMIT' --workflow-id ID",
+  '       cli.js sim-repo COMMITS CULPRIT DEFECT | bisect-figures BISECT_JSON WALL_SECONDS CULPRIT_SHA',
 ].join('\n');
 
 /** REGRESSION_MARGIN_PERCENT, validated by the configuration loader so its message names the variable. */
@@ -195,6 +199,24 @@ async function main(argv: string[]): Promise<number> {
     const [, good, bad] = positionals;
     const input = bisectInput({ good, bad, check: values.check, figure: values.figure }, process.env, workflowId);
     process.stdout.write(`${JSON.stringify(input)}\n`);
+    return 0;
+  }
+  if (command === 'sim-repo' && positionals.length === 4) {
+    const [, commits, culprit, defect] = positionals;
+    if (!/^[1-9]\d*$/.test(commits!) || !/^\d+$/.test(culprit!) || Number(culprit) >= Number(commits)) {
+      throw new InvalidConfigError([
+        `sim-repo: COMMITS (${commits}) must be >= 1 and CULPRIT (${culprit}) one of 0..COMMITS-1`,
+      ]);
+    }
+    const { makeSimRepo } = await import('./sim-repo.js');
+    const repo = await makeSimRepo({ commits: Number(commits), defectAt: { [Number(culprit)]: defect! } });
+    process.stdout.write(`${JSON.stringify(repo)}\n`);
+    return 0;
+  }
+  if (command === 'bisect-figures' && positionals.length === 4) {
+    const { bisectFigures } = await import('./bisect-figures.js');
+    const [, bisectJson, wall, culprit] = positionals;
+    process.stdout.write(`${JSON.stringify(await bisectFigures(bisectJson!, Number(wall), culprit!))}\n`);
     return 0;
   }
   if (command === 'janitor') {

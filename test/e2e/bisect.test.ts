@@ -13,10 +13,12 @@ import { after, before, describe, it } from 'node:test';
 import type { BisectResult } from '../../src/bisect/report.js';
 import type { ConfigInput } from '../../src/config/schema.js';
 import { nodePortRange } from '../helpers/ports.js';
-import { makeSimRepo, type SimRepo } from '../helpers/sim-repo.js';
+import { makeSimRepo, type SimRepo } from '../../src/client/sim-repo.js';
 import { PROJECT_ROOT } from '../helpers/temporal.js';
 import { DevServer, WorkerProcess } from '../helpers/temporal-processes.js';
-import { allPipelineContainers, removeStrayContainers } from './harness.js';
+import { containersOf } from '../../src/docker/containers.js';
+import { waitFor } from '../helpers/wait.js';
+import { removeStrayContainers } from './harness.js';
 
 const TASK_QUEUE = `e2e-bisect-${process.pid}`;
 /** The lightest probe that still shows slow-load: long doc QA's query TTFT over the sim's 0.2 s limit. */
@@ -57,6 +59,11 @@ describe('bisect end to end', { timeout: 1_500_000 }, () => {
     if (repo) await rm(repo.dir, { recursive: true, force: true });
     if (leaseDir) await rm(leaseDir, { recursive: true, force: true });
   });
+
+  /** Containers of the bisect's probes (their workflow ids start with the bisect's) still on the engine. */
+  async function probeContainers(workflowId: string): Promise<string[]> {
+    return (await containersOf()).filter((c) => c.workflowId.startsWith(workflowId)).map((c) => c.name);
+  }
 
   async function history(workflowId: string): Promise<HistoryEvent[]> {
     const shown = await server.cli(['workflow', 'show', '--workflow-id', workflowId, '--output', 'json']);
@@ -116,7 +123,7 @@ describe('bisect end to end', { timeout: 1_500_000 }, () => {
     const markdown = await readFile(`/tmp/lmcache_ci_results_${buildId}/bisect.md`, 'utf8');
     assert.match(markdown, new RegExp(repo.shas[7].slice(0, 12)));
     assert.match(run.stdout, new RegExp(repo.shas[7].slice(0, 12)));
-    assert.deepEqual(await allPipelineContainers(), []);
+    assert.deepEqual(await probeContainers(workflowId), []);
   });
 
   it('on two nodes, two probes per round (the fleet default) take fewer rounds and reuse the built images', async () => {
@@ -147,5 +154,53 @@ describe('bisect end to end', { timeout: 1_500_000 }, () => {
     const failure = failed?.workflowExecutionFailedEventAttributes?.failure;
     assert.equal(failure?.applicationFailureInfo?.type, 'BisectInconclusive');
     assert.match(failure!.message, new RegExp(`the bad end ${repo.shas[3].slice(0, 12)} is good`));
+  });
+
+  it('cancelling the bisect cancels its running probes, and each cleans up', async () => {
+    const workflowId = `e2e-bisect4-${process.pid}`;
+    const started = await server.cli([
+      'workflow',
+      'start',
+      '--type',
+      'lmcacheMpBisect',
+      '--task-queue',
+      TASK_QUEUE,
+      '--workflow-id',
+      workflowId,
+      '--input',
+      JSON.stringify({
+        good: repo.shas[0],
+        bad: repo.shas[11],
+        predicate: CHECK,
+        config: { ...PROBE, lmcacheRepoDir: repo.dir },
+      }),
+    ]);
+    assert.equal(started.exitCode, 0, started.all);
+    // Both ends' probes have servers up: cancel then.
+    await waitFor('the probes’ containers', async () => (await probeContainers(workflowId)).length >= 3 || undefined, {
+      withinMs: 240_000,
+    });
+    const cancelled = await server.cli(['workflow', 'cancel', '--workflow-id', workflowId]);
+    assert.equal(cancelled.exitCode, 0, cancelled.all);
+    await waitFor(
+      'the bisect to end',
+      async () => (await history(workflowId)).some((e) => e.eventType === 'EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED'),
+      { withinMs: 120_000, everyMs: 1000 },
+    );
+    const children = await server.cli([
+      'workflow',
+      'list',
+      '--query',
+      `ParentWorkflowId="${workflowId}"`,
+      '--output',
+      'json',
+    ]);
+    const statuses = (JSON.parse(children.stdout || '[]') as { status: string }[]).map((c) => c.status);
+    assert.ok(statuses.length >= 1, children.all);
+    assert.ok(
+      statuses.every((status) => /CANCELED/.test(status)),
+      statuses.join(', '),
+    );
+    assert.deepEqual(await probeContainers(workflowId), []);
   });
 });

@@ -13,7 +13,7 @@ import { buildImage, COMMIT_LABEL, SIM_DEFECT_FILE, SOURCE_TREE_DIR } from '../.
 import { cleanupContainers } from '../../src/activities/cleanup.js';
 import { resolveConfig, type ConfigInput } from '../../src/config/schema.js';
 import { docker, isNotFound } from '../../src/docker/client.js';
-import { makeSimRepo, type SimRepo } from '../helpers/sim-repo.js';
+import { makeSimRepo, type SimRepo } from '../../src/client/sim-repo.js';
 
 const MARKER = '// an uncommitted change that must never reach an image';
 

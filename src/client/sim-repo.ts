@@ -1,5 +1,5 @@
 /**
- * A real git repository holding the sim image's build context (what the root .dockerignore lets in from this
+ * For bisects in sim (scripts/bisect-sim.sh, the e2e tests): a real git repository holding the sim image's build context (what the root .dockerignore lets in from this
  * project: sim/image/, the compiled sim servers, their node_modules files), with a given number of commits, some of
  * which write `sim-defect`: so a commit can bring in a regression, for builds at a ref and for bisects.
  */
@@ -9,9 +9,9 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import tarFs from 'tar-fs';
-import { contextFilter, SIM_DEFECT_FILE } from '../../src/activities/build.js';
-import { SIM_DEFAULTS } from '../../src/config/defaults.js';
-import { PROJECT_ROOT } from '../../src/node-paths.js';
+import { contextFilter, SIM_DEFECT_FILE } from '../activities/build.js';
+import { SIM_DEFAULTS } from '../config/defaults.js';
+import { PROJECT_ROOT } from '../node-paths.js';
 
 export interface SimRepo {
   dir: string;
