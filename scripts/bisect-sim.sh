@@ -4,7 +4,7 @@
 # `slow-load`, bisects it on long doc QA's TTFT check with one probe per node per round, and prints one JSON line:
 #   {"commits":…,"culpritFound":…,"probes":…,"rounds":…,"parallelProbes":…,"wallSeconds":…,"oneProbeSeconds":…,"buildsSkipped":…}
 # A second run on the same node finds the commits' images and skips their builds. The probe is the light one that
-# still shows slow-load: STAGES=build,launch,health,long_doc_qa.
+# still shows slow-load: STAGES=build,launch,health,long_doc_qa, 4 documents overflowing a 4000-token sim GPU cache.
 # Uses TEMPORAL_ADDRESS if set, else the local dev server (started if needed). Usage: scripts/bisect-sim.sh NODES COMMITS
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -33,7 +33,7 @@ sha_at() { node -e 'console.log(JSON.parse(process.argv[1]).shas[Number(process.
 say "repository $repo_dir: $commits commits, slow-load planted at commit $culprit ($(sha_at "$culprit"))"
 
 id="$tag-bisect"
-input="$(PROFILE=sim STAGES=build,launch,health,long_doc_qa LMCACHE_REPO_DIR="$repo_dir" \
+input="$(PROFILE=sim STAGES=build,launch,health,long_doc_qa NUM_DOCUMENTS=4 SIM_GPU_CACHE_TOKENS=4000 LMCACHE_REPO_DIR="$repo_dir" \
   node dist/src/client/cli.js bisect-input "$(sha_at 0)" "$(sha_at $((commits - 1)))" \
   --check long_doc_qa.query_ttft_per_prompt --workflow-id "$id")"
 started=$(date +%s.%N)

@@ -21,9 +21,19 @@ import { waitFor } from '../helpers/wait.js';
 import { removeStrayContainers } from './harness.js';
 
 const TASK_QUEUE = `e2e-bisect-${process.pid}`;
-/** The lightest probe that still shows slow-load: long doc QA's query TTFT over the sim's 0.2 s limit. */
-const PROBE: ConfigInput = { profile: 'sim', stages: ['build', 'launch', 'health', 'long_doc_qa'] };
+/**
+ * The lightest probe that still shows slow-load: long doc QA alone, 4 documents that overflow a 4000-token sim GPU
+ * cache, so the query round loads from LMCache and slow-load's loads put its TTFT over the sim's 0.2 s limit.
+ */
+const PROBE: ConfigInput = {
+  profile: 'sim',
+  stages: ['build', 'launch', 'health', 'long_doc_qa'],
+  numDocuments: 4,
+  simGpuCacheTokens: 4000,
+};
 const CHECK = { check: 'long_doc_qa.query_ttft_per_prompt' };
+/** slow-load:<ms>'s strength that puts a probe's query TTFT near 0.2 s (each query loads its document once). */
+const BORDERLINE_MS = 120;
 
 type HistoryEvent = {
   eventType: string;
@@ -154,6 +164,31 @@ describe('bisect end to end', { timeout: 1_500_000 }, () => {
     const failure = failed?.workflowExecutionFailedEventAttributes?.failure;
     assert.equal(failure?.applicationFailureInfo?.type, 'BisectInconclusive');
     assert.match(failure!.message, new RegExp(`the bad end ${repo.shas[3].slice(0, 12)} is good`));
+  });
+
+  it('a figure near its limit is probed again and decided by the median; bisect.md says why', async () => {
+    // Commit 1 slows each load by BORDERLINE_MS: its TTFT lands near the 0.2 s limit, inside a 50 % noise band that
+    // the good end (about 0.08 s) and the plain slow-load commit (about 2.6 s) stay out of.
+    const borderline = await makeSimRepo({ commits: 3, defectAt: { 1: `slow-load:${BORDERLINE_MS}`, 2: 'slow-load' } });
+    try {
+      const workflowId = `e2e-bisect-figure-${process.pid}`;
+      const predicate = { figure: 'queryTtft', op: '>', limit: 0.2 };
+      const input = { good: borderline.shas[0], bad: borderline.shas[2], predicate, noisePercent: 50, repeats: 2 };
+      const run = await execute(workflowId, { ...input, config: { ...PROBE, lmcacheRepoDir: borderline.dir } });
+      assert.equal(run.exitCode, 0, run.all);
+      const result = await resultOf(workflowId);
+      const probe = result.probes.find((p) => p.commit.sha === borderline.shas[1]);
+      assert.ok(probe, JSON.stringify(result.probes, null, 2));
+      assert.equal(probe.figures.length, 2, `samples ${probe.figures.join(', ')}`);
+      assert.equal(probe.repeats?.length, 1);
+      assert.match(probe.repeated ?? '', /within 50 % of the 0\.2 limit; 2 samples/);
+      assert.ok([borderline.shas[1], borderline.shas[2]].includes(result.firstBad!.sha));
+      const markdown = await readFile(`/tmp/lmcache_ci_results_${workflowId}/bisect.md`, 'utf8');
+      assert.match(markdown, /within 50 %/);
+      assert.match(markdown, /charts\/bisect-query_ttft\.svg/);
+    } finally {
+      await rm(borderline.dir, { recursive: true, force: true });
+    }
   });
 
   it('cancelling the bisect cancels its running probes, and each cleans up', async () => {
