@@ -1,6 +1,7 @@
 /** The run's report and its parts: shared by the verification code, activities, workflow and renderers. Pure types. */
 import type { KeyFigures } from '../history/figures.js';
 import type { RunPlacement } from '../placement/placement.js';
+import type { SampleSummary } from '../verification/grey-zone.js';
 
 /** One pass/fail criterion of the suite, with the measured value and the limit it was held to. */
 export interface Check {
@@ -16,6 +17,8 @@ export interface Check {
    * it found, and the detail says what that was.
    */
   reportOnly?: boolean;
+  /** A performance figure measured more than once because it landed in the grey zone (GREY_ZONE_PERCENT). */
+  samples?: SampleSummary;
 }
 
 export type StageStatus = 'passed' | 'failed' | 'skipped' | 'cancelled';
