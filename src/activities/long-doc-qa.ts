@@ -25,6 +25,7 @@ import {
   concludeBenchmark,
   evidenceSettings,
   runSide,
+  withSimNoise,
   type BenchmarkOutcome,
 } from './benchmark.js';
 import { readChunkTokens, readVllmKvCache } from './lmcache-metrics.js';
@@ -73,7 +74,11 @@ export async function runLongDocQa(input: BenchmarkInput): Promise<BenchmarkOutc
     evidence,
   );
   return concludeBenchmark('long_doc_qa', {
-    checks: [...checks, served, baselineIsolated('long_doc_qa', lmcacheCounters, evidence)],
+    checks: [
+      ...checks.map((check) => withSimNoise(check, config)),
+      served,
+      baselineIsolated('long_doc_qa', lmcacheCounters, evidence),
+    ],
     longDocQaComparison: comparison,
     lmcacheCounters,
   });

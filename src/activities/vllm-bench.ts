@@ -25,6 +25,7 @@ import {
   concludeBenchmark,
   evidenceSettings,
   runSide,
+  withSimNoise,
   type BenchmarkOutcome,
 } from './benchmark.js';
 import type { LmcacheCounterReading } from '../report/types.js';
@@ -95,7 +96,7 @@ export async function runVllmBench(input: BenchmarkInput): Promise<BenchmarkOutc
   const evidence = evidenceSettings(config);
   return concludeBenchmark('vllm_bench', {
     checks: [
-      ...checks,
+      ...checks.map((check) => (check.name === 'vllm_bench.throughput' ? withSimNoise(check, placed) : check)),
       vllmBenchStored(lmcacheCounters, config.numPrompts, evidence),
       baselineIsolated('vllm_bench', lmcacheCounters, evidence),
     ],

@@ -155,7 +155,12 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
     kind: 'number',
     help: 'a figure this close to its limit (ratio points, % of a latency limit) is measured again',
   },
-  { env: 'MAX_REPEATS', field: 'maxRepeats', kind: 'integer', help: 'more samples a grey-zone figure may take (0: one)' },
+  {
+    env: 'MAX_REPEATS',
+    field: 'maxRepeats',
+    kind: 'integer',
+    help: 'more samples a grey-zone figure may take (0: one)',
+  },
   {
     env: 'REGRESSION_MARGIN_PERCENT',
     field: 'regressionMarginPercent',

@@ -181,7 +181,9 @@ export class Engine {
     if (tokens === 0) return 0;
     if (this.defect.kind !== 'slow-load') return tokens * LMCACHE_LOAD_SECONDS_PER_TOKEN;
     const { ms } = this.defect;
-    return ms === undefined ? tokens * SLOW_LOAD_SECONDS_PER_TOKEN : tokens * LMCACHE_LOAD_SECONDS_PER_TOKEN + ms / 1000;
+    return ms === undefined
+      ? tokens * SLOW_LOAD_SECONDS_PER_TOKEN
+      : tokens * LMCACHE_LOAD_SECONDS_PER_TOKEN + ms / 1000;
   }
 
   /** The prompt's whole chunks and how many of them, from the first, the LMCache server holds (read-locked). */

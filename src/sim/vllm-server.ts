@@ -90,7 +90,8 @@ log(
     `, attention backend ${args.attentionBackend ?? 'default'}, async scheduling ${args.asyncScheduling ? 'on' : 'off'}`,
 );
 log(`cost model: ${JSON.stringify(costModelSummary())}`);
-if (noisePercent > 0) log(`SIM_NOISE_PERCENT=${noisePercent}: GPU time per batch jittered, SIM_NOISE_SEED=${noiseSeed}`);
+if (noisePercent > 0)
+  log(`SIM_NOISE_PERCENT=${noisePercent}: GPU time per batch jittered, SIM_NOISE_SEED=${noiseSeed}`);
 if (requestedDefect.kind !== 'none') {
   log(
     defect.kind === 'none'

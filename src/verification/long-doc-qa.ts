@@ -97,12 +97,7 @@ export function medianLatencyChecks(
   });
 }
 
-function latencyCheck(
-  results: Results,
-  metric: Metric,
-  what: string,
-  limit: number,
-): Check {
+function latencyCheck(results: Results, metric: Metric, what: string, limit: number): Check {
   const name = `long_doc_qa.${metric}`;
   const lmcache = results.lmcache?.[metric];
   if (lmcache === undefined) {
