@@ -83,11 +83,13 @@ export async function runVllmBench(input: BenchmarkInput): Promise<BenchmarkOutc
     const figure = ratioFigure(100 - config.maxThroughputSlowdownPercent, rule);
     const of = (runs: BenchRuns) => throughputRatioPercent(runs) ?? 0;
     // Each repeat is a fresh pair, baseline then LMCache, on emptied caches and new prompts, as a retry is.
-    const sampled = await sampleUntilDecided(first, [{ figure, of }], rule, async (repeat) => {
-      await emptyCaches({ ...input, config: placed });
-      const repeatConfig = { ...config, randomSeed: seed + REPEAT_SEED_STEP * repeat };
-      return timedPair(() => benchPair(repeatConfig, pair, `-repeat${repeat}`, []));
-    });
+    const sampled = await sampleUntilDecided(first, [{ figure, of }], rule, (repeat) =>
+      timedPair(async () => {
+        await emptyCaches({ ...input, config: placed });
+        const repeatConfig = { ...config, randomSeed: seed + REPEAT_SEED_STEP * repeat };
+        return benchPair(repeatConfig, pair, `-repeat${repeat}`, []);
+      }),
+    );
     if (sampled.samples.length > 1) {
       const index = checks.findIndex((check) => check.name === 'vllm_bench.throughput');
       checks[index] = medianThroughputCheck(sampled.samples, figure, sampled.reasons, sampled.seconds, seed);

@@ -123,7 +123,10 @@ describe('summaries', () => {
     assert.equal(summary.firstPassed, false);
     assert.equal(summary.passed, true);
     assert.equal(summary.median, 95.5);
-    assert.match(describeSamples(summary), /^3 samples of the ratio \(94.5, 96, 95.5 %\): median 95.5 %, 90 % interval/);
+    assert.match(
+      describeSamples(summary),
+      /^3 samples of the ratio \(94.5, 96, 95.5 %\): median 95.5 %, 90 % interval/,
+    );
   });
 
   it('suggest a wider grey zone only for a spread larger than the zone', () => {
