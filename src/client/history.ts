@@ -16,6 +16,7 @@ export interface HistoryCommand {
   last: number;
   outDir: string;
   marginPercent: number;
+  greyZonePercent: number;
 }
 
 /** history.md and its charts, in `outDir` (the charts in a subdirectory the Markdown refers to). */
@@ -31,7 +32,7 @@ export async function runHistory(
   log: (line: string) => void,
 ): Promise<{ regressions: string[] }> {
   const runs = await withVisibilityClient(env, (client) => listRuns(client, command.filter, command.last));
-  const groups = analyseRuns(runs, command.marginPercent);
+  const groups = analyseRuns(runs, command.marginPercent, command.greyZonePercent);
   const filters = [
     command.filter.profile && `profile ${command.filter.profile}`,
     command.filter.model && `model ${command.filter.model}`,
@@ -40,6 +41,7 @@ export async function runHistory(
     .join(', ');
   const page = renderHistory(groups, {
     marginPercent: command.marginPercent,
+    greyZonePercent: command.greyZonePercent,
     filters: `(last ${command.last}${filters ? `; ${filters}` : ''})`,
     generatedAt: new Date().toISOString(),
   });

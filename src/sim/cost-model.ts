@@ -29,11 +29,11 @@ export const SLOW_LOAD_SECONDS_PER_TOKEN = 2 * PREFILL_SECONDS_PER_TOKEN;
 export const SLOW_STORE_SECONDS_PER_TOKEN = PREFILL_SECONDS_PER_TOKEN;
 
 /**
- * `slow-store:<percent>`: a synchronous store of a token costs prefill × p / (100 − p), so a workload of new
- * prompts, each stored once, runs at (100 − p) % of its throughput. At 50 it is plain `slow-store`'s cost.
+ * `slow-store:<percent>`: a request that stores holds the GPU for its prefill's time × p / (100 − p) more, so a
+ * workload of new prompts runs at (100 − p) % of its throughput whatever part of each prompt fills whole chunks.
  */
-export function slowStoreSecondsPerToken(percent: number): number {
-  return (PREFILL_SECONDS_PER_TOKEN * percent) / (100 - percent);
+export function slowStoreShareOfPrefill(percent: number): number {
+  return percent / (100 - percent);
 }
 
 /**

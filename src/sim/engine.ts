@@ -11,7 +11,7 @@ import {
   PREFILL_SECONDS_PER_TOKEN,
   SLOW_LOAD_SECONDS_PER_TOKEN,
   SLOW_STORE_SECONDS_PER_TOKEN,
-  slowStoreSecondsPerToken,
+  slowStoreShareOfPrefill,
 } from './cost-model.js';
 import type { Defect } from './defects.js';
 import type { ConnectorStats, LmcacheConnector } from './lmcache-connector.js';
@@ -153,8 +153,10 @@ export class Engine {
       if (this.defect.kind === 'slow-store' && cacheable > held) {
         // A synchronous offload: the store holds the GPU, so every request behind it waits too.
         const { percent } = this.defect;
-        const perToken = percent === undefined ? SLOW_STORE_SECONDS_PER_TOKEN : slowStoreSecondsPerToken(percent);
-        const storeSeconds = noise * (cacheable - held) * perToken;
+        const storeSeconds =
+          percent === undefined
+            ? noise * (cacheable - held) * SLOW_STORE_SECONDS_PER_TOKEN
+            : prefillSeconds * slowStoreShareOfPrefill(percent);
         await Promise.all([stored, sleep(storeSeconds * 1000)]);
         this.modelled.store += storeSeconds;
       }

@@ -167,7 +167,8 @@ export function describeSamples(summary: SampleSummary): string {
  * coarsely; the suggestion is a grey zone of twice that spread, rounded up, in the grey zone's own terms.
  */
 export function suggestedGreyZonePercent(spreadInZoneTerms: number, greyZonePercent: number): number | null {
-  return spreadInZoneTerms > greyZonePercent ? Math.ceil(2 * spreadInZoneTerms) : null;
+  // Rounding errors (0.02 × 100) must neither make a spread exceed the zone nor round the suggestion up.
+  return atMost(spreadInZoneTerms, greyZonePercent) ? null : Math.ceil(2 * spreadInZoneTerms - 1e-9);
 }
 
 export interface Measured<S> {
