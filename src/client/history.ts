@@ -63,6 +63,17 @@ export async function runHistory(
         ]),
       ]).join('\n'),
     );
+    for (const noise of group.noise) {
+      if (noise.mad === null) continue;
+      const spread = noise.spreadPercent === null ? '' : ` (${formatNumber(noise.spreadPercent)} %)`;
+      const advice =
+        noise.suggestedGreyZonePercent === null
+          ? ''
+          : `: wider than GREY_ZONE_PERCENT=${formatNumber(command.greyZonePercent)}, try GREY_ZONE_PERCENT=${noise.suggestedGreyZonePercent}`;
+      log(
+        `spread of ${noise.figure.chart} over ${noise.runs} passing run(s): MAD ${formatNumber(noise.mad)}${spread}${advice}`,
+      );
+    }
   }
   if (runs.length === 0) log('no runs found');
   for (const sentence of page.regressions) log(`REGRESSION: ${sentence}`);
