@@ -19,6 +19,7 @@ import { runLongDocQa } from '../activities/long-doc-qa.js';
 import { runVllmBench } from '../activities/vllm-bench.js';
 import { inputFromEnv } from '../config/env.js';
 import { resolveConfig, type Config, type ConfigInput } from '../config/schema.js';
+import { formatNumber } from '../verification/format.js';
 import { judgeTrial, powerLines, type StageTrial, type TrialVerdict } from '../verification/power.js';
 
 /**
@@ -89,7 +90,7 @@ async function condition(base: ConfigInput, defect: string, trials: number): Pro
       const figures = stages
         .flatMap((stage) => stage.checks)
         .filter((check) => check.samples)
-        .map((check) => `${check.name} ${check.samples!.values.length} samples`);
+        .map((check) => `${check.name} ${check.samples!.values.map((value) => formatNumber(value)).join(', ')}`);
       process.stderr.write(
         `check-power: ${defect} trial ${trial}/${trials}: single ${verdict.singleFailed ? 'FAIL' : 'pass'}, ` +
           `grey ${verdict.greyFailed ? 'FAIL' : 'pass'}, ${verdict.greySeconds.toFixed(1)} s` +
