@@ -33,6 +33,8 @@ sha_at() { node -e 'console.log(JSON.parse(process.argv[1]).shas[Number(process.
 say "repository $repo_dir: $commits commits, slow-load planted at commit $culprit ($(sha_at "$culprit"))"
 
 id="$tag-bisect"
+# One build id for the input and the results directory (unset, each call would take its own timestamp).
+export BUILD_ID="$id"
 input="$(PROFILE=sim STAGES=build,launch,health,long_doc_qa NUM_DOCUMENTS=4 SIM_GPU_CACHE_TOKENS=4000 LMCACHE_REPO_DIR="$repo_dir" \
   node dist/src/client/cli.js bisect-input "$(sha_at 0)" "$(sha_at $((commits - 1)))" \
   --check long_doc_qa.query_ttft_per_prompt --workflow-id "$id")"

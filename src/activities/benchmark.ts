@@ -52,3 +52,13 @@ export function runSide<T>(
 export function evidenceSettings(config: Config): EvidenceSettings {
   return { required: config.requireLmcacheEvidence, minServedPercent: config.lmcacheMinServedPercent };
 }
+
+/**
+ * Under SIM_NOISE_PERCENT a performance check says which noise it was measured in, so the run can be reproduced:
+ * the servers drew it from the run's seed at launch (src/commands/containers.ts).
+ */
+export function withSimNoise(check: Check, config: Config): Check {
+  if (config.profile !== 'sim' || config.simNoisePercent === 0) return check;
+  const note = `Sim noise ${config.simNoisePercent} % per batch, SIM_NOISE_SEED=${config.randomSeed}.`;
+  return { ...check, detail: check.detail ? `${check.detail} ${note}` : note };
+}

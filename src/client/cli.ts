@@ -48,11 +48,15 @@ const USAGE = [
   '       cli.js sim-repo COMMITS CULPRIT DEFECT | bisect-figures BISECT_JSON WALL_SECONDS CULPRIT_SHA',
 ].join('\n');
 
-/** REGRESSION_MARGIN_PERCENT, validated by the configuration loader so its message names the variable. */
-function regressionMargin(env: NodeJS.ProcessEnv): number {
-  const only = { REGRESSION_MARGIN_PERCENT: env.REGRESSION_MARGIN_PERCENT };
-  // Its default is the same in both profiles; sim, which needs no LMCache checkout, only gives the check a profile.
-  return loadConfigFromEnv({ ...only, PROFILE: 'sim' }, 'history').config.regressionMarginPercent;
+/**
+ * REGRESSION_MARGIN_PERCENT and GREY_ZONE_PERCENT, validated by the configuration loader so its message names the
+ * variable.
+ */
+function historyKnobs(env: NodeJS.ProcessEnv): { marginPercent: number; greyZonePercent: number } {
+  const only = { REGRESSION_MARGIN_PERCENT: env.REGRESSION_MARGIN_PERCENT, GREY_ZONE_PERCENT: env.GREY_ZONE_PERCENT };
+  // Their defaults are the same in both profiles; sim, which needs no LMCache checkout, only gives the check a profile.
+  const { config } = loadConfigFromEnv({ ...only, PROFILE: 'sim' }, 'history');
+  return { marginPercent: config.regressionMarginPercent, greyZonePercent: config.greyZonePercent };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -97,12 +101,12 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`--last: expected a positive integer, got ${JSON.stringify(values.last)}\n`);
       return 2;
     }
-    const marginPercent = regressionMargin(process.env);
+    const knobs = historyKnobs(process.env);
     const { runHistory } = await import('./history.js');
     try {
       await runHistory(
         process.env,
-        { filter: { profile: values.profile, model: values.model }, last, outDir: values.out!, marginPercent },
+        { filter: { profile: values.profile, model: values.model }, last, outDir: values.out!, ...knobs },
         (line) => process.stdout.write(`${line}\n`),
       );
     } catch (error) {

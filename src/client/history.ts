@@ -18,6 +18,7 @@ export interface HistoryCommand {
   last: number;
   outDir: string;
   marginPercent: number;
+  greyZonePercent: number;
 }
 
 /** history.md and its charts, in `outDir` (the charts in a subdirectory the Markdown refers to). */
@@ -33,7 +34,7 @@ export async function runHistory(
   log: (line: string) => void,
 ): Promise<{ regressions: string[] }> {
   const runs = await withVisibilityClient(env, (client) => listRuns(client, command.filter, command.last));
-  const groups = analyseRuns(runs, command.marginPercent);
+  const groups = analyseRuns(runs, command.marginPercent, command.greyZonePercent);
   const filters = [
     command.filter.profile && `profile ${command.filter.profile}`,
     command.filter.model && `model ${command.filter.model}`,
@@ -42,6 +43,7 @@ export async function runHistory(
     .join(', ');
   const page = renderHistory(groups, {
     marginPercent: command.marginPercent,
+    greyZonePercent: command.greyZonePercent,
     filters: `(last ${command.last}${filters ? `; ${filters}` : ''})`,
     generatedAt: new Date().toISOString(),
   });
@@ -64,6 +66,17 @@ export async function runHistory(
         ]),
       ]).join('\n'),
     );
+    for (const noise of group.noise) {
+      if (noise.mad === null) continue;
+      const spread = noise.spreadPercent === null ? '' : ` (${formatNumber(noise.spreadPercent)} %)`;
+      const advice =
+        noise.suggestedGreyZonePercent === null
+          ? ''
+          : `: wider than GREY_ZONE_PERCENT=${formatNumber(command.greyZonePercent)}, try GREY_ZONE_PERCENT=${noise.suggestedGreyZonePercent}`;
+      log(
+        `spread of ${noise.figure.chart} over ${noise.runs} passing run(s): MAD ${formatNumber(noise.mad)}${spread}${advice}`,
+      );
+    }
   }
   if (runs.length === 0) log('no runs found');
   for (const sentence of page.regressions) log(`REGRESSION: ${sentence}`);

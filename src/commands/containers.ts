@@ -119,6 +119,11 @@ export function lmcacheServerArgs(settings: {
   ];
 }
 
+/** The noise of the sim's GPU time, seeded by the run's seed so the run's report says how to reproduce it. */
+export function simNoiseEnv(config: Config): Record<string, string> {
+  return { SIM_NOISE_PERCENT: String(config.simNoisePercent), SIM_NOISE_SEED: String(config.randomSeed) };
+}
+
 export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[] {
   const sim = config.profile === 'sim';
   const labels = (role: Role) => ({
@@ -141,6 +146,7 @@ export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[
         ...(config.simDefect !== '' ? { SIM_DEFECT: config.simDefect } : {}),
         SIM_STARTUP_SECONDS: String(config.simStartupSeconds),
         ...(config.simGpuCacheTokens > 0 ? { SIM_GPU_CACHE_TOKENS: String(config.simGpuCacheTokens) } : {}),
+        ...(config.simNoisePercent > 0 ? simNoiseEnv(config) : {}),
       }
     : {};
   const vllmEntrypoint = sim ? [SIM_NODE, `${SIM_APP}/vllm-server.js`] : undefined;

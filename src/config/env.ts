@@ -161,6 +161,24 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
     help: 'sim only: GPU prefix cache size in tokens (0: from --gpu-memory-utilization)',
   },
   {
+    env: 'SIM_NOISE_PERCENT',
+    field: 'simNoisePercent',
+    kind: 'number',
+    help: "sim only: spread of each batch's GPU time, seeded by the run's seed",
+  },
+  {
+    env: 'GREY_ZONE_PERCENT',
+    field: 'greyZonePercent',
+    kind: 'number',
+    help: 'a figure this close to its limit (ratio points, % of a latency limit) is measured again',
+  },
+  {
+    env: 'MAX_REPEATS',
+    field: 'maxRepeats',
+    kind: 'integer',
+    help: 'more samples a grey-zone figure may take (0: one)',
+  },
+  {
     env: 'REGRESSION_MARGIN_PERCENT',
     field: 'regressionMarginPercent',
     kind: 'number',

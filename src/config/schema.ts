@@ -182,6 +182,12 @@ export const configSchema = z
     simStartupSeconds: z.number().min(0),
     /** 0: the size --gpu-memory-utilization gives (src/sim/cost-model.ts). */
     simGpuCacheTokens: nonNegativeInt,
+    /** The spread of the sim's GPU time per batch (src/sim/noise.ts); 0: none. */
+    simNoisePercent: z.number().min(0).max(50),
+    /** Points of the throughput ratio, and percent of a latency limit, within which a figure is measured again. */
+    greyZonePercent: z.number().min(0).lt(100),
+    /** Samples a figure in the grey zone may take after its first; 0: the single-sample rule. */
+    maxRepeats: z.number().int().min(0).max(20),
 
     regressionMarginPercent: z.number().min(0),
     historyRuns: positiveInt,

@@ -6,7 +6,7 @@ import { formatNumber } from '../verification/format.js';
 import { inProgress } from '../workflows/search-attributes.js';
 import { FIGURES, type FigureSpec, type KeyFigures } from './figures.js';
 import { lineChartSvg } from './svg-chart.js';
-import type { FigureComparison, RunGroup, RunRecord } from './trends.js';
+import type { FigureComparison, FigureNoise, RunGroup, RunRecord } from './trends.js';
 
 export interface ChartFile {
   /** Path relative to the Markdown file that shows it. */
@@ -84,6 +84,32 @@ export function regressionSentences(comparisons: FigureComparison[], buildId: st
 
 const isFailed = (run: RunRecord) => run.verdict !== 'passed' && !inProgress(run.verdict);
 
+/**
+ * Each figure's spread across the passing runs (median absolute deviation), beside the grey zone; a spread wider
+ * than the zone means a verdict near the limit is still a coin toss, so a wider GREY_ZONE_PERCENT is suggested.
+ */
+function noiseSection(noise: FigureNoise[], greyZonePercent: number): string[] {
+  const measured = noise.filter((entry) => entry.mad !== null);
+  if (measured.length === 0) return [];
+  const out = [
+    '### Noise across passing runs',
+    '',
+    `| Figure | Passing runs | Spread (MAD) | In grey-zone terms | GREY_ZONE_PERCENT ${formatNumber(greyZonePercent)} |`,
+    '| --- | ---: | ---: | ---: | --- |',
+  ];
+  for (const entry of measured) {
+    const terms = entry.spreadPercent === null ? '—' : `${formatNumber(entry.spreadPercent)} %`;
+    const advice =
+      entry.suggestedGreyZonePercent === null
+        ? 'wide enough'
+        : `⚠️ spread exceeds the grey zone: try GREY_ZONE_PERCENT=${entry.suggestedGreyZonePercent}`;
+    out.push(
+      `| ${cell(entry.figure.title)} | ${entry.runs} | ${figureText(entry.figure, entry.mad)} | ${terms} | ${advice} |`,
+    );
+  }
+  return [...out, ''];
+}
+
 export interface HistoryPage {
   markdown: string;
   charts: ChartFile[];
@@ -92,7 +118,7 @@ export interface HistoryPage {
 
 export function renderHistory(
   groups: RunGroup[],
-  options: { marginPercent: number; filters: string; generatedAt: string },
+  options: { marginPercent: number; greyZonePercent: number; filters: string; generatedAt: string },
 ): HistoryPage {
   const out: string[] = ['# LMCache multiprocessing test: run history', ''];
   const runs = groups.reduce((n, g) => n + g.runs.length, 0);
@@ -114,6 +140,7 @@ export function renderHistory(
       out.push(`Newest finished run: build \`${group.latest.run.buildId}\` (${group.latest.run.verdict}).`, '');
       out.push(...comparisonTable(group.latest.comparisons, options.marginPercent), '');
     }
+    out.push(...noiseSection(group.noise, options.greyZonePercent));
     out.push('### Runs (newest first)', '');
     out.push(
       '| Started | Build | Commit | Verdict | Failed stage | Failed checks | ' +

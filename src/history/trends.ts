@@ -3,6 +3,7 @@
  * runs of the same profile and model, and flagged when it is worse by more than a margin.
  */
 import { atMost } from '../verification/format.js';
+import { median, medianAbsoluteDeviation, suggestedGreyZonePercent } from '../verification/grey-zone.js';
 import { inProgress } from '../workflows/search-attributes.js';
 import { FIGURES, type FigureSpec, type KeyFigures } from './figures.js';
 
@@ -38,12 +39,7 @@ export interface FigureComparison {
   regression: boolean;
 }
 
-export function median(values: number[]): number {
-  if (values.length === 0) throw new Error('median of no values');
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
+export { median };
 
 /** Positive when `value` is worse than `reference` for this figure, as a percentage of the reference. */
 export function worsePercent(figure: FigureSpec, value: number, reference: number): number | null {
@@ -83,18 +79,58 @@ export interface RunGroup {
   runs: RunRecord[];
   /** The newest finished run against the passing runs before it; undefined when no run has finished. */
   latest?: { run: RunRecord; comparisons: FigureComparison[] };
+  /** Each figure's spread across the group's passing runs (issue 19's noise estimate). */
+  noise: FigureNoise[];
+}
+
+/** How much a figure moves between passing runs, in the grey zone's own terms. */
+export interface FigureNoise {
+  figure: FigureSpec;
+  /** Passing runs that have the figure. */
+  runs: number;
+  /** Median absolute deviation, in the figure's unit; null with fewer than two runs. */
+  mad: number | null;
+  /** The spread as GREY_ZONE_PERCENT reads it: points of the ratio, or percent of the median latency. */
+  spreadPercent: number | null;
+  /** A wider GREY_ZONE_PERCENT when the spread exceeds the current one; null otherwise. */
+  suggestedGreyZonePercent: number | null;
+}
+
+export function figureNoise(passing: Pick<RunRecord, 'figures'>[], greyZonePercent: number): FigureNoise[] {
+  return FIGURES.map((figure) => {
+    const values = passing.map((run) => run.figures[figure.id]).filter((v): v is number => v !== null);
+    if (values.length < 2)
+      return { figure, runs: values.length, mad: null, spreadPercent: null, suggestedGreyZonePercent: null };
+    const mad = medianAbsoluteDeviation(values);
+    const centre = median(values);
+    // The ratio is held in points of percent; a latency's grey zone is a percent of its limit, here of its median.
+    const spreadPercent =
+      figure.id === 'throughputRatio' ? mad * 100 : centre === 0 ? null : (mad / Math.abs(centre)) * 100;
+    return {
+      figure,
+      runs: values.length,
+      mad,
+      spreadPercent,
+      suggestedGreyZonePercent:
+        spreadPercent === null ? null : suggestedGreyZonePercent(spreadPercent, greyZonePercent),
+    };
+  });
 }
 
 /** Groups runs by profile and model (figures are only comparable within one) and checks each group's newest run. */
-export function analyseRuns(runs: RunRecord[], marginPercent: number): RunGroup[] {
+export function analyseRuns(runs: RunRecord[], marginPercent: number, greyZonePercent: number): RunGroup[] {
   const groups = new Map<string, RunGroup>();
   for (const run of [...runs].sort(byStartTime)) {
     const key = JSON.stringify([run.profile, run.model]);
-    const group = groups.get(key) ?? { profile: run.profile, model: run.model, runs: [] };
+    const group: RunGroup = groups.get(key) ?? { profile: run.profile, model: run.model, runs: [], noise: [] };
     group.runs.push(run);
     groups.set(key, group);
   }
   for (const group of groups.values()) {
+    group.noise = figureNoise(
+      group.runs.filter((run) => run.verdict === 'passed'),
+      greyZonePercent,
+    );
     const finished = group.runs.filter((run) => !inProgress(run.verdict));
     const newest = finished[finished.length - 1];
     if (!newest) continue;

@@ -61,14 +61,30 @@ function suiteXml(name: string, cases: Case[], extra = ''): string[] {
   return lines;
 }
 
-/** A benchmark's LMCache counters as suite properties: `lmcache.<run>.hit_tokens`, or `lmcache.<run>.unavailable`. */
-function lmcacheProperties(report: RunReport, benchmark: string): string {
+/** A grey-zone figure's samples as properties: `samples.<check>.values` (comma-separated), median, interval, why. */
+function sampleProperties(check: Check): [string, string | number][] {
+  const samples = check.samples;
+  if (!samples) return [];
+  const name = `samples.${check.name}`;
+  return [
+    [`${name}.values`, samples.values.join(',')],
+    [`${name}.median`, samples.median],
+    [`${name}.interval90`, samples.interval.join(',')],
+    [`${name}.limit`, samples.limit],
+    [`${name}.first_sample_passed`, String(samples.firstPassed)],
+    [`${name}.reasons`, samples.reasons.join(' | ')],
+  ];
+}
+
+/** A benchmark's LMCache counters and its grey-zone samples as suite properties: `lmcache.<run>.hit_tokens`, or `lmcache.<run>.unavailable`. */
+function lmcacheProperties(report: RunReport, benchmark: string, checks: Check[]): string {
   const readings = lmcacheCountersOf(report, benchmark) ?? [];
   const properties = readings.flatMap(({ run, deltas, unavailable }): [string, string | number][] =>
     deltas
       ? LMCACHE_COUNTER_COLUMNS.map(([field, , suffix]) => [`lmcache.${run}.${suffix}`, deltas[field]])
       : [[`lmcache.${run}.unavailable`, unavailable ?? 'not read']],
   );
+  properties.push(...checks.flatMap(sampleProperties));
   if (properties.length === 0) return '';
   return [
     '    <properties>',
@@ -125,7 +141,7 @@ export function renderJUnit(report: RunReport): string {
       suiteXml(
         prefix,
         checks.map((c) => checkCase(c, prefix)),
-        lmcacheProperties(report, prefix),
+        lmcacheProperties(report, prefix, checks),
       ),
     ),
   ];

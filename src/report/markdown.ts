@@ -14,7 +14,8 @@ import {
   tally,
   standsFailed,
 } from './layout.js';
-import type { ComparisonRow, RunReport, StageReport, StageStatus } from './types.js';
+import type { Check, ComparisonRow, RunReport, StageReport, StageStatus } from './types.js';
+import { stripChart } from './strip-chart.js';
 import { verdict, verdictLine } from './verdict.js';
 
 const CHECK_RESULT_MARKS = { pass: '✅ pass', fail: '❌ fail', 'report only': 'ℹ️ report only' } as const;
@@ -162,7 +163,7 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
         `| ${mdCode(check.name)} | ${CHECK_RESULT_MARKS[checkResult(check)]} | ${mdCell(formatValue(check.value))} | ${mdCell(formatValue(check.limit))} | ${mdCell(check.detail ?? '')} |`,
       );
     }
-    out.push('', ...lmcacheCounterTable(report, prefix));
+    out.push('', ...sampleCharts(checks), ...lmcacheCounterTable(report, prefix));
   }
 
   if (report.longDocQaComparison) {
@@ -180,6 +181,15 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
 
   out.push(`**Verdict: ${verdictLine(report)}**`, '');
   return out.join('\n');
+}
+
+/** The grey zone's repeats: each re-measured figure's samples as a strip chart, below its benchmark's checks. */
+function sampleCharts(checks: Check[]): string[] {
+  return checks.flatMap((check) =>
+    check.samples
+      ? [`Samples of ${mdCode(check.name)} (grey zone):`, '', '```text', ...stripChart(check.samples), '```', '']
+      : [],
+  );
 }
 
 /** What each retry changed: overridden knobs and thresholds beside the run's values, and vllm_bench's seed. */

@@ -2,6 +2,7 @@
 import type { CommitInfo } from '../git/repo.js';
 import type { KeyFigures } from '../history/figures.js';
 import type { RunPlacement } from '../placement/placement.js';
+import type { SampleSummary } from '../verification/grey-zone.js';
 
 /** One pass/fail criterion of the suite, with the measured value and the limit it was held to. */
 export interface Check {
@@ -17,6 +18,8 @@ export interface Check {
    * it found, and the detail says what that was.
    */
   reportOnly?: boolean;
+  /** A performance figure measured more than once because it landed in the grey zone (GREY_ZONE_PERCENT). */
+  samples?: SampleSummary;
 }
 
 export type StageStatus = 'passed' | 'failed' | 'skipped' | 'cancelled';

@@ -28,6 +28,20 @@ export const SLOW_LOAD_SECONDS_PER_TOKEN = 2 * PREFILL_SECONDS_PER_TOKEN;
 /** `slow-store`: a synchronous store costs as much GPU time per token as prefill, halving throughput. */
 export const SLOW_STORE_SECONDS_PER_TOKEN = PREFILL_SECONDS_PER_TOKEN;
 
+/**
+ * `slow-store:<percent>`: a request that stores holds the GPU for its prefill's time × p / (100 − p) more, so a
+ * workload of new prompts runs at (100 − p) % of its throughput whatever part of each prompt fills whole chunks.
+ */
+export function slowStoreShareOfPrefill(percent: number): number {
+  return percent / (100 - percent);
+}
+
+/**
+ * SIM_NOISE_PERCENT's interference persists from one batch to the next, as a noisy neighbour's does: each batch's
+ * deviation keeps this share of the last one's (an AR(1) process), so a short run does not average it away.
+ */
+export const NOISE_BATCH_CORRELATION = 0.8;
+
 /** The longest prompt plus output the model accepts, as Qwen3-14B's context. */
 export const MAX_MODEL_LEN = 40_960;
 

@@ -11,10 +11,12 @@ import {
   PREFILL_SECONDS_PER_TOKEN,
   SLOW_LOAD_SECONDS_PER_TOKEN,
   SLOW_STORE_SECONDS_PER_TOKEN,
+  slowStoreShareOfPrefill,
 } from './cost-model.js';
 import type { Defect } from './defects.js';
 import type { ConnectorStats, LmcacheConnector } from './lmcache-connector.js';
 import type { Logger } from './log.js';
+import type { GpuNoise } from './noise.js';
 import { BlockLru, blockKeys } from './prefix-cache.js';
 import { stableTokenId } from './vocab.js';
 
@@ -64,6 +66,7 @@ export class Engine {
     /** Already reduced to `none` on a server without LMCache. */
     private readonly defect: Defect,
     private readonly log: Logger,
+    private readonly noise: GpuNoise,
   ) {
     this.gpuCache = new BlockLru(Math.floor(gpuCacheTokens / BLOCK_TOKENS));
   }
@@ -131,10 +134,10 @@ export class Engine {
     const lmcacheHitTokens = cachedTokens - gpuHitTokens;
     const prefillTokens = tokens.length - cachedTokens;
 
-    const loadSeconds =
-      lmcacheHitTokens *
-      (this.defect.kind === 'slow-load' ? SLOW_LOAD_SECONDS_PER_TOKEN : LMCACHE_LOAD_SECONDS_PER_TOKEN);
-    const prefillSeconds = prefillTokens * PREFILL_SECONDS_PER_TOKEN;
+    // One prefill is one batch: the node's interference stretches or shrinks all of its GPU time alike.
+    const noise = this.noise.nextFactor();
+    const loadSeconds = noise * this.loadSeconds(lmcacheHitTokens);
+    const prefillSeconds = noise * prefillTokens * PREFILL_SECONDS_PER_TOKEN;
     // The retrieve's own time counts as part of the modelled load: a GPU step lasts what the model says, or what
     // the real transfer took if that was longer.
     await sleep(Math.max(0, (loadSeconds + prefillSeconds) * 1000 - (performance.now() - gpuStarted)));
@@ -149,7 +152,11 @@ export class Engine {
       const stored = cacheable > held ? this.store(tokenIds, cacheable, requestId, region!) : Promise.resolve();
       if (this.defect.kind === 'slow-store' && cacheable > held) {
         // A synchronous offload: the store holds the GPU, so every request behind it waits too.
-        const storeSeconds = (cacheable - held) * SLOW_STORE_SECONDS_PER_TOKEN;
+        const { percent } = this.defect;
+        const storeSeconds =
+          percent === undefined
+            ? noise * (cacheable - held) * SLOW_STORE_SECONDS_PER_TOKEN
+            : prefillSeconds * slowStoreShareOfPrefill(percent);
         await Promise.all([stored, sleep(storeSeconds * 1000)]);
         this.modelled.store += storeSeconds;
       }
@@ -169,6 +176,16 @@ export class Engine {
       queueSeconds,
       corruption: loaded.mismatchedBlocks,
     };
+  }
+
+  /** Modelled seconds to load `tokens` from LMCache: slow-load's per-token cost, or its extra ms per retrieve. */
+  private loadSeconds(tokens: number): number {
+    if (tokens === 0) return 0;
+    if (this.defect.kind !== 'slow-load') return tokens * LMCACHE_LOAD_SECONDS_PER_TOKEN;
+    const { ms } = this.defect;
+    return ms === undefined
+      ? tokens * SLOW_LOAD_SECONDS_PER_TOKEN
+      : tokens * LMCACHE_LOAD_SECONDS_PER_TOKEN + ms / 1000;
   }
 
   /** The prompt's whole chunks and how many of them, from the first, the LMCache server holds (read-locked). */

@@ -15,10 +15,13 @@ import {
   describeDefect,
   parseDefect,
   parseGpuCacheTokens,
+  parseNoisePercent,
+  parseNoiseSeed,
   parseStartupSeconds,
   type Defect,
 } from './defects.js';
 import { Engine } from './engine.js';
+import { GpuNoise } from './noise.js';
 import { readJson, sendJson } from './http.js';
 import { LmcacheConnector } from './lmcache-connector.js';
 import { createLogger, exitOnSignals, listenOrExit } from './log.js';
@@ -38,6 +41,8 @@ let args: VllmArgs;
 let requestedDefect: Defect;
 let startupSeconds: number;
 let gpuCacheTokensGiven: number | undefined;
+let noisePercent: number;
+let noiseSeed: number;
 try {
   args = parseVllmArgs(process.argv.slice(2));
   // vLLM loads a model given as a path from that directory and fails at start without it: so does the sim, which
@@ -48,6 +53,8 @@ try {
   requestedDefect = parseDefect(process.env.SIM_DEFECT);
   startupSeconds = parseStartupSeconds(process.env.SIM_STARTUP_SECONDS);
   gpuCacheTokensGiven = parseGpuCacheTokens(process.env.SIM_GPU_CACHE_TOKENS);
+  noisePercent = parseNoisePercent(process.env.SIM_NOISE_PERCENT);
+  noiseSeed = parseNoiseSeed(process.env.SIM_NOISE_SEED);
 } catch (error) {
   if (!(error instanceof UsageError)) throw error;
   process.stderr.write(`vllm-server: ${error.message}\n`);
@@ -59,7 +66,14 @@ const log = createLogger(args.lmcachePort === null ? 'sim-vllm' : 'sim-vllm+lmca
 const defect = args.lmcachePort === null ? NO_DEFECT : requestedDefect;
 const lmcache =
   args.lmcachePort === null ? null : await LmcacheConnector.open(args.lmcachePort, args.model, log, defect);
-const engine = new Engine(gpuCacheTokensGiven ?? gpuCacheTokens(args.gpuMemoryUtilization), lmcache, defect, log);
+const noise = new GpuNoise(noisePercent, noiseSeed, lmcache ? 'lmcache' : 'baseline');
+const engine = new Engine(
+  gpuCacheTokensGiven ?? gpuCacheTokens(args.gpuMemoryUtilization),
+  lmcache,
+  defect,
+  log,
+  noise,
+);
 const counters = { requests: 0, served: 0, failed: 0 };
 const tokenIds = new TokenIds();
 const completions = new Completions(engine, log, args.model);
@@ -76,6 +90,8 @@ log(
     `, attention backend ${args.attentionBackend ?? 'default'}, async scheduling ${args.asyncScheduling ? 'on' : 'off'}`,
 );
 log(`cost model: ${JSON.stringify(costModelSummary())}`);
+if (noisePercent > 0)
+  log(`SIM_NOISE_PERCENT=${noisePercent}: GPU time per batch jittered, SIM_NOISE_SEED=${noiseSeed}`);
 if (requestedDefect.kind !== 'none') {
   log(
     defect.kind === 'none'
@@ -93,6 +109,7 @@ function statsBody() {
     model: args.model,
     lmcacheEnabled: lmcache !== null,
     defect: describeDefect(defect),
+    noise: { percent: noisePercent, seed: noiseSeed },
     requests: { ...counters },
     ...engine.stats(),
     costModel: costModelSummary(),

@@ -6,6 +6,7 @@ import { OutputParseError } from './errors.js';
 import { atMost, formatNumber } from './format.js';
 import { isPlainObject, parsePythonJson, requireFiniteNumbers, truncate } from './py-json.js';
 import type { Check, ComparisonRow } from '../report/types.js';
+import { describeSamples, latencyFigure, summarize, type Figure, type GreyZoneRule } from './grey-zone.js';
 
 export interface LongDocQaResult {
   query_ttft_per_prompt: number;
@@ -53,12 +54,50 @@ export function verifyLongDocQa(results: Results, limits: LongDocQaLimits): Chec
   ];
 }
 
-function latencyCheck(
-  results: Results,
-  metric: 'query_ttft_per_prompt' | 'query_round_time_per_prompt',
-  what: string,
-  limit: number,
-): Check {
+type Metric = 'query_ttft_per_prompt' | 'query_round_time_per_prompt';
+
+/** The two latencies as grey-zone figures, each with its own limit. */
+export function latencyFigures(
+  limits: LongDocQaLimits,
+  rule: GreyZoneRule,
+): Array<{ metric: Metric; figure: Figure; of: (result: LongDocQaResult) => number }> {
+  return [
+    {
+      metric: 'query_ttft_per_prompt',
+      figure: latencyFigure('query TTFT', limits.maxTtft, rule),
+      of: (result) => result.query_ttft_per_prompt,
+    },
+    {
+      metric: 'query_round_time_per_prompt',
+      figure: latencyFigure('query round time', limits.maxQueryRoundTime, rule),
+      of: (result) => result.query_round_time_per_prompt,
+    },
+  ];
+}
+
+/** The latency checks of LMCache query rounds measured in the grey zone, each decided by its median. */
+export function medianLatencyChecks(
+  lmcache: readonly LongDocQaResult[],
+  limits: LongDocQaLimits,
+  rule: GreyZoneRule,
+  sampled: { reasons: readonly string[]; seconds: readonly number[]; seed: number },
+): Check[] {
+  return latencyFigures(limits, rule).map(({ metric, figure, of }) => {
+    const samples = summarize(figure, lmcache.map(of), sampled.reasons, sampled.seconds, sampled.seed);
+    return {
+      name: `long_doc_qa.${metric}`,
+      passed: samples.passed,
+      value: samples.median,
+      limit: figure.limit,
+      detail:
+        `LMCache's median ${figure.label} is ${formatNumber(samples.median)} s, ` +
+        `${samples.passed ? 'within' : 'over'} the ${formatNumber(figure.limit)} s limit. ${describeSamples(samples)}`,
+      samples,
+    };
+  });
+}
+
+function latencyCheck(results: Results, metric: Metric, what: string, limit: number): Check {
   const name = `long_doc_qa.${metric}`;
   const lmcache = results.lmcache?.[metric];
   if (lmcache === undefined) {

@@ -7,6 +7,7 @@ import { OutputParseError } from './errors.js';
 import { atLeast, atMost, formatNumber } from './format.js';
 import { isPlainObject, parsePythonJson, requireFiniteNumbers, truncate } from './py-json.js';
 import type { Check } from '../report/types.js';
+import { describeSamples, median, summarize, type Figure } from './grey-zone.js';
 
 export interface BenchResult {
   completed: number;
@@ -210,5 +211,41 @@ function throughputCheck(results: { baseline?: BenchResult; lmcache?: BenchResul
     detail: passed
       ? `LMCache reached ${formatNumber(lmcache.total_token_throughput)} tok/s, ${ratio}.`
       : `LMCache reached only ${formatNumber(lmcache.total_token_throughput)} tok/s, ${ratio}, below the allowed ${limits.maxSlowdownPercent}% slowdown (minimum ${formatNumber(minimum)} tok/s).`,
+  };
+}
+
+/** LMCache's throughput in percent of the baseline's; null when there is no ratio to take. */
+export function throughputRatioPercent(runs: BenchRuns): number | null {
+  const base = runs.baseline?.result.total_token_throughput;
+  const lmcache = runs.lmcache?.result.total_token_throughput;
+  return base === undefined || lmcache === undefined || base <= 0 ? null : (100 * lmcache) / base;
+}
+
+/**
+ * The throughput check of pairs measured in the grey zone, decided by the median ratio. Its value and limit stay
+ * in tok/s, as history reads them: the median ratio and the limit applied to the median baseline.
+ */
+export function medianThroughputCheck(
+  pairs: readonly BenchRuns[],
+  figure: Figure,
+  reasons: readonly string[],
+  seconds: readonly number[],
+  seed: number,
+): Check {
+  const ratios = pairs.map((pair) => throughputRatioPercent(pair)!);
+  const baseline = median(pairs.map((pair) => pair.baseline!.result.total_token_throughput));
+  const samples = summarize(figure, ratios, reasons, seconds, seed);
+  const value = (baseline * samples.median) / 100;
+  const limit = (baseline * figure.limit) / 100;
+  return {
+    name: 'vllm_bench.throughput',
+    passed: samples.passed,
+    value,
+    limit,
+    detail:
+      `LMCache's median throughput ratio is ${formatNumber(samples.median)} % of the baseline's ` +
+      `(${samples.passed ? 'at or above' : 'below'} the ${formatNumber(figure.limit)} % limit; ` +
+      `${formatNumber(value)} tok/s against the median baseline's ${formatNumber(baseline)}). ${describeSamples(samples)}`,
+    samples,
   };
 }

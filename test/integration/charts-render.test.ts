@@ -41,7 +41,12 @@ describe('charts load in headless Chromium', { timeout: 180_000 }, () => {
         { failedStage: 'long_doc_qa', failedChecks: ['long_doc_qa.query_ttft_per_prompt'] },
       ),
     ];
-    const page = renderHistory(analyseRuns(runs, 10), { marginPercent: 10, filters: '(test)', generatedAt: 'now' });
+    const page = renderHistory(analyseRuns(runs, 10, 2), {
+      marginPercent: 10,
+      greyZonePercent: 2,
+      filters: '(test)',
+      generatedAt: 'now',
+    });
     const file = await writeHistoryPage(path.join(dir, 'history'), page);
     const images = await imagesOfRenderedMarkdown(file);
     assert.equal(images.length, 3, JSON.stringify(images));

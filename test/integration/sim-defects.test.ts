@@ -12,6 +12,7 @@ import type { LmcacheCounterReading } from '../../src/report/types.js';
 import { lmEvalServed, vllmBenchStored, type EvidenceSettings } from '../../src/verification/lmcache-evidence.js';
 import {
   PREFILL_SECONDS_PER_TOKEN,
+  LMCACHE_LOAD_SECONDS_PER_TOKEN,
   SLOW_LOAD_SECONDS_PER_TOKEN,
   SLOW_STORE_SECONDS_PER_TOKEN,
 } from '../../src/sim/cost-model.js';
@@ -191,6 +192,30 @@ describe('sim defects, on the connector side of the real LMCache server', { time
     // Serialised on the one GPU: three prefills and three stores one after another; 5 % allowance for timers
     // firing a millisecond early by this clock.
     assert.ok(elapsed >= 0.95 * (stats.modelledSeconds.prefill + storeSeconds), `3 requests took ${elapsed} s`);
+  });
+
+  it('slow-store:P: a request that stores holds the GPU P/(100 − P) of its prefill longer, so throughput drops P %', async () => {
+    const server = await startVllm({ lmcachePort: lmcache.port, env: { SIM_DEFECT: 'slow-store:20' } });
+    assert.equal((await server.stats()).defect, 'slow-store:20');
+    const prompts = ['p', 'q'].map((name) => longPrompt(`slow-store-20-${name}`, PROMPT_TOKENS));
+    const started = performance.now();
+    await Promise.all(prompts.map((prompt) => ask(server, prompt)));
+    const elapsed = (performance.now() - started) / 1000;
+    const { modelledSeconds } = await server.stats();
+    // 20 / 80 of the prefill: 80 % of the throughput, whatever share of the prompt fills whole chunks.
+    assert.ok(Math.abs(modelledSeconds.store - modelledSeconds.prefill / 4) < 1e-9, JSON.stringify(modelledSeconds));
+    assert.ok(elapsed >= 0.95 * (modelledSeconds.prefill + modelledSeconds.store), `2 requests took ${elapsed} s`);
+  });
+
+  it('slow-load:MS: each retrieve adds MS milliseconds to the load', async () => {
+    const server = await startVllm({ lmcachePort: lmcache.port, env: { SIM_DEFECT: 'slow-load:30' } });
+    const { prompt } = await storeThenForgetOnGpu(server, 'slow-load-30');
+    const before = await server.stats();
+    const reply = await ask(server, prompt, 1);
+    const after = await server.stats();
+    const loadSeconds = after.modelledSeconds.load - before.modelledSeconds.load;
+    assert.ok(Math.abs(loadSeconds - (CHUNKED_TOKENS * LMCACHE_LOAD_SECONDS_PER_TOKEN + 0.03)) < 1e-9);
+    assert.ok(reply.seconds >= 0.95 * loadSeconds, `answered in ${reply.seconds} s, under the ${loadSeconds} s load`);
   });
 
   it('crash-after:N: the LMCache-enabled server exits non-zero after serving N requests; the baseline does not', async () => {

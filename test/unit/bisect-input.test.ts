@@ -99,7 +99,7 @@ describe('history’s bisect suggestion', () => {
   it('a regressed figure: between the last passing commit and the newest, past the margin over the median', () => {
     const runs = [1, 2, 3].map((i) => runRecord(i, 'passed', { queryTtft: 0.1 }, { commit: shaOf(i) }));
     runs.push(runRecord(4, 'passed', { queryTtft: 0.2 }, { commit: shaOf(4) }));
-    const [group] = analyseRuns(runs, 10);
+    const [group] = analyseRuns(runs, 10, 2);
     assert.equal(bisectCommand(group!, 10), `scripts/bisect.sh ${shaOf(3)} ${shaOf(4)} --figure 'queryTtft>0.11'`);
   });
 
@@ -109,10 +109,10 @@ describe('history’s bisect suggestion', () => {
       runRecord(2, 'failed', { queryTtft: 0.1 }, { commit: shaOf(2), failedChecks: ['lm_eval.samples_identical'] }),
     ];
     assert.equal(
-      bisectCommand(analyseRuns(runs, 10)[0]!, 10),
+      bisectCommand(analyseRuns(runs, 10, 2)[0]!, 10),
       `scripts/bisect.sh ${shaOf(1)} ${shaOf(2)} --check lm_eval.samples_identical`,
     );
     const noCommits = runs.map(({ commit: _commit, ...run }) => run);
-    assert.equal(bisectCommand(analyseRuns(noCommits, 10)[0]!, 10), undefined);
+    assert.equal(bisectCommand(analyseRuns(noCommits, 10, 2)[0]!, 10), undefined);
   });
 });

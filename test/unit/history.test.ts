@@ -165,7 +165,7 @@ describe('regression detection', () => {
       runRecord(5, 'failed', { queryTtft: 0.3 }),
       runRecord(6, 'running', {}),
     ];
-    const groups = analyseRuns(runs.reverse(), 10);
+    const groups = analyseRuns(runs.reverse(), 10, 2);
     assert.deepEqual(
       groups.map((g) => [g.profile, g.runs.length]),
       [
@@ -193,6 +193,31 @@ describe('regression detection', () => {
   });
 });
 
+describe('history noise estimate', () => {
+  it('gives each figure its spread across the passing runs, and suggests a wider grey zone when it is wider', () => {
+    const runs = [0.9, 0.95, 1, 0.97, 0.93].map((ratio, i) =>
+      runRecord(i + 1, 'passed', { queryTtft: 0.1 + (i % 2) * 0.001, throughputRatio: ratio }),
+    );
+    const noisy = runRecord(6, 'failed', { queryTtft: 5, throughputRatio: 0.1 });
+    const [group] = analyseRuns([...runs, noisy], 10, 2);
+    const byId = Object.fromEntries(group!.noise.map((entry) => [entry.figure.id, entry]));
+    // Ratios 0.90 0.93 0.95 0.97 1.00: median 0.95, deviations 0.05 0.02 0 0.02 0.05, MAD 0.02 = 2 points.
+    assert.ok(Math.abs(byId.throughputRatio!.spreadPercent! - 2) < 1e-9);
+    assert.equal(byId.throughputRatio!.suggestedGreyZonePercent, null, 'a spread of 2 points fits a zone of 2');
+    assert.equal(byId.queryTtft!.runs, 5, 'the failed run is left out');
+    assert.equal(byId.queryTtft!.suggestedGreyZonePercent, null);
+    assert.equal(byId.queryRoundTime!.mad, null, 'no figure, no spread');
+    const [narrow] = analyseRuns(runs, 10, 1);
+    const ratio = narrow!.noise.find((entry) => entry.figure.id === 'throughputRatio')!;
+    assert.equal(ratio.suggestedGreyZonePercent, 4);
+    const page = renderHistory([narrow!], { marginPercent: 10, greyZonePercent: 1, filters: '', generatedAt: 'now' });
+    assert.match(
+      page.markdown,
+      /Throughput ratio .* \| 5 \| .* \| 2 % \| ⚠️ spread exceeds the grey zone: try GREY_ZONE_PERCENT=4 \|/,
+    );
+  });
+});
+
 describe('history rendering', () => {
   const runs = [
     runRecord(1, 'passed', { queryTtft: 0.02, queryRoundTime: 0.1, throughputRatio: 1 }),
@@ -206,7 +231,12 @@ describe('history rendering', () => {
   ];
 
   it('history.md lists every run, says which figure regressed and by how much, and links a chart per figure', () => {
-    const page = renderHistory(analyseRuns(runs, 10), { marginPercent: 10, filters: '(test)', generatedAt: 'now' });
+    const page = renderHistory(analyseRuns(runs, 10, 2), {
+      marginPercent: 10,
+      greyZonePercent: 2,
+      filters: '(test)',
+      generatedAt: 'now',
+    });
     assert.deepEqual(page.regressions, [
       'Query TTFT (LMCache) of build build-3 is 0.08 s, 300 % worse than the median 0.02 s of the 2 passing run(s) before it (lower is better).',
     ]);
@@ -225,15 +255,19 @@ describe('history rendering', () => {
 
   it('keeps several groups apart, and says when there is nothing', () => {
     const page = renderHistory(
-      analyseRuns([...runs, runRecord(9, 'passed', { queryTtft: 1 }, { profile: 'gpu' })], 10),
+      analyseRuns([...runs, runRecord(9, 'passed', { queryTtft: 1 }, { profile: 'gpu' })], 10, 2),
       {
         marginPercent: 10,
+        greyZonePercent: 2,
         filters: '',
         generatedAt: 'now',
       },
     );
     assert.equal(new Set(page.charts.map((c) => c.file)).size, 6);
-    assert.match(renderHistory([], { marginPercent: 10, filters: '', generatedAt: 'now' }).markdown, /No runs found/);
+    assert.match(
+      renderHistory([], { marginPercent: 10, greyZonePercent: 2, filters: '', generatedAt: 'now' }).markdown,
+      /No runs found/,
+    );
   });
 
   it('charts mark failed runs with a cross, skip missing values and escape labels', () => {
