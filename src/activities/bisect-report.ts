@@ -12,7 +12,10 @@ export async function writeBisectReport(input: {
   result: BisectResult;
   resultsDir: string;
 }): Promise<{ files: string[] }> {
-  const ui = { baseUrl: process.env.TEMPORAL_UI_URL || DEV_SERVER_UI, namespace: activityInfo().workflowNamespace ?? 'default' };
+  const ui = {
+    baseUrl: process.env.TEMPORAL_UI_URL || DEV_SERVER_UI,
+    namespace: activityInfo().workflowNamespace ?? 'default',
+  };
   const page = renderBisectMarkdown(input.result, ui);
   const files: Record<string, string> = {
     'bisect.md': page.markdown,
