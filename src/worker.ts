@@ -10,25 +10,25 @@
 import { Connection, WorkflowClient } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { hostname } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { activities } from './activities/index.js';
 import { resolveNodePath } from './node-paths.js';
 import { loadConfigFromEnv } from './config/env.js';
 import { nodeProfile, renderDoctor, runDoctor } from './doctor/checks.js';
-import { connectionSettings } from './connection.js';
+import { connectionSettings, explainConnectionFailure } from './connection.js';
 import { DEFAULT_TASK_QUEUE } from './constants.js';
 import { isRunningIn } from './client/janitor.js';
 import { reclaimLeases } from './placement/leases.js';
 import { nodeSettings } from './placement/node.js';
 import { nodeTaskQueue, pinnedPortsOf } from './placement/placement.js';
-
-const WORKFLOWS_PATH = fileURLToPath(new URL('./workflows/index.js', import.meta.url));
+import { workflowBundlePath } from './workflow-bundle.js';
 
 async function main(): Promise<void> {
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
   const settings = connectionSettings(process.env);
   const { address, tls, apiKey, metadata } = settings;
-  const connection = await NativeConnection.connect({ address, tls, apiKey, metadata });
+  const connection = await NativeConnection.connect({ address, tls, apiKey, metadata }).catch((error: unknown) => {
+    throw explainConnectionFailure(error, settings);
+  });
   const taskQueue = process.env.TASK_QUEUE || DEFAULT_TASK_QUEUE;
   const node = nodeSettings();
   const common = {
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     maxHeartbeatThrottleInterval: '2s',
   };
   await reclaimStaleLeases(node.leaseDir);
-  const shared = await Worker.create({ ...common, taskQueue, workflowsPath: WORKFLOWS_PATH });
+  const shared = await Worker.create({ ...common, taskQueue, workflowBundle: { codePath: workflowBundlePath() } });
   const ownQueue = nodeTaskQueue(taskQueue, node.name);
   const own = await Worker.create({ ...common, taskQueue: ownQueue });
   Runtime.instance().logger.info('worker polling', {
@@ -67,7 +67,9 @@ async function main(): Promise<void> {
 async function reclaimStaleLeases(leaseDir: string): Promise<void> {
   const settings = connectionSettings(process.env);
   const { address, tls, apiKey, metadata } = settings;
-  const connection = await Connection.connect({ address, tls, apiKey, metadata });
+  const connection = await Connection.connect({ address, tls, apiKey, metadata }).catch((error: unknown) => {
+    throw explainConnectionFailure(error, settings);
+  });
   try {
     const client = new WorkflowClient({ connection, namespace: settings.namespace });
     const reclaimed = await reclaimLeases(leaseDir, isRunningIn(client));
