@@ -33,6 +33,8 @@ export const FailureType = {
   NodeLost: 'NodeLost',
   /** A bisect that could not name a first bad commit: an end did not behave, probes kept breaking, MAX_PROBES. */
   BisectInconclusive: 'BisectInconclusive',
+  /** A bisect's ends cannot be bisected: a ref names no commit, or good is not an ancestor of bad. */
+  InvalidBisectRange: 'InvalidBisectRange',
 } as const;
 export type FailureTypeName = (typeof FailureType)[keyof typeof FailureType];
 
@@ -47,6 +49,7 @@ export const NON_RETRYABLE_TYPES: FailureTypeName[] = [
   FailureType.PortInUse,
   FailureType.ToolMissing,
   FailureType.OutputParseError,
+  FailureType.InvalidBisectRange,
 ];
 
 /** How many lines of a failing tool's or dead container's log a failure carries as evidence. */

@@ -8,8 +8,11 @@ import { writeFiles } from '../util/files.js';
 
 const DEV_SERVER_UI = 'http://127.0.0.1:8233';
 
-export async function writeBisectReport(input: { result: BisectResult; resultsDir: string }): Promise<{ files: string[] }> {
-  const ui = { baseUrl: process.env.TEMPORAL_UI_URL || DEV_SERVER_UI, namespace: activityInfo().workflowNamespace };
+export async function writeBisectReport(input: {
+  result: BisectResult;
+  resultsDir: string;
+}): Promise<{ files: string[] }> {
+  const ui = { baseUrl: process.env.TEMPORAL_UI_URL || DEV_SERVER_UI, namespace: activityInfo().workflowNamespace ?? 'default' };
   const page = renderBisectMarkdown(input.result, ui);
   const files: Record<string, string> = {
     'bisect.md': page.markdown,

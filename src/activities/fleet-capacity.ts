@@ -4,7 +4,7 @@
  * its input does not say.
  */
 import { activityInfo } from '@temporalio/activity';
-import { temporal } from '@temporalio/proto';
+import protos from '@temporalio/proto';
 import { withVisibilityClient } from '../history/visibility.js';
 
 /** The node names in worker identities (`pid@host/node=<name>`); an identity without one counts as its own node. */
@@ -21,7 +21,7 @@ export async function countFleetNodes(): Promise<{ nodes: number; names: string[
         await client.workflowService.describeTaskQueue({
           namespace: workflowNamespace,
           taskQueue: { name: taskQueue },
-          taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+          taskQueueType: protos.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
         })
       ).pollers ?? [],
     { namespace: workflowNamespace, connectTimeout: '10s' },

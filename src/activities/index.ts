@@ -8,6 +8,7 @@ import { buildImage } from './build.js';
 import { cleanupContainers } from './cleanup.js';
 import { ensureServers } from './ensure-servers.js';
 import { countFleetNodes } from './fleet-capacity.js';
+import { listCandidateCommits } from './git.js';
 import { selectGpus } from './gpu.js';
 import { waitForHealth } from './health.js';
 import { launchContainers } from './launch.js';
@@ -37,7 +38,8 @@ export const activities = {
   runScriptStage: timed(runScriptStage),
   cleanupContainers: timed(cleanupContainers),
   writeReport: timed(writeReport),
-  // The bisect's own steps.
+  // The bisect's own steps (lmcacheMpBisect).
+  listCandidateCommits,
   countFleetNodes,
   writeBisectReport,
 };

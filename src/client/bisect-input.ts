@@ -45,7 +45,10 @@ export function bisectInput(args: BisectArguments, env: NodeJS.ProcessEnv, workf
     if (!(error instanceof InvalidConfigError)) throw error;
     // Name the variable the user set rather than the input field.
     const named = error.problems.map((problem) =>
-      Object.entries(BISECT_ENV).reduce((text, [field, name]) => text.replace(new RegExp(`^${field}:`), `${name}:`), problem),
+      Object.entries(BISECT_ENV).reduce(
+        (text, [field, name]) => text.replace(new RegExp(`^${field}:`), `${name}:`),
+        problem,
+      ),
     );
     throw new InvalidConfigError(named);
   }

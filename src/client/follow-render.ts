@@ -183,12 +183,15 @@ export class RunTracker {
         durationMs?: number;
         checks?: Check[];
         steps?: Array<{ name: string; cached: boolean; error: string }>;
+        skipped?: string;
       };
       const failedChecks = (result.checks ?? []).filter((check) => !check.passed);
       // A build too quick for a heartbeat to show its steps still lists them, each once.
       const steps = (activity.stage === 'build' && Array.isArray(result.steps) ? result.steps : []).flatMap(
         (step, index) => this.detail(activity, at, `#${index + 1} ${step.name}${step.cached ? ' (cached)' : ''}`),
       );
+      // A build that found its commit's image says so instead of listing steps.
+      if (activity.stage === 'build' && result.skipped) steps.push(...this.detail(activity, at, result.skipped));
       const status: StageEnd = failedChecks.length > 0 ? 'failed' : 'passed';
       return [
         ...steps,

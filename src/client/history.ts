@@ -3,6 +3,8 @@
  * regression flag per profile and model, and history.md with an SVG chart per figure written to a directory.
  */
 import path from 'node:path';
+import { shortSha } from '../git/repo.js';
+import { bisectCommand } from '../history/bisect-suggestion.js';
 import { FIGURES } from '../history/figures.js';
 import { renderHistory, type HistoryPage } from '../history/render.js';
 import { analyseRuns } from '../history/trends.js';
@@ -51,10 +53,11 @@ export async function runHistory(
     log(`${group.profile} · ${group.model}: ${group.runs.length} run(s), oldest first`);
     log(
       columns([
-        ['STARTED', 'BUILD', 'VERDICT', 'FAILED STAGE', ...FIGURES.map((f) => f.chart.toUpperCase())],
+        ['STARTED', 'BUILD', 'COMMIT', 'VERDICT', 'FAILED STAGE', ...FIGURES.map((f) => f.chart.toUpperCase())],
         ...group.runs.map((run) => [
           run.startTime,
           run.buildId,
+          run.commit ? shortSha(run.commit) : '-',
           run.verdict,
           run.failedStage ?? '-',
           ...FIGURES.map((f) => figure(run.figures[f.id])),
@@ -65,6 +68,10 @@ export async function runHistory(
   if (runs.length === 0) log('no runs found');
   for (const sentence of page.regressions) log(`REGRESSION: ${sentence}`);
   if (groups.some((g) => g.latest) && page.regressions.length === 0) log('no regression');
+  for (const group of groups) {
+    const bisect = bisectCommand(group, command.marginPercent);
+    if (bisect) log(`to find the commit (${group.profile} · ${group.model}): ${bisect}`);
+  }
   log(`wrote ${path.join(command.outDir, 'history.md')} and ${page.charts.length} chart(s)`);
   return { regressions: page.regressions };
 }

@@ -137,7 +137,8 @@ export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[
   // The sim vLLM servers read their defect and load time from the environment, so their argv stays the reference's.
   const simEnv: Record<string, string> = sim
     ? {
-        SIM_DEFECT: config.simDefect,
+        // Unset, the image's default applies: a commit's baked-in defect (sim/image/Dockerfile).
+        ...(config.simDefect !== '' ? { SIM_DEFECT: config.simDefect } : {}),
         SIM_STARTUP_SECONDS: String(config.simStartupSeconds),
         ...(config.simGpuCacheTokens > 0 ? { SIM_GPU_CACHE_TOKENS: String(config.simGpuCacheTokens) } : {}),
       }

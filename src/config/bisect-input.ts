@@ -25,7 +25,11 @@ const ref = z
   .refine((value) => !value.startsWith('-'), 'must not start with "-"');
 const figureIds = FIGURES.map((figure) => figure.id) as [FigureId, ...FigureId[]];
 const predicate = z.union([
-  z.strictObject({ check: z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_]+)+$/, 'must be a check name such as long_doc_qa.query_ttft_per_prompt') }),
+  z.strictObject({
+    check: z
+      .string()
+      .regex(/^[a-z0-9_]+(\.[a-z0-9_]+)+$/, 'must be a check name such as long_doc_qa.query_ttft_per_prompt'),
+  }),
   z.strictObject({ figure: z.enum(figureIds), op: z.enum(['>', '<']), limit: z.number().finite() }),
 ]);
 

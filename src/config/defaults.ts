@@ -26,6 +26,8 @@ export const GPU_DEFAULTS: Omit<Config, 'buildId' | 'resultsDir' | 'randomSeed'>
   image: 'lmcache/vllm-openai:test',
   // No default: this project is not an LMCache checkout, and a guess would fail only at the build.
   lmcacheRepoDir: '',
+  lmcacheRef: '',
+  rebuild: false,
   dockerfile: 'docker/Dockerfile',
   buildTarget: 'image-build',
   buildArgs: { CUDA_VERSION: '12.8', UBUNTU_VERSION: '24.04', VLLM_VERSION: 'nightly' },
@@ -60,7 +62,9 @@ export const GPU_DEFAULTS: Omit<Config, 'buildId' | 'resultsDir' | 'randomSeed'>
   maxLmcacheQueryRoundTime: 0.58,
   requireLmcacheEvidence: true,
   lmcacheMinServedPercent: 50,
-  simDefect: 'none',
+  // '': not set, so the sim image's own default applies (the `sim-defect` file of the commit it was built
+  // from); 'none' switches that default off.
+  simDefect: '',
   simStartupSeconds: 0,
   simGpuCacheTokens: 0,
   regressionMarginPercent: 10,

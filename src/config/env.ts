@@ -39,6 +39,18 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
   },
   { env: 'IMAGE', field: 'image', kind: 'string', help: 'image tag built and run' },
   { env: 'LMCACHE_REPO_DIR', field: 'lmcacheRepoDir', kind: 'string', help: 'build context: the LMCache repository' },
+  {
+    env: 'LMCACHE_REF',
+    field: 'lmcacheRef',
+    kind: 'string',
+    help: 'commit, tag or branch of LMCACHE_REPO_DIR to build (default: the working copy as it is)',
+  },
+  {
+    env: 'REBUILD',
+    field: 'rebuild',
+    kind: 'boolean',
+    help: "build even when the node has the ref's commit's image already",
+  },
   { env: 'DOCKERFILE', field: 'dockerfile', kind: 'string', help: 'Dockerfile path inside the build context' },
   { env: 'BUILD_TARGET', field: 'buildTarget', kind: 'string', help: 'Dockerfile target stage' },
   { env: 'CUDA_VERSION', field: 'buildArgs', kind: 'buildArg', help: 'build argument' },
@@ -135,7 +147,12 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
     kind: 'number',
     help: 'share of the reusable tokens LMCache must deliver',
   },
-  { env: 'SIM_DEFECT', field: 'simDefect', kind: 'string', help: 'sim only: a defect to switch on' },
+  {
+    env: 'SIM_DEFECT',
+    field: 'simDefect',
+    kind: 'string',
+    help: "sim only: a defect to switch on (default: the image's own)",
+  },
   { env: 'SIM_STARTUP_SECONDS', field: 'simStartupSeconds', kind: 'number', help: 'sim only: model load time' },
   {
     env: 'SIM_GPU_CACHE_TOKENS',

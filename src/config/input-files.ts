@@ -2,12 +2,14 @@
  * The checks on a run's input that need the file system of the node that runs it: the LMCache checkout holds
  * what the gpu profile builds and runs from it; a model given as a path is a directory; each script stage
  * exists, is an executable file, and (symbolic links followed) lies inside the checkout. The client runs them
- * before it sends a run, and the workflow's first activity runs them again on the worker's node.
+ * before it sends a run, and the workflow's first activity runs them again on the worker's node. With LMCACHE_REF the
+ * checkout must be a git repository in which the ref names a commit whose tree holds the Dockerfile.
  */
 import { constants } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { LONG_DOC_QA_SCRIPT, usesUpstreamLongDocQa } from '../commands/tools.js';
+import { commitHasFile, notARepository, resolveCommit, shortSha } from '../git/repo.js';
 import { resolveNodePath } from '../node-paths.js';
 import { isModelPath, type Config } from './schema.js';
 
@@ -31,14 +33,51 @@ export function checkoutFilesNeeded(config: Config): string[] {
 
 async function checkoutProblems(config: Config): Promise<string[]> {
   const repo = resolveNodePath(config.lmcacheRepoDir);
+  let commit: string | undefined;
+  if (config.lmcacheRef !== '') {
+    const resolved = await resolveRef(repo, config.lmcacheRef);
+    if ('problem' in resolved) return [resolved.problem];
+    commit = resolved.sha;
+  }
+  // With a ref the build's Dockerfile comes from the ref's commit; what runs later, from the checkout as it is.
+  const buildFromCommit = commit !== undefined && config.stages.includes('build');
   const missing: string[] = [];
   for (const file of checkoutFilesNeeded(config)) {
+    if (buildFromCommit && file === config.dockerfile) continue;
     if (!(await isA(path.join(repo, file), 'isFile'))) missing.push(file);
+  }
+  if (buildFromCommit && !(await commitHasFile(repo, commit!, config.dockerfile))) {
+    missing.push(`${config.dockerfile} at ${config.lmcacheRef} (LMCACHE_REF, commit ${shortSha(commit!)})`);
   }
   if (missing.length === 0) return [];
   return [
     `lmcacheRepoDir: ${repo} (LMCACHE_REPO_DIR) has no ${missing.join(' and ')} on this node: is it an LMCache checkout? (got ${JSON.stringify(config.lmcacheRepoDir)})`,
   ];
+}
+
+/**
+ * The commit `ref` names in the repository at LMCACHE_REPO_DIR, or why there is none. `field` names the ref in the
+ * problem: LMCACHE_REF's field by default, a bisect's `good` or `bad` end otherwise.
+ */
+export async function resolveRef(
+  repo: string,
+  ref: string,
+  field: { name: string; env?: string } = { name: 'lmcacheRef', env: 'LMCACHE_REF' },
+): Promise<{ sha: string } | { problem: string }> {
+  const named = field.env ? `${field.name} (${field.env})` : field.name;
+  const notRepo = await notARepository(repo);
+  if (notRepo !== undefined) {
+    return {
+      problem: `lmcacheRepoDir: ${repo} (LMCACHE_REPO_DIR) is not a git repository on this node, so ${named} cannot be resolved in it: ${notRepo} (got ${JSON.stringify(repo)})`,
+    };
+  }
+  const sha = await resolveCommit(repo, ref);
+  if (sha === undefined) {
+    return {
+      problem: `${field.name}: ${ref}${field.env ? ` (${field.env})` : ''} does not resolve to a commit in ${repo} (LMCACHE_REPO_DIR): is it fetched? (got ${JSON.stringify(ref)})`,
+    };
+  }
+  return { sha };
 }
 
 async function modelPathProblems(config: Config): Promise<string[]> {

@@ -80,8 +80,8 @@ export function isModelPath(model: string): boolean {
 }
 
 /** Whether a run's input names files on the worker's node (./input-files.ts checks them there). */
-export function hasNodeInputs(config: Pick<Config, 'scripts' | 'profile' | 'model'>): boolean {
-  return config.scripts.length > 0 || config.profile === 'gpu' || isModelPath(config.model);
+export function hasNodeInputs(config: Pick<Config, 'scripts' | 'profile' | 'model' | 'lmcacheRef'>): boolean {
+  return config.scripts.length > 0 || config.profile === 'gpu' || isModelPath(config.model) || config.lmcacheRef !== '';
 }
 const imageTag = z
   .string()
@@ -90,6 +90,12 @@ const imageTag = z
 const safeToken = z.string().regex(SAFE_TOKEN_PATTERN, 'may hold only letters, digits, ".", "_" and "-"');
 const pathValue = z.string().regex(PATH_PATTERN, 'must be a plain path without spaces or shell metacharacters');
 const relativePath = pathValue.refine((p) => !p.startsWith('/') && noDotDot(p), 'must be a path inside the repository');
+// A ref reaches git's argv (after --end-of-options) and the image tag's commit: no whitespace, no control
+// characters, no leading "-", nothing git's ref grammar refuses outright.
+const gitRef = z
+  .string()
+  .regex(/^[A-Za-z0-9_./~^@{}+-]+$/, 'must be a commit, tag or branch name: letters, digits and "_./~^@{}+-"')
+  .refine((ref) => !ref.startsWith('-'), 'must not start with "-"');
 const scriptPath = z
   .string()
   .regex(
@@ -121,6 +127,10 @@ export const configSchema = z
     image: imageTag,
     /** '' only where no checkout is needed: a gpu run must name one (LMCACHE_REPO_DIR). */
     lmcacheRepoDir: z.union([z.literal(''), pathValue]),
+    /** A commit, tag or branch of lmcacheRepoDir to build from; '' builds the working copy as it is. */
+    lmcacheRef: z.union([z.literal(''), gitRef]),
+    /** Build even when the node has an image of the ref's commit already. */
+    rebuild: z.boolean(),
     dockerfile: relativePath,
     buildTarget: safeToken,
     buildArgs: z.record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'build argument names are UPPER_SNAKE_CASE'), safeToken),
@@ -199,6 +209,13 @@ export const configSchema = z
           });
         }
       }
+    }
+    if (config.lmcacheRef !== '' && config.lmcacheRepoDir === '') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['lmcacheRepoDir'],
+        message: 'LMCACHE_REPO_DIR is required with LMCACHE_REF: the git repository the ref is resolved in',
+      });
     }
     if (config.profile === 'gpu' && config.lmcacheRepoDir === '') {
       ctx.addIssue({

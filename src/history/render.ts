@@ -116,15 +116,15 @@ export function renderHistory(
     }
     out.push('### Runs (newest first)', '');
     out.push(
-      '| Started | Build | Verdict | Failed stage | Failed checks | ' +
+      '| Started | Build | Commit | Verdict | Failed stage | Failed checks | ' +
         FIGURES.map((f) => cell(f.title)).join(' | ') +
         ' | Workflow |',
     );
-    out.push('| --- | --- | --- | --- | --- | ' + FIGURES.map(() => '---:').join(' | ') + ' | --- |');
+    out.push('| --- | --- | --- | --- | --- | --- | ' + FIGURES.map(() => '---:').join(' | ') + ' | --- |');
     for (const run of [...group.runs].reverse()) {
       const verdict = `${isFailed(run) ? '❌' : run.verdict === 'passed' ? '✅' : '⏳'} ${run.verdict}`;
       out.push(
-        `| ${run.startTime.replace('T', ' ').replace(/\.\d+Z$/, 'Z')} | \`${cell(run.buildId)}\` | ${verdict} | ${cell(run.failedStage ?? '')} | ` +
+        `| ${run.startTime.replace('T', ' ').replace(/\.\d+Z$/, 'Z')} | \`${cell(run.buildId)}\` | ${run.commit ? `\`${cell(run.commit)}\`` : ''} | ${verdict} | ${cell(run.failedStage ?? '')} | ` +
           `${cell(run.failedChecks.join(', '))} | ${FIGURES.map((f) => figureText(f, run.figures[f.id])).join(' | ')} | \`${cell(run.workflowId)}\` |`,
       );
     }

@@ -17,6 +17,8 @@ export interface RunRecord {
   profile: string;
   model: string;
   buildId: string;
+  /** LmcacheMpCommit: the full sha an LMCACHE_REF run built. */
+  commit?: string;
   /** LmcacheMpVerdict; runs that never set it (terminated early) show their Temporal status instead. */
   verdict: string;
   failedStage?: string;

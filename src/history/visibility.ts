@@ -58,6 +58,7 @@ export function recordOf(execution: WorkflowExecutionInfo): RunRecord {
     profile: attributes.get(SA.profile) ?? 'unknown',
     model: attributes.get(SA.model) ?? 'unknown',
     buildId: attributes.get(SA.buildId) ?? execution.workflowId,
+    ...(attributes.get(SA.commit) ? { commit: attributes.get(SA.commit) } : {}),
     verdict: verdictOf(attributes.get(SA.verdict), execution.status.name),
     failedStage: attributes.get(SA.failedStage),
     failedChecks: attributes.get(SA.failedChecks) ?? [],

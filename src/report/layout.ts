@@ -2,6 +2,7 @@
  * What every rendering of the report shares: the benchmarks' order and titles, checks grouped, durations,
  * LMCache's counters, where the run lived.
  */
+import type { CommitInfo } from '../git/repo.js';
 import type { RunPlacement } from '../placement/placement.js';
 import { formatNumber } from '../verification/format.js';
 import type { Check, LmcacheCounterDeltas, LmcacheCounterReading, RunReport, StageReport } from './types.js';
@@ -94,6 +95,11 @@ export function formatCounter(field: keyof LmcacheCounterDeltas, deltas: Lmcache
 export function lmcacheCountersOf(report: RunReport, benchmark: string): LmcacheCounterReading[] | undefined {
   const stage = report.stages.filter((entry) => entry.name === benchmark && !entry.superseded).at(-1);
   return stage?.lmcacheCounters;
+}
+
+/** The commit a run built: `<full sha> <subject> (<author>, <date>)`. */
+export function describeCommit(commit: CommitInfo): string {
+  return `${commit.sha} ${commit.subject} (${commit.author}, ${commit.date})`;
 }
 
 /** Where the run lived: its node, GPUs and the ports it leased (its servers listened there, not on the defaults). */

@@ -99,6 +99,10 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
   out.push('| | |', '| --- | --- |');
   out.push(`| Workflow | ${mdCode(report.workflowId)} (run ${mdCode(report.runId)}) |`);
   out.push(`| Build | ${mdCode(report.buildId)} |`);
+  if (report.commit) {
+    const { sha, subject, author, date } = report.commit;
+    out.push(`| Commit | ${mdCode(sha)} ${mdCell(subject)} (${mdCell(author)}, ${date}) |`);
+  }
   out.push(`| Profile | ${report.profile} |`);
   out.push(`| Model | ${mdCode(report.model)} |`);
   if (report.placement) out.push(`| Node | ${mdText(describePlacement(report.placement))} |`);
@@ -127,7 +131,7 @@ export function renderMarkdown(report: RunReport, history?: RunHistory): string 
     out.push('| Stage | Status | Duration | Attempts | Error |', '| --- | --- | ---: | ---: | --- |');
     for (const stage of report.stages) {
       const error = stage.error ? mdCell(`${stage.errorType ? `${stage.errorType}: ` : ''}${stage.error}`) : '';
-      const status = `${stage.status}${stage.superseded ? ' (superseded by a retry)' : ''}`;
+      const status = `${stage.status}${stage.superseded ? ' (superseded by a retry)' : ''}${stage.detail ? `: ${mdCell(stage.detail)}` : ''}`;
       const attempts = `${stage.attempts ?? ''}${stage.retry ? ` (retry ${stage.retry})` : ''}`;
       out.push(
         `| ${mdCell(stage.name)} | ${STAGE_ICONS[stage.status]} ${status} | ${formatDuration(stage.durationMs)} | ${attempts} | ${error} |`,

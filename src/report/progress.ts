@@ -2,9 +2,13 @@
 import { FailureType } from '../failures.js';
 import type { StageReport } from './types.js';
 
-/** A benchmark whose checks failed says how many beside its status, so the UI shows it at a glance. */
+/**
+ * A benchmark whose checks failed says how many beside its status, and a stage with a detail (a build that
+ * skipped) says it, so the UI shows it at a glance.
+ */
 function statusCell(stage: StageReport): string {
-  return stage.errorType === FailureType.BenchmarkCheckFailed ? `${stage.status}: ${stage.error}` : stage.status;
+  if (stage.errorType === FailureType.BenchmarkCheckFailed) return `${stage.status}: ${stage.error}`;
+  return stage.detail ? `${stage.status}: ${stage.detail}` : stage.status;
 }
 
 export function renderProgress(current: string, stages: StageReport[]): string {

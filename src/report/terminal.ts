@@ -3,6 +3,7 @@ import { formatValue } from '../verification/format.js';
 import {
   BENCHMARKS,
   checkResult,
+  describeCommit,
   describePlacement,
   formatCounter,
   formatDuration,
@@ -26,6 +27,7 @@ export function renderSummaryTable(report: RunReport): string {
   const out: string[] = [];
   out.push(
     `LMCache multiprocessing test  workflow ${report.workflowId}  profile ${report.profile}  model ${report.model}`,
+    ...(report.commit ? [`commit ${describeCommit(report.commit)}`] : []),
     ...(report.placement ? [`node ${describePlacement(report.placement)}`] : []),
     '',
   );
@@ -37,7 +39,7 @@ export function renderSummaryTable(report: RunReport): string {
         ['STAGE', 'STATUS', 'DURATION', 'ATTEMPTS'],
         ...report.stages.map((s) => [
           s.name,
-          s.status.toUpperCase(),
+          `${s.status.toUpperCase()}${s.detail ? ` (${s.detail})` : ''}`,
           formatDuration(s.durationMs),
           s.attempts === undefined ? '' : String(s.attempts),
         ]),

@@ -1,4 +1,5 @@
 /** The run's report and its parts: shared by the verification code, activities, workflow and renderers. Pure types. */
+import type { CommitInfo } from '../git/repo.js';
 import type { KeyFigures } from '../history/figures.js';
 import type { RunPlacement } from '../placement/placement.js';
 
@@ -34,6 +35,8 @@ export interface StageReport {
   superseded?: boolean;
   /** The knobs and thresholds a `retryStage` overrode for this attempt, original beside overridden. */
   overrides?: Record<string, { original: unknown; overridden: unknown }>;
+  /** What a person should know of how the stage went: build's `image for <short sha> exists` when it built nothing. */
+  detail?: string;
   /** vllm_bench: the seed both sides used, so the attempt can be reproduced. */
   seed?: number;
   /** Benchmarks: LMCache's own counters over each run of the stage, the baseline's included. */
@@ -75,6 +78,8 @@ export interface RunReport {
   resultsDir: string;
   /** The node the run claimed, and the GPUs and ports it leased there. */
   placement?: RunPlacement;
+  /** With LMCACHE_REF: the commit the run built and ran. */
+  commit?: CommitInfo;
   stages: StageReport[];
   checks: Check[];
   /** Long doc QA's latencies, LMCache beside the baseline, when that stage ran. */

@@ -66,8 +66,8 @@ export async function lmcacheMpBisect(input: BisectInput): Promise<BisectResult>
     bad: settings.bad,
   });
   upsertSearchAttributes([
-    { key: SA.bisectGood, value: [good.sha] },
-    { key: SA.bisectBad, value: [bad.sha] },
+    { key: SA.bisectGood, value: good.sha },
+    { key: SA.bisectBad, value: bad.sha },
   ]);
   const k = settings.parallelProbes ?? Math.max(1, (await fleet.countFleetNodes()).nodes);
   let range: RangeState = initialRange(candidates.length);
@@ -137,7 +137,7 @@ export async function lmcacheMpBisect(input: BisectInput): Promise<BisectResult>
       ? { stoppedBecause }
       : { firstBad: candidates[range.firstBad], lastGood: range.lastGood === -1 ? good : candidates[range.lastGood] }),
   };
-  if (result.firstBad) upsertSearchAttributes([{ key: SA.firstBad, value: [result.firstBad.sha] }]);
+  if (result.firstBad) upsertSearchAttributes([{ key: SA.firstBad, value: result.firstBad.sha }]);
   await reporting.writeBisectReport({ result, resultsDir });
   if (stoppedBecause) {
     throw ApplicationFailure.create({

@@ -185,7 +185,7 @@ export class Pipeline {
     const { config, record } = this;
     if (this.versions.placesRuns) await this.claimBuildAndLease();
     else {
-      if (this.selected('build')) await record.runStage('build', () => this.act('build').buildImage(config));
+      if (this.selected('build')) await this.build();
       if (this.selected('launch') && config.profile === 'gpu') {
         const gpus = await record.runStage('select_gpus', () => this.act('select_gpus').selectGpus(config));
         this.placement = placementFromConfig(config, this.info.taskQueue, gpus);
@@ -208,7 +208,7 @@ export class Pipeline {
       this.node = (await proxyActivities<PipelineActivities>(CLAIM_OPTIONS).claimNode()).node;
       log.info('node claimed', { node: this.node, claim });
       try {
-        if (this.selected('build')) await record.runStage('build', () => this.act('build').buildImage(config));
+        if (this.selected('build')) await this.build();
         if (!this.selected('launch')) return;
         const lease = () =>
           this.act('select_gpus').leaseResources({
@@ -225,6 +225,14 @@ export class Pipeline {
         this.node = undefined;
       }
     }
+  }
+
+  /** Builds the image; later stages run what it made or found (with LMCACHE_REF, the commit's own tag). */
+  private async build(): Promise<void> {
+    const built = await this.record.runStage('build', () => this.act('build').buildImage(this.config));
+    this.config.image = built.image;
+    this.record.commit = built.commit;
+    if (built.skipped) this.record.stages[this.record.stages.length - 1].detail = built.skipped;
   }
 
   /**

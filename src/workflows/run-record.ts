@@ -15,6 +15,7 @@ import {
 import type { BenchmarkOutcome } from '../activities/benchmark.js';
 import { STAGES, type Config } from '../config/schema.js';
 import { FailureType } from '../failures.js';
+import type { CommitInfo } from '../git/repo.js';
 import { keyFigures } from '../history/figures.js';
 import { renderProgress } from '../report/progress.js';
 import type { Check, ComparisonRow, RunReport, StageReport } from '../report/types.js';
@@ -65,6 +66,8 @@ export class RunRecord {
   /** The stage failure that stopped the run, while it stands (a passing retry clears it). */
   stageFailure?: StageFailure;
   cancellation?: unknown;
+  /** With LMCACHE_REF: the commit the build stage built (or found built). */
+  commit?: CommitInfo;
 
   constructor(
     private readonly config: Config,
@@ -83,6 +86,7 @@ export class RunRecord {
       cancelled: Boolean(this.cancellation),
       held: this.hooks.held(),
       overridden: this.stages.some((stage) => !stage.superseded && Object.keys(stage.overrides ?? {}).length > 0),
+      commit: this.commit?.sha,
     };
   }
 
@@ -220,6 +224,7 @@ export class RunRecord {
       ...(run.withVerdict ? { verdict: runVerdict(finalState) } : {}),
       resultsDir: this.config.resultsDir,
       placement: run.placement,
+      ...(this.commit ? { commit: this.commit } : {}),
       stages: this.stages,
       checks: this.checks,
       longDocQaComparison: this.longDocQaComparison,

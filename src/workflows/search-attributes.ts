@@ -19,7 +19,16 @@ export const SA = {
   queryTtft: defineSearchAttributeKey('LmcacheMpQueryTtft', 'DOUBLE'),
   queryRoundTime: defineSearchAttributeKey('LmcacheMpQueryRoundTime', 'DOUBLE'),
   throughputRatio: defineSearchAttributeKey('LmcacheMpThroughputRatio', 'DOUBLE'),
+  /** The full sha an LMCACHE_REF run built; unset for a run of the working copy. */
+  commit: defineSearchAttributeKey('LmcacheMpCommit', 'KEYWORD'),
+  // Set by lmcacheMpBisect, not by runs: its good and bad ends and the first bad commit it found (full shas).
+  bisectGood: defineSearchAttributeKey('LmcacheMpBisectGood', 'KEYWORD'),
+  bisectBad: defineSearchAttributeKey('LmcacheMpBisectBad', 'KEYWORD'),
+  firstBad: defineSearchAttributeKey('LmcacheMpFirstBad', 'KEYWORD'),
 } as const;
+
+/** The attributes only a bisect sets: searchAttributeUpdates leaves them alone. */
+export const BISECT_ATTRIBUTE_KEYS = [SA.bisectGood, SA.bisectBad, SA.firstBad];
 
 export const SEARCH_ATTRIBUTE_KEYS = Object.values(SA);
 
@@ -47,6 +56,8 @@ export interface RunState {
   held?: boolean;
   /** A stage's standing outcome came from a `retryStage` with overridden knobs or thresholds. */
   overridden?: boolean;
+  /** The full sha the build stage built, with LMCACHE_REF. */
+  commit?: string;
 }
 
 /**
@@ -82,7 +93,10 @@ export function failedChecks(state: Pick<RunState, 'checks'>): string[] {
   return state.checks.filter((check) => !check.passed).map((check) => check.name);
 }
 
-/** Every attribute's current value; absent values are removed (null) so a stale one cannot linger. */
+/**
+ * Every run attribute's current value; absent values are removed (null) so a stale one cannot linger. The
+ * commit appears once the build resolved it; the bisect's attributes never.
+ */
 export function searchAttributeUpdates(state: RunState): SearchAttributeUpdatePair[] {
   const checks = failedChecks(state);
   const figure = (id: FigureId) => state.figures[id];
@@ -98,5 +112,7 @@ export function searchAttributeUpdates(state: RunState): SearchAttributeUpdatePa
     { key: SA.queryTtft, value: figure('queryTtft') },
     { key: SA.queryRoundTime, value: figure('queryRoundTime') },
     { key: SA.throughputRatio, value: figure('throughputRatio') },
+    // Only once known: a commit never changes in a run, and runs recorded before it replay the same upserts.
+    ...(state.commit ? [{ key: SA.commit, value: state.commit }] : []),
   ];
 }

@@ -50,7 +50,7 @@ export function stageOptions(config: Config): Record<OptionedStage, ActivityOpti
       startToCloseTimeout: '4h',
       heartbeatTimeout: '30s',
       retry: retryPolicy(3),
-      summary: `build ${config.image}`,
+      summary: `build ${config.image}${config.lmcacheRef ? ` at ${config.lmcacheRef}` : ''}`,
       ...waitForStop,
     },
     select_gpus: {

@@ -39,7 +39,12 @@ describe('bisect end to end', { timeout: 1_500_000 }, () => {
     server = await DevServer.start();
     leaseDir = await mkdtemp(path.join(tmpdir(), 'bisect-leases-'));
     for (const node of ['bisect-a', 'bisect-b']) {
-      const env = { TEMPORAL_ADDRESS: server.address, NODE_NAME: node, LEASE_DIR: leaseDir, PORT_RANGE: await nodePortRange() };
+      const env = {
+        TEMPORAL_ADDRESS: server.address,
+        NODE_NAME: node,
+        LEASE_DIR: leaseDir,
+        PORT_RANGE: await nodePortRange(),
+      };
       workers.push(WorkerProcess.start(TASK_QUEUE, env));
     }
     await Promise.all(workers.map((worker) => worker.waitUntilPolling()));
@@ -60,7 +65,9 @@ describe('bisect end to end', { timeout: 1_500_000 }, () => {
   }
 
   async function resultOf(workflowId: string): Promise<BisectResult> {
-    const completed = (await history(workflowId)).find((e) => e.eventType === 'EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED');
+    const completed = (await history(workflowId)).find(
+      (e) => e.eventType === 'EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED',
+    );
     assert.ok(completed, `${workflowId} did not complete`);
     const data = completed.workflowExecutionCompletedEventAttributes!.result!.payloads[0].data;
     return JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as BisectResult;
@@ -85,25 +92,21 @@ describe('bisect end to end', { timeout: 1_500_000 }, () => {
   it('scripts/bisect.sh names commit 8 with one probe per round, in at most 6 probes, and writes bisect.md', async () => {
     const buildId = `bisect1-${process.pid}`;
     const workflowId = `lmcache-mp-bisect-${buildId}`;
-    const run = await execa(
-      'bash',
-      ['scripts/bisect.sh', repo.shas[0], repo.shas[11], '--check', CHECK.check],
-      {
-        cwd: PROJECT_ROOT,
-        env: {
-          TEMPORAL_ADDRESS: server.address,
-          WORKER_RUNNING: '1',
-          TASK_QUEUE,
-          BUILD_ID: buildId,
-          PROFILE: 'sim',
-          STAGES: PROBE.stages!.join(','),
-          LMCACHE_REPO_DIR: repo.dir,
-          BISECT_PARALLEL_PROBES: '1',
-        },
-        reject: false,
-        all: true,
+    const run = await execa('bash', ['scripts/bisect.sh', repo.shas[0], repo.shas[11], '--check', CHECK.check], {
+      cwd: PROJECT_ROOT,
+      env: {
+        TEMPORAL_ADDRESS: server.address,
+        WORKER_RUNNING: '1',
+        TASK_QUEUE,
+        BUILD_ID: buildId,
+        PROFILE: 'sim',
+        STAGES: PROBE.stages!.join(','),
+        LMCACHE_REPO_DIR: repo.dir,
+        BISECT_PARALLEL_PROBES: '1',
       },
-    );
+      reject: false,
+      all: true,
+    });
     assert.equal(run.exitCode, 0, run.all);
     oneAtATime = await resultOf(workflowId);
     assert.equal(oneAtATime.firstBad?.sha, repo.shas[7], JSON.stringify(oneAtATime.probes, null, 2));
@@ -118,7 +121,12 @@ describe('bisect end to end', { timeout: 1_500_000 }, () => {
 
   it('on two nodes, two probes per round (the fleet default) take fewer rounds and reuse the built images', async () => {
     const workflowId = `e2e-bisect2-${process.pid}`;
-    const run = await execute(workflowId, { good: repo.shas[0], bad: repo.shas[11], predicate: CHECK, config: { ...PROBE, lmcacheRepoDir: repo.dir } });
+    const run = await execute(workflowId, {
+      good: repo.shas[0],
+      bad: repo.shas[11],
+      predicate: CHECK,
+      config: { ...PROBE, lmcacheRepoDir: repo.dir },
+    });
     assert.equal(run.exitCode, 0, run.all);
     const result = await resultOf(workflowId);
     assert.equal(result.firstBad?.sha, repo.shas[7]);
@@ -128,7 +136,12 @@ describe('bisect end to end', { timeout: 1_500_000 }, () => {
 
   it('two good ends stop the bisect, naming the end that did not fail', async () => {
     const workflowId = `e2e-bisect3-${process.pid}`;
-    const run = await execute(workflowId, { good: repo.shas[0], bad: repo.shas[3], predicate: CHECK, config: { ...PROBE, lmcacheRepoDir: repo.dir } });
+    const run = await execute(workflowId, {
+      good: repo.shas[0],
+      bad: repo.shas[3],
+      predicate: CHECK,
+      config: { ...PROBE, lmcacheRepoDir: repo.dir },
+    });
     assert.notEqual(run.exitCode, 0);
     const failed = (await history(workflowId)).find((e) => e.eventType === 'EVENT_TYPE_WORKFLOW_EXECUTION_FAILED');
     const failure = failed?.workflowExecutionFailedEventAttributes?.failure;

@@ -127,7 +127,14 @@ describe('container specs', () => {
     assert.deepEqual(simVllm.entrypoint, ['/usr/bin/node', '/app/src/sim/vllm-server.js']);
     assert.equal(simVllm.cmd[1], '--kv-transfer-config');
     assert.deepEqual(simBaseline.gpus, []);
-    assert.equal(simVllm.env.SIM_DEFECT, 'none');
+    assert.equal(simVllm.env.SIM_DEFECT, undefined, "unset: the image's own default (its commit's sim-defect) applies");
+  });
+
+  it('pass SIM_DEFECT when the run sets one, none included, so it overrides the image default', () => {
+    for (const simDefect of ['none', 'slow-load']) {
+      const [, vllm, baseline] = containerSpecs({ ...sim, simDefect }, plan);
+      assert.deepEqual([vllm.env.SIM_DEFECT, baseline.env.SIM_DEFECT], [simDefect, simDefect]);
+    }
   });
 
   it('derive names from the workflow id without collisions', () => {

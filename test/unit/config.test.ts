@@ -162,6 +162,18 @@ describe('bad input is refused with the field and what is allowed', () => {
       /^requireLmcacheEvidence: .*boolean.*\(got "no"\)/,
     ],
     ['negative sim GPU cache', { profile: 'sim', simGpuCacheTokens: -1 }, /^simGpuCacheTokens: .*\(got -1\)/],
+    [
+      'ref with shell metacharacters',
+      { ...checkout, lmcacheRef: 'main; rm -rf /' },
+      /^lmcacheRef: must be a commit, tag or branch name.*\(got "main; rm -rf \/"\)/,
+    ],
+    ['ref read as an option', { ...checkout, lmcacheRef: '--output=/etc/x' }, /^lmcacheRef: must not start with "-"/],
+    [
+      'ref with no repository to resolve it in',
+      { profile: 'sim', lmcacheRepoDir: '', lmcacheRef: 'main' },
+      /^lmcacheRepoDir: LMCACHE_REPO_DIR is required with LMCACHE_REF/,
+    ],
+    ['rebuild switch given as text', { rebuild: 'yes' }, /^rebuild: .*boolean.*\(got "yes"\)/],
   ];
   for (const [what, input, expected] of cases) {
     it(what, () => {
@@ -179,6 +191,13 @@ describe('bad input is refused with the field and what is allowed', () => {
 
   it('needs no checkout in sim, whose image is built from this project', () => {
     assert.equal(resolveConfig({ profile: 'sim' }, identity).lmcacheRepoDir, '.');
+  });
+
+  it('builds the working copy and leaves SIM_DEFECT to the image unless told otherwise', () => {
+    const config = resolveConfig({ profile: 'sim' }, identity);
+    assert.deepEqual([config.lmcacheRef, config.rebuild, config.simDefect], ['', false, '']);
+    const atRef = resolveConfig({ ...checkout, lmcacheRef: 'v0.3.1^{commit}', rebuild: true }, identity);
+    assert.deepEqual([atRef.lmcacheRef, atRef.rebuild], ['v0.3.1^{commit}', true]);
   });
 
   it('accepts crash-after:N with a count', () => {
@@ -245,6 +264,15 @@ describe('environment loader', () => {
     assert.equal(input.kvExtraKeys, false);
     assert.equal(input.noAsyncScheduling, true);
     assert.equal(input.largeGpuGib, 100);
+  });
+
+  it('reads LMCACHE_REF and REBUILD, naming REBUILD when it is no switch', () => {
+    const input = inputFromEnv({ LMCACHE_REF: 'origin/dev', REBUILD: '1' });
+    assert.deepEqual([input.lmcacheRef, input.rebuild], ['origin/dev', true]);
+    assert.deepEqual(
+      problemsOf(() => inputFromEnv({ REBUILD: 'maybe' })),
+      ['REBUILD: expected 1, 0, true or false, got "maybe"'],
+    );
   });
 
   it('names the variable when a switch is neither 1/0 nor true/false', () => {

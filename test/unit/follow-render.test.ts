@@ -18,10 +18,11 @@ import {
   type ViewKind,
 } from '../../src/client/follow-render.js';
 
-function notesOf(name: string): Note[] {
+function notesOf(name: string, edit: (json: { events: Record<string, any>[] }) => void = () => {}): Note[] {
   const json = JSON.parse(
     readFileSync(new URL(`../../../test/fixtures/histories/${name}.json`, import.meta.url), 'utf8'),
   );
+  edit(json);
   const tracker = new RunTracker();
   return (historyFromJSON(json).events as HistoryEvent[]).flatMap((event) => tracker.onEvent(event));
 }
@@ -61,6 +62,24 @@ describe('follow: a run as its history tells it', () => {
     assert.match(out, /^\[\+\d+:\d\d\] run completed \(verdict passed\)$/m);
     assert.doesNotMatch(out, /[\x00-\x09\x0b-\x1f]/, 'a pipe gets no control characters');
     assert.equal(exitCodeOf(runEnd(passed)), 0);
+  });
+
+  it("says when the build found its commit's image instead of building", () => {
+    // The recorded run, its build's result replaced by what a build of a commit with an image returns.
+    const skipped = notesOf('follow-sim-pass', (json) => {
+      const payload = (data: unknown) => Buffer.from(JSON.stringify(data)).toString('base64');
+      const completions = json.events.filter((event) => event.activityTaskCompletedEventAttributes);
+      const build = completions.find((event) =>
+        Buffer.from(event.activityTaskCompletedEventAttributes.result.payloads[0].data, 'base64')
+          .toString()
+          .includes('"steps"'),
+      )!;
+      const result = { image: 'lmcache-mp-sim:4187024ba4df', steps: [], skipped: 'image for 4187024ba4df exists' };
+      build.activityTaskCompletedEventAttributes.result.payloads[0].data = payload({ ...result, durationMs: 560 });
+    });
+    const out = render(skipped, 'plain');
+    assert.match(out, /^\[\+0:\d\d\] build: image for 4187024ba4df exists\n\[\+0:\d\d\] build passed in 0\.6 s$/m);
+    assert.doesNotMatch(render(passed, 'plain'), /exists/);
   });
 
   it('gives Buildkite one --- section per stage and GitHub Actions one group per stage', () => {

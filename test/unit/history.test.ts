@@ -10,7 +10,13 @@ import { compareWithHistory, renderHistorySection } from '../../src/report/histo
 import { renderMarkdown } from '../../src/report/markdown.js';
 import type { Check, RunReport, StageReport } from '../../src/report/types.js';
 import { figuresLine, staticSummary } from '../../src/workflows/run-summary.js';
-import { runVerdict, SA, searchAttributeUpdates, type RunState } from '../../src/workflows/search-attributes.js';
+import {
+  BISECT_ATTRIBUTE_KEYS,
+  runVerdict,
+  SA,
+  searchAttributeUpdates,
+  type RunState,
+} from '../../src/workflows/search-attributes.js';
 import { runRecord } from '../helpers/runs.js';
 
 const spec = (id: string) => FIGURES.find((f) => f.id === id)!;
@@ -80,7 +86,7 @@ describe('search attribute values', () => {
       }),
     );
     const value = (name: string) => updates.find((u) => u.key.name === name)?.value;
-    assert.equal(updates.length, Object.keys(SA).length);
+    assert.equal(updates.length, Object.keys(SA).length - BISECT_ATTRIBUTE_KEYS.length - 1, 'all but commit, bisect');
     assert.equal(value('LmcacheMpVerdict'), 'failed');
     assert.equal(value('LmcacheMpFailedStage'), 'long_doc_qa');
     assert.deepEqual(value('LmcacheMpFailedChecks'), ['long_doc_qa.query_ttft_per_prompt']);
@@ -89,6 +95,14 @@ describe('search attribute values', () => {
     const clean = searchAttributeUpdates(state());
     assert.equal(clean.find((u) => u.key === SA.failedChecks)?.value, null);
     assert.equal(clean.find((u) => u.key === SA.failedStage)?.value, null);
+  });
+
+  it('sets the commit once the build resolved it, and never the bisect attributes', () => {
+    const sha = 'a'.repeat(40);
+    const updates = searchAttributeUpdates(state({ commit: sha }));
+    assert.equal(updates.find((u) => u.key === SA.commit)?.value, sha);
+    assert.equal(updates.length, Object.keys(SA).length - BISECT_ATTRIBUTE_KEYS.length);
+    for (const key of BISECT_ATTRIBUTE_KEYS) assert.ok(!updates.some((u) => u.key === key), key.name);
   });
 
   it('summarises a run in one line for the UI', () => {
@@ -187,7 +201,7 @@ describe('history rendering', () => {
       3,
       'failed',
       { queryTtft: 0.08, queryRoundTime: 0.1, throughputRatio: 1 },
-      { failedStage: 'long_doc_qa', failedChecks: ['long_doc_qa.query_ttft_per_prompt'] },
+      { failedStage: 'long_doc_qa', failedChecks: ['long_doc_qa.query_ttft_per_prompt'], commit: 'c'.repeat(40) },
     ),
   ];
 
@@ -199,8 +213,9 @@ describe('history rendering', () => {
     for (const run of runs) assert.ok(page.markdown.includes(`\`${run.buildId}\``));
     assert.match(
       page.markdown,
-      /\| `build-3` \| ❌ failed \| long_doc_qa \| long_doc_qa\.query_ttft_per_prompt \| 0\.08 s \|/,
+      /\| `build-3` \| `c{40}` \| ❌ failed \| long_doc_qa \| long_doc_qa\.query_ttft_per_prompt \| 0\.08 s \|/,
     );
+    assert.match(page.markdown, /\| `build-2` \| {2}\| ✅ passed \|/, 'a run of the working copy has no commit');
     assert.deepEqual(
       page.charts.map((c) => c.file),
       ['charts/query_ttft.svg', 'charts/query_round_time.svg', 'charts/throughput_ratio.svg'],

@@ -506,4 +506,41 @@ describe('lmcacheMpTest workflow on a real Temporal server', { timeout: 180_000 
     await run(testActivities(calls), { profile: 'sim', stages: ['launch'] });
     assert.deepEqual(calls, ['claimNode', 'leaseResources', 'launchContainers', 'cleanupContainers', 'writeReport']);
   });
+
+  it("with LMCACHE_REF: checks the ref first, runs the commit's image, and names the commit everywhere", async () => {
+    const calls: Calls = [];
+    const commit = {
+      sha: 'c0ffee'.padEnd(40, '0'),
+      subject: 'slow loads',
+      author: 'Dev <d@x>',
+      date: '2026-11-01T00:00:00Z',
+    };
+    const launched: string[] = [];
+    const activities = testActivities(calls, {
+      buildImage: async () => ({
+        image: 'lmcache-mp-sim:c0ffee000000',
+        imageId: 'sha256:1',
+        steps: [],
+        commit,
+        skipped: 'image for c0ffee000000 exists',
+        durationMs: 5,
+        attempt: 1,
+      }),
+      launchContainers: async (input) => {
+        launched.push(input.config.image);
+        return { containers: [], durationMs: 5, attempt: 1 };
+      },
+    });
+    const { report, details, handle } = await run(activities, {
+      profile: 'sim',
+      lmcacheRef: 'main',
+      stages: ['build', 'launch'],
+    });
+    assert.deepEqual(calls.slice(0, 3), ['checkInputFiles', 'claimNode', 'buildImage']);
+    assert.deepEqual(launched, ['lmcache-mp-sim:c0ffee000000']);
+    assert.deepEqual(report!.commit, commit);
+    assert.equal(report!.stages.find((stage) => stage.name === 'build')?.detail, 'image for c0ffee000000 exists');
+    assert.match(details, /\| build \| passed: image for c0ffee000000 exists \|/);
+    assert.equal((await handle.describe()).typedSearchAttributes.get(SA.commit), commit.sha);
+  });
 });
