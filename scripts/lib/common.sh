@@ -163,7 +163,7 @@ check_temporal_reachable() {
   out="$("$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDRESS" --command-timeout 30s 2>&1)" && return 0
   local set_now
   set_now="$(env | grep -oE '^TEMPORAL_(TLS[A-Z_]*|API_KEY)=' | tr -d = | paste -sd, -)"
-  die "cannot reach Temporal at $TEMPORAL_ADDRESS: $(tail -1 <<<"$out")
+  die "cannot reach Temporal at $TEMPORAL_ADDRESS: $(head -1 <<<"$out")
   A server that requires mTLS needs TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH and" \
     "TEMPORAL_TLS_SERVER_CA_CERT_PATH (and TEMPORAL_TLS_SERVER_NAME when its certificate names another host);" \
     "Temporal Cloud with an API key needs TEMPORAL_API_KEY. Set now: ${set_now:-none of them}."
