@@ -35,6 +35,9 @@ for var in TEMPORAL_CLUSTER_PORT TEMPORAL_CLUSTER_PG_PORT; do
   [ -z "$value" ] || [[ "$value" =~ ^[0-9]+$ && "$value" -ge 1024 && "$value" -le 65000 ]] \
     || die "$var must be a port number from 1024 to 65000, not '$value'"
 done
+# Membership ports (the frontend's + 10..13) go into a smallint column of the persistence schema.
+[ "$PORT" -le 32754 ] || die "TEMPORAL_CLUSTER_PORT must be at most 32754 (the services' membership ports, up to" \
+  "TEMPORAL_CLUSTER_PORT+13, are stored as PostgreSQL smallints), not '$PORT'"
 SERVICES=(history matching frontend worker) # history and matching first: the frontend routes to them
 CERTS="$STATE_DIR/certs"
 CONFIG="$STATE_DIR/config/temporal.yaml"
@@ -97,7 +100,13 @@ ensure_postgres() {
     openssl rand -hex 16 >"$STATE_DIR/postgres-password"
     chmod 600 "$STATE_DIR/postgres-password"
     mkdir -p "$PGDATA" "$STATE_DIR/pgsock"
-    [ "$(id -u)" != 0 ] || chown postgres: "$PGDATA" "$STATE_DIR/pgsock"
+    if [ "$(id -u)" = 0 ]; then
+      chown postgres: "$PGDATA" "$STATE_DIR/pgsock"
+      # The postgres user only passes through the state directory (which holds the keys): no listing.
+      chmod 711 "$STATE_DIR"
+      as_pg_user test -w "$PGDATA" \
+        || die "the postgres user cannot reach $PGDATA: give the directories above it o+x, or set TEMPORAL_CLUSTER_DIR"
+    fi
     # The admin connects through the socket in the state directory; Temporal over TCP with its password.
     as_pg_user "$PG_BIN/initdb" -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
       >"$STATE_DIR/postgres-initdb.log" 2>&1 || { tail -20 "$STATE_DIR/postgres-initdb.log" >&2; die "initdb failed"; }

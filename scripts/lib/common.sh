@@ -162,7 +162,7 @@ check_temporal_reachable() {
   local out
   out="$("$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDRESS" --command-timeout 30s 2>&1)" && return 0
   local set_now
-  set_now="$(env | grep -oE '^TEMPORAL_(TLS[A-Z_]*|API_KEY)=' | tr -d = | paste -sd, -)"
+  set_now="$(env | grep -oE '^TEMPORAL_(TLS[A-Z_]*|API_KEY)=' | tr -d = | paste -sd, - || true)"
   die "cannot reach Temporal at $TEMPORAL_ADDRESS: $(head -1 <<<"$out")
   A server that requires mTLS needs TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH and" \
     "TEMPORAL_TLS_SERVER_CA_CERT_PATH (and TEMPORAL_TLS_SERVER_NAME when its certificate names another host);" \
