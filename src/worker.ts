@@ -21,6 +21,7 @@ import { reclaimLeases } from './placement/leases.js';
 import { nodeSettings } from './placement/node.js';
 import { nodeTaskQueue, pinnedPortsOf } from './placement/placement.js';
 import { workflowBundlePath } from './workflow-bundle.js';
+import { workerVersion, type WorkerVersion } from './versioning.js';
 
 async function main(): Promise<void> {
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
@@ -31,6 +32,8 @@ async function main(): Promise<void> {
   });
   const taskQueue = process.env.TASK_QUEUE || DEFAULT_TASK_QUEUE;
   const node = nodeSettings();
+  const bundlePath = workflowBundlePath();
+  const version = workerVersion(process.env, bundlePath);
   const common = {
     connection,
     namespace: settings.namespace,
@@ -40,9 +43,11 @@ async function main(): Promise<void> {
     shutdownGraceTime: '30s',
     // Cancellation reaches an activity with a heartbeat reply: keep that under a few seconds.
     maxHeartbeatThrottleInterval: '2s',
+    // Both queues in one deployment version: a pinned run's stages on the node's queue stay on its version too.
+    workerDeploymentOptions: { version, useWorkerVersioning: true, defaultVersioningBehavior: 'PINNED' } as const,
   };
   await reclaimStaleLeases(node.leaseDir);
-  const shared = await Worker.create({ ...common, taskQueue, workflowBundle: { codePath: workflowBundlePath() } });
+  const shared = await Worker.create({ ...common, taskQueue, workflowBundle: { codePath: bundlePath } });
   const ownQueue = nodeTaskQueue(taskQueue, node.name);
   const own = await Worker.create({ ...common, taskQueue: ownQueue });
   Runtime.instance().logger.info('worker polling', {
@@ -52,15 +57,58 @@ async function main(): Promise<void> {
     leaseDir: node.leaseDir,
     address,
     namespace: settings.namespace,
+    deployment: version.deploymentName,
+    buildId: version.buildId,
   });
   // Not awaited: the checks take seconds (tool imports), and a run should not wait for them.
   void logPreflight();
+  void becomeCurrentIfFirst(connection, settings.namespace, version, common.identity);
   try {
     await Promise.all([shared.run(), own.run()]);
   } finally {
     await connection.close();
   }
   Runtime.instance().logger.info('worker stopped', { taskQueue, node: node.name });
+}
+
+/**
+ * A deployment's first version makes itself current, so that a fresh namespace (or the dev server) needs no
+ * deploy step; once one is current only scripts/deploy-worker.sh changes it. The version exists on the server
+ * only after its first poll: until then the call fails with NotFound, so it is retried for a minute.
+ */
+async function becomeCurrentIfFirst(
+  connection: NativeConnection,
+  namespace: string,
+  { deploymentName, buildId }: WorkerVersion,
+  identity: string,
+): Promise<void> {
+  const logger = Runtime.instance().logger;
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 60; attempt++) {
+    try {
+      const { workerDeploymentInfo } = await connection.workflowService.describeWorkerDeployment({
+        namespace,
+        deploymentName,
+      });
+      const current = workerDeploymentInfo?.routingConfig?.currentDeploymentVersion?.buildId;
+      if (current) {
+        if (current !== buildId) logger.info('not the current version', { deploymentName, buildId, current });
+        return;
+      }
+      await connection.workflowService.setWorkerDeploymentCurrentVersion({
+        namespace,
+        deploymentName,
+        buildId,
+        identity,
+      });
+      logger.info('current version of its deployment (the first)', { deploymentName, buildId });
+      return;
+    } catch (error) {
+      lastError = error;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+  logger.warn('could not make this version current', { deploymentName, buildId, error: String(lastError) });
 }
 
 /** Leases left by runs that ended while no worker of this node ran (terminated, or cleanup never came). */
