@@ -4,7 +4,7 @@
  * README's run command; a client without the certificate is refused and told which variables to set.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createServer } from 'node:net';
@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { PROJECT_ROOT, temporalBinary } from '../helpers/temporal.js';
 import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/wait.js';
 import { leftoverContainers, readReport, removeStrayContainers, resultsDirOf } from './harness.js';
 
 const CLUSTER = path.join(PROJECT_ROOT, 'scripts/temporal-cluster.sh');
@@ -104,22 +105,38 @@ describe('on a Temporal cluster with PostgreSQL and mTLS', { timeout: 1_500_000 
     const withoutTls = Object.fromEntries(
       Object.entries(process.env).filter(([name]) => !name.startsWith('TEMPORAL_')),
     );
-    // Plain TCP, then TLS that trusts the server but shows no certificate of its own.
-    for (const tls of [{}, { TEMPORAL_TLS_SERVER_CA_CERT_PATH, TEMPORAL_TLS_SERVER_NAME: 'localhost' }]) {
-      const run = await execa('bash', ['scripts/run-mp-test.sh'], {
-        cwd: PROJECT_ROOT,
-        env: { ...withoutTls, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ...tls, WORKER_RUNNING: '1', PROFILE: 'sim' },
-        extendEnv: false,
-        reject: false,
-        all: true,
-      });
-      assert.notEqual(run.exitCode, 0, run.all);
-      assert.match(run.all ?? '', /cannot reach Temporal at 127\.0\.0\.1:\d+/);
-      assert.match(
-        run.all ?? '',
-        /TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH and TEMPORAL_TLS_SERVER_CA_CERT_PATH/,
-      );
-    }
+    const tlsVariables =
+      /TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH and\s+TEMPORAL_TLS_SERVER_CA_CERT_PATH/;
+    // The README's run command over plain TCP.
+    const run = await execa('bash', ['scripts/run-mp-test.sh'], {
+      cwd: PROJECT_ROOT,
+      env: { ...withoutTls, TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, WORKER_RUNNING: '1', PROFILE: 'sim' },
+      extendEnv: false,
+      reject: false,
+      all: true,
+    });
+    assert.notEqual(run.exitCode, 0, run.all);
+    assert.match(run.all ?? '', /cannot reach Temporal at 127\.0\.0\.1:\d+: .*TLS/);
+    assert.match(run.all ?? '', tlsVariables);
+    // A worker over TLS that trusts the server but shows no certificate of its own.
+    const worker = await execa('node', ['dist/src/worker.js'], {
+      cwd: PROJECT_ROOT,
+      env: {
+        ...withoutTls,
+        TEMPORAL_ADDRESS,
+        TEMPORAL_NAMESPACE,
+        TEMPORAL_TLS_SERVER_CA_CERT_PATH,
+        TEMPORAL_TLS_SERVER_NAME: 'localhost',
+        TASK_QUEUE: `e2e-refused-${process.pid}`,
+      },
+      extendEnv: false,
+      reject: false,
+      all: true,
+      timeout: 120_000,
+    });
+    assert.equal(worker.exitCode, 1, worker.all);
+    assert.match(worker.all ?? '', /cannot reach Temporal at .*TLS without a client certificate.*CertificateRequired/);
+    assert.match(worker.all ?? '', tlsVariables);
   });
 
   it('runs the pipeline green over mTLS with the README run command, its worker included', async () => {
@@ -163,5 +180,142 @@ describe('on a Temporal cluster with PostgreSQL and mTLS', { timeout: 1_500_000 
       { env: { ...process.env, ...connection } },
     );
     assert.match(found.stdout, /Total: 1\b/);
+  });
+
+  it('upgrades workers with Worker Versioning: a run finishes on the version it started on, new runs go to the new one, the old workers are drained', async () => {
+    const env = { ...process.env, ...connection };
+    const deployment = `e2e-versioning-${process.pid}`;
+    const taskQueue = `e2e-versioning-${process.pid}`;
+    const [versionA, versionB] = ['a', 'b'].map((v) => `${v}-${process.pid}`);
+    // Version B's workflow code runs the benchmarks in the opposite order: a history of A does not replay on it.
+    const copy = path.join(PROJECT_ROOT, '.run', `version-b-${process.pid}`);
+    await cp(path.join(PROJECT_ROOT, 'dist/src'), path.join(copy, 'src'), { recursive: true });
+    const pipelineJs = path.join(copy, 'src/workflows/pipeline.js');
+    const original = await readFile(pipelineJs, 'utf8');
+    const reordered = original.replace(/(const BENCHMARKS = )(\[[^;]*\]);/, '$1$2.reverse();');
+    assert.notEqual(reordered, original, 'version B reorders the benchmarks');
+    await writeFile(pipelineJs, reordered);
+    const bundleB = path.join(copy, 'workflow-bundle.js');
+    await execa('node', [path.join(copy, 'src/build/bundle-workflows.js'), bundleB]);
+    const deploy = (version: string, bundle: string) =>
+      execa('bash', ['scripts/deploy-worker.sh'], {
+        cwd: PROJECT_ROOT,
+        env: {
+          ...env,
+          WORKER_DEPLOYMENT_NAME: deployment,
+          WORKER_BUILD_ID: version,
+          WORKFLOW_BUNDLE: bundle,
+          TASK_QUEUE: taskQueue,
+        },
+        reject: false,
+        all: true,
+      });
+    const cli = (args: string[]) => execa(temporalBinary(), args, { env });
+    const versionOf = async (workflowId: string) => {
+      const described = await cli(['workflow', 'describe', '--workflow-id', workflowId, '-o', 'json']);
+      return JSON.parse(described.stdout).workflowExecutionInfo.versioningInfo as {
+        behavior: string;
+        deploymentVersion: { buildId: string };
+      };
+    };
+    const activityOrder = async (workflowId: string) => {
+      const shown = await cli(['workflow', 'show', '--workflow-id', workflowId, '-o', 'json']);
+      const events = JSON.parse(shown.stdout).events as {
+        activityTaskScheduledEventAttributes?: { activityType: { name: string } };
+      }[];
+      return events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType.name ?? []);
+    };
+
+    try {
+      const first = await deploy(versionA, path.join(PROJECT_ROOT, 'dist/workflow-bundle.js'));
+      assert.equal(first.exitCode, 0, first.all);
+      assert.match(first.all, new RegExp(`version ${versionA} is current in deployment ${deployment}`));
+
+      // 1. A run on version A whose servers take 20 s to become healthy.
+      const buildId = `versioning-${process.pid}`;
+      const runA = `lmcache-mp-test-${buildId}`;
+      await cli([
+        'workflow',
+        'start',
+        '--type',
+        'lmcacheMpTest',
+        '--task-queue',
+        taskQueue,
+        '--workflow-id',
+        runA,
+        '--input',
+        JSON.stringify({
+          profile: 'sim',
+          buildId,
+          stages: ['build', 'launch', 'health', 'lm_eval', 'long_doc_qa'],
+          limit: 10,
+          numDocuments: 6,
+          simGpuCacheTokens: 4000,
+          simStartupSeconds: 20,
+        }),
+      ]);
+      await waitFor('run A waiting for health', async () => (await activityOrder(runA)).includes('waitForHealth'), {
+        withinMs: 300_000,
+        everyMs: 1000,
+      });
+
+      // 2.-3. Version B starts beside A and becomes current; deploy-worker.sh then waits for A to drain.
+      const upgrade = deploy(versionB, bundleB);
+      let output = '';
+      upgrade.all?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      await waitFor('version B current', () => output.includes(`version ${versionB} is current`), {
+        withinMs: 120_000,
+      });
+      assert.match(output, new RegExp(`\\(was ${versionA}\\)`));
+
+      // 5. A new run goes to B (input refused at once: only where it ran matters here).
+      const runB = `e2e-versioning-new-${process.pid}`;
+      const refused = JSON.stringify({ profile: 'sim', numPrompts: -1 });
+      await cli([
+        'workflow',
+        'start',
+        '--type',
+        'lmcacheMpTest',
+        '--task-queue',
+        taskQueue,
+        '--workflow-id',
+        runB,
+        '--input',
+        refused,
+      ]);
+      await waitFor('the new run on a version', async () => (await versionOf(runB))?.deploymentVersion, {
+        withinMs: 60_000,
+      });
+      assert.equal((await versionOf(runB)).deploymentVersion.buildId, versionB);
+
+      // 4. The run on A completes green on A, in A's stage order; 6. then A's worker is stopped.
+      const upgraded = await upgrade;
+      assert.equal(upgraded.exitCode, 0, upgraded.all);
+      assert.match(upgraded.all, new RegExp(`waiting for 1 open run\\(s\\) pinned to version ${versionA}`));
+      assert.match(upgraded.all, new RegExp(`stopped 1 worker\\(s\\) of version ${versionA}`));
+      const report = await readReport(resultsDirOf(buildId));
+      assert.equal(report.passed, true, JSON.stringify(report.checks.filter((c) => !c.passed)));
+      const pinned = await versionOf(runA);
+      assert.equal(pinned.behavior, 'VERSIONING_BEHAVIOR_PINNED');
+      assert.equal(pinned.deploymentVersion.buildId, versionA);
+      const order = (await activityOrder(runA)).filter((name) => name === 'runLmEval' || name === 'runLongDocQa');
+      assert.deepEqual([...new Set(order)], ['runLmEval', 'runLongDocQa'], "A's order, not B's");
+      assert.deepEqual(await leftoverContainers(runA), []);
+    } finally {
+      // B's workers (and A's, if the test stopped early) were started by deploy-worker.sh: stop them by pid.
+      const pidsDir = path.join(PROJECT_ROOT, '.run/workers', deployment);
+      for (const version of [versionA, versionB]) {
+        const files = await readdir(path.join(pidsDir, version)).catch(() => [] as string[]);
+        for (const file of files) {
+          try {
+            process.kill(Number(path.basename(file, '.pid')), 'SIGTERM');
+          } catch {
+            // already gone
+          }
+        }
+      }
+      await rm(pidsDir, { recursive: true, force: true });
+      await rm(copy, { recursive: true, force: true });
+    }
   });
 });
