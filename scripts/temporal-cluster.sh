@@ -7,6 +7,7 @@
 #                                        is not running, creates the namespace (30-day retention), registers the
 #                                        runs' search attributes; prints the TEMPORAL_* variables to export:
 #                                        eval "$(scripts/temporal-cluster.sh up)"
+#   scripts/temporal-cluster.sh build    only builds the server and installs PostgreSQL (scripts/test.sh, for CI)
 #   scripts/temporal-cluster.sh status   each process, its pid and whether it runs; the frontend's health
 #   scripts/temporal-cluster.sh down     stops every process it started, by pid
 #   scripts/temporal-cluster.sh kill SERVICE | restart SERVICE   (frontend, history, matching, worker, postgres)
@@ -402,6 +403,7 @@ known_process() {
 }
 
 case "${1:-}" in
+  build) ensure_server_build; pg_bin_dir >/dev/null ;;
   up) up ;;
   down) down ;;
   status) status ;;
@@ -419,5 +421,5 @@ case "${1:-}" in
     eval "$(export_lines)"
     wait_for_frontend
     ;;
-  *) die "usage: scripts/temporal-cluster.sh up|down|status|kill SERVICE|restart SERVICE" ;;
+  *) die "usage: scripts/temporal-cluster.sh build|up|down|status|kill SERVICE|restart SERVICE" ;;
 esac
