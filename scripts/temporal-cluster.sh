@@ -25,10 +25,14 @@ cd "$PROJECT_ROOT"
 # Go module proxy when the installed Go is older).
 SERVER_VERSION=v1.32.2
 GO_TOOLCHAIN=go1.26.10
+# The newest UI server whose dependencies the Go module proxy serves here (v2.58.1 needs go.temporal.io/api v1.64.0,
+# which it refuses); it embeds the UI's assets.
+UI_VERSION=v2.56.4
 BUILD_DIR="$PROJECT_ROOT/.temporal-cluster/build/$SERVER_VERSION"
 STATE_DIR="${TEMPORAL_CLUSTER_DIR:-$PROJECT_ROOT/.temporal-cluster/run}"
 case "$STATE_DIR" in /*) ;; *) STATE_DIR="$PROJECT_ROOT/$STATE_DIR" ;; esac
 PORT="${TEMPORAL_CLUSTER_PORT:-7233}"
+UI_PORT=$((PORT + 1000))
 PG_PORT="${TEMPORAL_CLUSTER_PG_PORT:-5433}"
 NAMESPACE="${TEMPORAL_CLUSTER_NAMESPACE:-lmcache-mp}"
 for var in TEMPORAL_CLUSTER_PORT TEMPORAL_CLUSTER_PG_PORT; do
@@ -39,18 +43,20 @@ done
 # Membership ports (the frontend's + 10..13) go into a smallint column of the persistence schema.
 [ "$PORT" -le 32754 ] || die "TEMPORAL_CLUSTER_PORT must be at most 32754 (the services' membership ports, up to" \
   "TEMPORAL_CLUSTER_PORT+13, are stored as PostgreSQL smallints), not '$PORT'"
-SERVICES=(history matching frontend worker) # history and matching first: the frontend routes to them
+SERVICES=(history matching frontend worker ui) # history and matching first: the frontend routes to them
 CERTS="$STATE_DIR/certs"
 CONFIG="$STATE_DIR/config/temporal.yaml"
 PGDATA="$STATE_DIR/postgres"
 
 server_bin() { echo "$BUILD_DIR/bin/server"; }
 sql_tool() { echo "$BUILD_DIR/bin/temporal-sql-tool"; }
+ui_server_bin() { echo "$BUILD_DIR/bin/temporal-ui-server"; }
 
 # go install of the server and its schema tool, once per version; the visibility schema is kept beside them
 # because its columns are SQL visibility's search-attribute limits.
 ensure_server_build() {
-  [ -x "$(server_bin)" ] && [ -x "$(sql_tool)" ] && [ -f "$BUILD_DIR/visibility-schema.sql" ] && return 0
+  [ -x "$(server_bin)" ] && [ -x "$(sql_tool)" ] && [ -x "$(ui_server_bin)" ] && [ -f "$BUILD_DIR/visibility-schema.sql" ] \
+    && return 0
   command -v go >/dev/null || die "Go is needed to build the Temporal server (go not found; Debian: golang)"
   say "building Temporal server $SERVER_VERSION and temporal-sql-tool with $GO_TOOLCHAIN (about 3-5 minutes, once; log: $RUN_DIR/temporal-server-build.log)"
   mkdir -p "$BUILD_DIR/bin"
@@ -59,6 +65,12 @@ ensure_server_build() {
     >"$RUN_DIR/temporal-server-build.log" 2>&1 \
     || { tail -30 "$RUN_DIR/temporal-server-build.log" >&2; die "go install of the Temporal server failed"; }
   mv "$BUILD_DIR/bin/sql" "$(sql_tool)"
+  # Its command is also called server: built apart, then renamed.
+  GOTOOLCHAIN="$GO_TOOLCHAIN" GOBIN="$BUILD_DIR/ui" GOFLAGS= \
+    go install "github.com/temporalio/ui-server/v2/cmd/server@$UI_VERSION" >>"$RUN_DIR/temporal-server-build.log" 2>&1 \
+    || { tail -30 "$RUN_DIR/temporal-server-build.log" >&2; die "go install of the Temporal UI server failed"; }
+  mv "$BUILD_DIR/ui/server" "$(ui_server_bin)"
+  rmdir "$BUILD_DIR/ui"
   local module
   module="$(GOTOOLCHAIN="$GO_TOOLCHAIN" GOFLAGS=-mod=mod go env GOMODCACHE)/go.temporal.io/server@$SERVER_VERSION"
   cp "$module/schema/postgresql/v12/visibility/schema.sql" "$BUILD_DIR/visibility-schema.sql"
@@ -243,13 +255,39 @@ EOF
   [ -f "$STATE_DIR/config/dynamic.yaml" ] || echo '{}' >"$STATE_DIR/config/dynamic.yaml"
 }
 
+# The UI server reaches the frontend as a client, with the client certificate.
+write_ui_config() {
+  mkdir -p "$STATE_DIR/config/ui"
+  cat >"$STATE_DIR/config/ui/cluster.yaml" <<EOF
+temporalGrpcAddress: 127.0.0.1:$PORT
+host: 127.0.0.1
+port: $UI_PORT
+enableUi: true
+defaultNamespace: $NAMESPACE
+refreshInterval: 1m
+cors:
+  allowOrigins: ["http://127.0.0.1:$UI_PORT", "http://localhost:$UI_PORT"]
+tls:
+  caFile: $CERTS/ca.pem
+  certFile: $CERTS/client.pem
+  keyFile: $CERTS/client.key
+  serverName: localhost
+  enableHostVerification: true
+EOF
+}
+
 start_service() {
   local service="$1"
   alive "$(pid_of "$service")" && return 0
   say "starting the $service service (log: $STATE_DIR/logs/$service.log)"
-  # No authorizer: the frontend's mTLS is what admits a client (any certificate the CA signed).
-  nohup "$(server_bin)" --config-file "$CONFIG" --allow-no-auth start --service "$service" \
-    >>"$STATE_DIR/logs/$service.log" 2>&1 &
+  if [ "$service" = ui ]; then
+    nohup "$(ui_server_bin)" --root / --config "$STATE_DIR/config/ui" --env cluster start \
+      >>"$STATE_DIR/logs/ui.log" 2>&1 &
+  else
+    # No authorizer: the frontend's mTLS is what admits a client (any certificate the CA signed).
+    nohup "$(server_bin)" --config-file "$CONFIG" --allow-no-auth start --service "$service" \
+      >>"$STATE_DIR/logs/$service.log" 2>&1 &
+  fi
   echo $! >"$STATE_DIR/pids/$service.pid"
 }
 
@@ -342,11 +380,13 @@ up() {
   ensure_postgres
   ensure_certs
   write_config
+  write_ui_config
   for service in "${SERVICES[@]}"; do start_service "$service"; done
   eval "$(export_lines)"
   wait_for_frontend
   ensure_namespace
-  say "Temporal $SERVER_VERSION is up: frontend 127.0.0.1:$PORT (mTLS; certificates in $CERTS), namespace $NAMESPACE, PostgreSQL 127.0.0.1:$PG_PORT; state in $STATE_DIR"
+  say "Temporal $SERVER_VERSION is up: frontend 127.0.0.1:$PORT (mTLS; certificates in $CERTS), namespace $NAMESPACE," \
+    "UI http://127.0.0.1:$UI_PORT/namespaces/$NAMESPACE, PostgreSQL 127.0.0.1:$PG_PORT; state in $STATE_DIR"
   export_lines
 }
 
@@ -399,7 +439,7 @@ down() {
 }
 
 known_process() {
-  case "$1" in frontend|history|matching|worker|postgres) ;; *) die "unknown process '$1' (frontend, history, matching, worker, postgres)" ;; esac
+  case "$1" in frontend|history|matching|worker|ui|postgres) ;; *) die "unknown process '$1' (frontend, history, matching, worker, ui, postgres)" ;; esac
 }
 
 case "${1:-}" in

@@ -25,7 +25,7 @@ function exportsOf(stdout: string): Record<string, string> {
 }
 
 /**
- * A frontend port whose cluster ports are free: gRPC +0..3 and membership +10..13, all below 32768 (membership
+ * A frontend port whose cluster ports are free: gRPC +0..3, membership +10..13 and the UI +1000, below 32768 (membership
  * ports are stored as smallints), so not from the kernel's ephemeral range that freePort draws on.
  */
 async function clusterPortBase(): Promise<number> {
@@ -36,7 +36,7 @@ async function clusterPortBase(): Promise<number> {
       server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
   for (let base = 21000 + (process.pid % 400) * 20; base < 32700; base += 20) {
-    const ports = [0, 1, 2, 3, 10, 11, 12, 13].map((offset) => base + offset);
+    const ports = [0, 1, 2, 3, 10, 11, 12, 13, 1000].map((offset) => base + offset);
     if ((await Promise.all(ports.map(free))).every(Boolean)) return base;
   }
   throw new Error('no free block of cluster ports below 32768');
@@ -95,9 +95,19 @@ describe('on a Temporal cluster with PostgreSQL and mTLS', { timeout: 1_500_000 
     }
     const status = await execa('bash', [CLUSTER, 'status'], { env: clusterEnv, reject: false, all: true });
     assert.equal(status.exitCode, 0, status.all);
-    for (const process of ['frontend', 'history', 'matching', 'worker', 'postgres']) {
+    for (const process of ['frontend', 'history', 'matching', 'worker', 'ui', 'postgres']) {
       assert.match(status.all ?? '', new RegExp(`^${process} +running \\(pid \\d+`, 'm'));
     }
+  });
+
+  it('serves the Temporal UI against the cluster, its server reaching the frontend with the client certificate', async () => {
+    const uiPort = Number(clusterEnv.TEMPORAL_CLUSTER_PORT) + 1000;
+    const page = await fetch(`http://127.0.0.1:${uiPort}/namespaces/${connection.TEMPORAL_NAMESPACE}/workflows`);
+    assert.equal(page.status, 200);
+    const api = await fetch(`http://127.0.0.1:${uiPort}/api/v1/namespaces/${connection.TEMPORAL_NAMESPACE}`);
+    assert.equal(api.status, 200, await api.text());
+    const described = (await api.json()) as { namespaceInfo: { name: string } };
+    assert.equal(described.namespaceInfo.name, connection.TEMPORAL_NAMESPACE);
   });
 
   it('refuses a client without the certificate, naming the TLS variables', async () => {
