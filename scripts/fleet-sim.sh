@@ -36,7 +36,7 @@ trap stop_workers EXIT
 for i in $(seq 1 "$nodes"); do
   first=$((21000 + i * 100))
   NODE_NAME="$tag-node$i" PORT_RANGE="$first-$((first + 99))" SIM_GPUS="${SIM_GPUS:-8}" \
-    node dist/src/worker.js >"$work/worker-$i.log" 2>&1 &
+    WORKER_BECOME_CURRENT=1 node dist/src/worker.js >"$work/worker-$i.log" 2>&1 &
   pids+=($!)
 done
 for i in $(seq 1 "$nodes"); do

@@ -12,6 +12,8 @@ export const DEFAULT_DEPLOYMENT_NAME = 'lmcache-mp';
 export interface WorkerVersion {
   deploymentName: string;
   buildId: string;
+  /** WORKER_BECOME_CURRENT: 1 makes the worker's version current at start; unset or 0 only a deployment's first. */
+  becomeCurrent: 'always' | 'if-first';
 }
 
 // The server joins them as `<deployment>.<build id>` in older APIs: no dots in the name.
@@ -48,5 +50,9 @@ export function workerVersion(env: NodeJS.ProcessEnv, bundlePath: string): Worke
       `WORKER_BUILD_ID may hold only letters, digits, ".", "_", "+" and "-" (at most 255), got ${JSON.stringify(buildId)}`,
     );
   }
-  return { deploymentName, buildId };
+  const become = env.WORKER_BECOME_CURRENT || '0';
+  if (become !== '0' && become !== '1') {
+    throw new Error(`WORKER_BECOME_CURRENT must be 0 or 1, got ${JSON.stringify(env.WORKER_BECOME_CURRENT)}`);
+  }
+  return { deploymentName, buildId, becomeCurrent: become === '1' ? 'always' : 'if-first' };
 }

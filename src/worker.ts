@@ -62,7 +62,7 @@ async function main(): Promise<void> {
   });
   // Not awaited: the checks take seconds (tool imports), and a run should not wait for them.
   void logPreflight();
-  void becomeCurrentIfFirst(connection, settings.namespace, version, common.identity);
+  void becomeCurrent(connection, settings.namespace, version, common.identity);
   try {
     await Promise.all([shared.run(), own.run()]);
   } finally {
@@ -73,13 +73,15 @@ async function main(): Promise<void> {
 
 /**
  * A deployment's first version makes itself current, so that a fresh namespace (or the dev server) needs no
- * deploy step; once one is current only scripts/deploy-worker.sh changes it. The version exists on the server
- * only after its first poll: until then the call fails with NotFound, so it is retried for a minute.
+ * deploy step; once one is current only scripts/deploy-worker.sh changes it, or a worker started with
+ * WORKER_BECOME_CURRENT=1 (a script's own worker, whose runs must reach it whatever ran on that server before).
+ * The version exists on the server only after its first poll: until then the call fails, so it is retried for a
+ * minute.
  */
-async function becomeCurrentIfFirst(
+async function becomeCurrent(
   connection: NativeConnection,
   namespace: string,
-  { deploymentName, buildId }: WorkerVersion,
+  { deploymentName, buildId, becomeCurrent }: WorkerVersion,
   identity: string,
 ): Promise<void> {
   const logger = Runtime.instance().logger;
@@ -91,8 +93,9 @@ async function becomeCurrentIfFirst(
         deploymentName,
       });
       const current = workerDeploymentInfo?.routingConfig?.currentDeploymentVersion?.buildId;
-      if (current) {
-        if (current !== buildId) logger.info('not the current version', { deploymentName, buildId, current });
+      if (current === buildId) return;
+      if (current && becomeCurrent === 'if-first') {
+        logger.info('not the current version', { deploymentName, buildId, current });
         return;
       }
       await connection.workflowService.setWorkerDeploymentCurrentVersion({
@@ -101,7 +104,7 @@ async function becomeCurrentIfFirst(
         buildId,
         identity,
       });
-      logger.info('current version of its deployment (the first)', { deploymentName, buildId });
+      logger.info('current version of its deployment', { deploymentName, buildId, previous: current ?? 'none' });
       return;
     } catch (error) {
       lastError = error;

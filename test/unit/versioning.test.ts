@@ -18,16 +18,21 @@ describe('worker version: WORKER_DEPLOYMENT_NAME and WORKER_BUILD_ID', () => {
 
   it('defaults to deployment lmcache-mp and the build id recorded beside the bundle', async () => {
     await writeFile(buildIdFileOf(bundle), 'abc123-dirty\n');
-    assert.deepEqual(workerVersion({}, bundle), { deploymentName: 'lmcache-mp', buildId: 'abc123-dirty' });
-    assert.deepEqual(workerVersion({ WORKER_DEPLOYMENT_NAME: 'ci', WORKER_BUILD_ID: 'v2' }, bundle), {
-      deploymentName: 'ci',
-      buildId: 'v2',
+    assert.deepEqual(workerVersion({}, bundle), {
+      deploymentName: 'lmcache-mp',
+      buildId: 'abc123-dirty',
+      becomeCurrent: 'if-first',
     });
+    assert.deepEqual(
+      workerVersion({ WORKER_DEPLOYMENT_NAME: 'ci', WORKER_BUILD_ID: 'v2', WORKER_BECOME_CURRENT: '1' }, bundle),
+      { deploymentName: 'ci', buildId: 'v2', becomeCurrent: 'always' },
+    );
   });
 
   it('refuses bad names, naming the variable and the value, and a bundle without a build id', async () => {
     assert.throws(() => workerVersion({ WORKER_DEPLOYMENT_NAME: 'a.b' }, bundle), /WORKER_DEPLOYMENT_NAME .*"a\.b"/);
     assert.throws(() => workerVersion({ WORKER_BUILD_ID: 'has space' }, bundle), /WORKER_BUILD_ID .*"has space"/);
+    assert.throws(() => workerVersion({ WORKER_BECOME_CURRENT: 'yes' }, bundle), /WORKER_BECOME_CURRENT .*"yes"/);
     await rm(buildIdFileOf(bundle));
     assert.throws(() => workerVersion({}, bundle), /no WORKER_BUILD_ID and no .*build-id/);
   });
