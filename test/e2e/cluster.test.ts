@@ -328,4 +328,75 @@ describe('on a Temporal cluster with PostgreSQL and mTLS', { timeout: 1_500_000 
       await rm(copy, { recursive: true, force: true });
     }
   });
+
+  it("survives the cluster's faults in one run: the frontend SIGKILLed mid-lm_eval, the history service mid-vllm_bench, PostgreSQL restarted mid-long_doc_qa", async () => {
+    const env = { ...process.env, ...connection };
+    const cli = (args: string[]) => execa(temporalBinary(), args, { env });
+    const cluster = (args: string[]) => execa('bash', [CLUSTER, ...args], { env: clusterEnv, all: true });
+    const taskQueue = `e2e-cluster-faults-${process.pid}`;
+    const buildId = `cluster-faults-${process.pid}`;
+    const workflowId = `lmcache-mp-test-${buildId}`;
+    const worker = execa('node', ['dist/src/worker.js'], {
+      cwd: PROJECT_ROOT,
+      env: { ...env, TASK_QUEUE: taskQueue, WORKER_BECOME_CURRENT: '1' },
+      reject: false,
+      all: true,
+    });
+    try {
+      await cli([
+        'workflow',
+        'start',
+        '--type',
+        'lmcacheMpTest',
+        '--task-queue',
+        taskQueue,
+        '--workflow-id',
+        workflowId,
+        '--input',
+        JSON.stringify({
+          profile: 'sim',
+          buildId,
+          stages: ['build', 'launch', 'health', 'lm_eval', 'vllm_bench', 'long_doc_qa'],
+          limit: 10,
+          numPrompts: 12,
+          numDocuments: 6,
+          simGpuCacheTokens: 4000,
+        }),
+      ]);
+      const scheduled = async (activity: string) => {
+        const shown = await cli(['workflow', 'show', '--workflow-id', workflowId, '-o', 'json']);
+        const events = JSON.parse(shown.stdout).events as {
+          activityTaskScheduledEventAttributes?: { activityType: { name: string } };
+        }[];
+        return events.some((e) => e.activityTaskScheduledEventAttributes?.activityType.name === activity);
+      };
+      const faults: [string, string[]][] = [
+        ['runLmEval', ['frontend']],
+        ['runVllmBench', ['history']],
+        ['runLongDocQa', ['postgres']],
+      ];
+      for (const [activity, [process]] of faults) {
+        await waitFor(`${activity} scheduled`, () => scheduled(activity), { withinMs: 600_000, everyMs: 500 });
+        // PostgreSQL gets a fast shutdown and a start; a service is SIGKILLed, then started again.
+        if (process !== 'postgres') await cluster(['kill', process]);
+        await cluster(['restart', process]);
+      }
+      const result = await execa(temporalBinary(), ['workflow', 'result', '--workflow-id', workflowId], {
+        env,
+        reject: false,
+        all: true,
+      });
+      assert.equal(result.exitCode, 0, `${result.all}\n${worker.all ?? ''}`);
+      const report = await readReport(resultsDirOf(buildId));
+      assert.equal(report.passed, true, JSON.stringify(report.checks.filter((c) => !c.passed)));
+      assert.ok(
+        report.stages.every((s) => s.status === 'passed'),
+        JSON.stringify(report.stages.map((s) => [s.name, s.status])),
+      );
+      assert.deepEqual(await leftoverContainers(workflowId), []);
+    } finally {
+      worker.kill('SIGTERM');
+      await worker;
+    }
+  });
 });
