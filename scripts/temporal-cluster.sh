@@ -381,6 +381,14 @@ up() {
   ensure_certs
   write_config
   write_ui_config
+  # Each service writes the cluster's metadata on a new database, and two at once collide: the history service
+  # first, alone, until its gRPC port (the frontend's + 1) answers.
+  start_service history
+  for _ in $(seq 1 60); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$((PORT + 1))") 2>/dev/null && break
+    alive "$(pid_of history)" || { tail -20 "$STATE_DIR/logs/history.log" >&2; die "the history service exited (log above)"; }
+    sleep 1
+  done
   for service in "${SERVICES[@]}"; do start_service "$service"; done
   eval "$(export_lines)"
   wait_for_frontend

@@ -105,8 +105,9 @@ describe('on a Temporal cluster with PostgreSQL and mTLS', { timeout: 1_500_000 
     const page = await fetch(`http://127.0.0.1:${uiPort}/namespaces/${connection.TEMPORAL_NAMESPACE}/workflows`);
     assert.equal(page.status, 200);
     const api = await fetch(`http://127.0.0.1:${uiPort}/api/v1/namespaces/${connection.TEMPORAL_NAMESPACE}`);
-    assert.equal(api.status, 200, await api.text());
-    const described = (await api.json()) as { namespaceInfo: { name: string } };
+    const body = await api.text();
+    assert.equal(api.status, 200, body);
+    const described = JSON.parse(body) as { namespaceInfo: { name: string } };
     assert.equal(described.namespaceInfo.name, connection.TEMPORAL_NAMESPACE);
   });
 
