@@ -13,7 +13,7 @@ import { execa } from 'execa';
 import { PROJECT_ROOT, temporalBinary } from '../helpers/temporal.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait.js';
-import { leftoverContainers, readReport, removeStrayContainers, resultsDirOf } from './harness.js';
+import { leftoverContainers, readReport, removeStrayContainers, resultsDirOf, startRun } from './harness.js';
 
 const CLUSTER = path.join(PROJECT_ROOT, 'scripts/temporal-cluster.sh');
 
@@ -245,26 +245,15 @@ describe('on a Temporal cluster with PostgreSQL and mTLS', { timeout: 1_500_000 
       // 1. A run on version A whose servers take 20 s to become healthy.
       const buildId = `versioning-${process.pid}`;
       const runA = `lmcache-mp-test-${buildId}`;
-      await cli([
-        'workflow',
-        'start',
-        '--type',
-        'lmcacheMpTest',
-        '--task-queue',
-        taskQueue,
-        '--workflow-id',
-        runA,
-        '--input',
-        JSON.stringify({
-          profile: 'sim',
-          buildId,
-          stages: ['build', 'launch', 'health', 'lm_eval', 'long_doc_qa'],
-          limit: 10,
-          numDocuments: 6,
-          simGpuCacheTokens: 4000,
-          simStartupSeconds: 20,
-        }),
-      ]);
+      await startRun({ cli }, taskQueue, runA, {
+        profile: 'sim',
+        buildId,
+        stages: ['build', 'launch', 'health', 'lm_eval', 'long_doc_qa'],
+        limit: 10,
+        numDocuments: 6,
+        simGpuCacheTokens: 4000,
+        simStartupSeconds: 20,
+      });
       await waitFor('run A waiting for health', async () => (await activityOrder(runA)).includes('waitForHealth'), {
         withinMs: 300_000,
         everyMs: 1000,
@@ -281,19 +270,7 @@ describe('on a Temporal cluster with PostgreSQL and mTLS', { timeout: 1_500_000 
 
       // 5. A new run goes to B (input refused at once: only where it ran matters here).
       const runB = `e2e-versioning-new-${process.pid}`;
-      const refused = JSON.stringify({ profile: 'sim', numPrompts: -1 });
-      await cli([
-        'workflow',
-        'start',
-        '--type',
-        'lmcacheMpTest',
-        '--task-queue',
-        taskQueue,
-        '--workflow-id',
-        runB,
-        '--input',
-        refused,
-      ]);
+      await startRun({ cli }, taskQueue, runB, { profile: 'sim', numPrompts: -1 });
       await waitFor('the new run on a version', async () => (await versionOf(runB))?.deploymentVersion, {
         withinMs: 60_000,
       });
@@ -344,26 +321,15 @@ describe('on a Temporal cluster with PostgreSQL and mTLS', { timeout: 1_500_000 
       all: true,
     });
     try {
-      await cli([
-        'workflow',
-        'start',
-        '--type',
-        'lmcacheMpTest',
-        '--task-queue',
-        taskQueue,
-        '--workflow-id',
-        workflowId,
-        '--input',
-        JSON.stringify({
-          profile: 'sim',
-          buildId,
-          stages: ['build', 'launch', 'health', 'lm_eval', 'vllm_bench', 'long_doc_qa'],
-          limit: 10,
-          numPrompts: 12,
-          numDocuments: 6,
-          simGpuCacheTokens: 4000,
-        }),
-      ]);
+      await startRun({ cli }, taskQueue, workflowId, {
+        profile: 'sim',
+        buildId,
+        stages: ['build', 'launch', 'health', 'lm_eval', 'vllm_bench', 'long_doc_qa'],
+        limit: 10,
+        numPrompts: 12,
+        numDocuments: 6,
+        simGpuCacheTokens: 4000,
+      });
       const scheduled = async (activity: string) => {
         const shown = await cli(['workflow', 'show', '--workflow-id', workflowId, '-o', 'json']);
         const events = JSON.parse(shown.stdout).events as {
