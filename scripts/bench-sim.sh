@@ -47,7 +47,7 @@ awk -v s="$started" -v e="$ended" -v rs="$retry_started" -v re="$retry_ended" \
 quiet_build="${BUILD_ID}_unfollowed"
 quiet_id="lmcache-mp-test-$quiet_build"
 quiet_input="$(BUILD_ID="$quiet_build" node dist/src/client/cli.js input --workflow-id "$quiet_id")"
-TASK_QUEUE="${TASK_QUEUE:-lmcache-mp}" node dist/src/worker.js >"$RUN_DIR/worker-$quiet_build.log" 2>&1 &
+WORKER_BECOME_CURRENT=1 TASK_QUEUE="${TASK_QUEUE:-lmcache-mp}" node dist/src/worker.js >"$RUN_DIR/worker-$quiet_build.log" 2>&1 &
 quiet_worker=$!
 "$TEMPORAL_BIN" workflow start --address "$TEMPORAL_ADDRESS" --type lmcacheMpTest \
   --task-queue "${TASK_QUEUE:-lmcache-mp}" --workflow-id "$quiet_id" --input "$quiet_input" >/dev/null

@@ -22,7 +22,7 @@ tag="rec_$(date +%s)"
 if [ "${WORKER_RUNNING:-0}" != 1 ]; then
   worker_log="$RUN_DIR/worker-$tag.log"
   say "starting a worker on task queue $TASK_QUEUE (log: $worker_log)"
-  TASK_QUEUE="$TASK_QUEUE" node dist/src/worker.js >"$worker_log" 2>&1 &
+  WORKER_BECOME_CURRENT=1 TASK_QUEUE="$TASK_QUEUE" node dist/src/worker.js >"$worker_log" 2>&1 &
   worker_pid=$!
   trap 'kill -TERM "$worker_pid" 2>/dev/null; wait "$worker_pid" 2>/dev/null || true' EXIT
 fi

@@ -17,7 +17,8 @@ for suite in "${suites[@]}"; do
     # The contract tests hand our command lines to vLLM's own parsers; the end-to-end suite runs the real
     # `vllm bench serve` against the sim.
     integration) ensure_docker; ensure_chromium; ensure_vllm force ;;
-    e2e) ensure_docker; ensure_chromium; ensure_vllm force ;;
+    # test/e2e/cluster.test.ts runs a Temporal cluster: its server is built from Go (minutes, once; cached).
+    e2e) ensure_docker; ensure_chromium; ensure_vllm force; bash scripts/temporal-cluster.sh build ;;
     *) die "unknown suite $suite (unit, workflow, integration, e2e)" ;;
   esac
 done

@@ -32,3 +32,23 @@ export function connectionSettings(env: NodeJS.ProcessEnv): TemporalConnectionSe
     metadata: connectionOptions.metadata,
   };
 }
+
+/**
+ * A failed connection, explained: a frontend that requires a client certificate closes the connection without
+ * saying so, so the message names the variables that configure TLS and which of them are set.
+ */
+export function explainConnectionFailure(error: unknown, settings: TemporalConnectionSettings): Error {
+  const tls = typeof settings.tls === 'object' && settings.tls !== null ? settings.tls : undefined;
+  const given = tls?.clientCertPair
+    ? 'a client certificate is configured'
+    : settings.tls
+      ? 'TLS without a client certificate'
+      : 'no TLS';
+  return new Error(
+    `cannot reach Temporal at ${settings.address} (namespace ${settings.namespace}; ${given}): ${(error as Error).message}\n` +
+      'A server that requires mTLS needs TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH and ' +
+      'TEMPORAL_TLS_SERVER_CA_CERT_PATH (and TEMPORAL_TLS_SERVER_NAME when its certificate names another host); ' +
+      'Temporal Cloud with an API key needs TEMPORAL_API_KEY.',
+    { cause: error },
+  );
+}

@@ -22,8 +22,8 @@ ensure_node_project() {
     (cd "$PROJECT_ROOT" && npm ci --no-audit --no-fund >"$RUN_DIR/npm-ci.log" 2>&1) || { tail -30 "$RUN_DIR/npm-ci.log" >&2; die "npm ci failed"; }
     cp "$PROJECT_ROOT/package-lock.json" "$stamp"
   fi
-  say "building TypeScript"
-  (cd "$PROJECT_ROOT" && npx tsc -p tsconfig.json) || die "TypeScript build failed"
+  say "building TypeScript and the workflow bundle"
+  (cd "$PROJECT_ROOT" && npm run --silent build) || die "TypeScript build failed"
 }
 
 # Installs a requirements file into the tools' virtual environment unless it already holds exactly that file.
@@ -126,6 +126,7 @@ ensure_chromium() {
 ensure_temporal() {
   if [ -n "${TEMPORAL_ADDRESS:-}" ]; then
     say "using Temporal at $TEMPORAL_ADDRESS"
+    check_temporal_reachable
     # A run that upserts an unknown search attribute would be stuck: refuse before starting one.
     local missing; missing="$(missing_search_attributes)"
     [ -z "$missing" ] || die "namespace ${TEMPORAL_NAMESPACE:-default} at $TEMPORAL_ADDRESS lacks the runs' search" \
@@ -154,6 +155,18 @@ ensure_temporal() {
   done
   tail -30 "$RUN_DIR/temporal.log" >&2
   die "Temporal dev server did not come up within 60 s"
+}
+
+# A frontend that requires a client certificate just closes the connection: name the variables to set.
+check_temporal_reachable() {
+  local out
+  out="$("$TEMPORAL_BIN" operator cluster health --address "$TEMPORAL_ADDRESS" --command-timeout 30s 2>&1)" && return 0
+  local set_now
+  set_now="$(env | grep -oE '^TEMPORAL_(TLS[A-Z_]*|API_KEY)=' | tr -d = | paste -sd, - || true)"
+  die "cannot reach Temporal at $TEMPORAL_ADDRESS: $(head -1 <<<"$out")
+  A server that requires mTLS needs TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH and" \
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH (and TEMPORAL_TLS_SERVER_NAME when its certificate names another host);" \
+    "Temporal Cloud with an API key needs TEMPORAL_API_KEY. Set now: ${set_now:-none of them}."
 }
 
 # Prints "name type" for each of the runs' search attributes (LmcacheMp…) that TEMPORAL_ADDRESS's namespace
@@ -194,7 +207,7 @@ start_sim_nodes() {
   for i in $(seq 1 "$nodes"); do
     first=$((21000 + i * 100))
     NODE_NAME="$tag-node$i" PORT_RANGE="$first-$((first + 99))" SIM_GPUS="${SIM_GPUS:-8}" \
-      node "$PROJECT_ROOT/dist/src/worker.js" >"$logs/worker-$i.log" 2>&1 &
+      WORKER_BECOME_CURRENT=1 node "$PROJECT_ROOT/dist/src/worker.js" >"$logs/worker-$i.log" 2>&1 &
     SIM_NODE_PIDS+=($!)
   done
   for i in $(seq 1 "$nodes"); do

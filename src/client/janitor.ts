@@ -6,7 +6,7 @@
  *   node dist/src/client/cli.js janitor [--dry-run]
  */
 import { Connection, WorkflowClient, WorkflowNotFoundError } from '@temporalio/client';
-import { connectionSettings } from '../connection.js';
+import { connectionSettings, explainConnectionFailure } from '../connection.js';
 import { containersOf, removeContainers, type OwnedContainer } from '../docker/containers.js';
 import { leaseHolders, releaseLeases } from '../placement/leases.js';
 import { DEFAULT_LEASE_DIR } from '../placement/node.js';
@@ -70,7 +70,9 @@ export async function runJanitor(
   }
   const settings = connectionSettings(env);
   const { address, tls, apiKey, metadata } = settings;
-  const connection = await Connection.connect({ address, tls, apiKey, metadata });
+  const connection = await Connection.connect({ address, tls, apiKey, metadata }).catch((error: unknown) => {
+    throw explainConnectionFailure(error, settings);
+  });
   try {
     const client = new WorkflowClient({ connection, namespace: settings.namespace });
     const verdicts: JanitorVerdict[] = [];

@@ -3,7 +3,7 @@
  * and the record mapping are pure; `listRuns` is the one call to the server.
  */
 import { Connection, WorkflowClient, type WorkflowExecutionInfo } from '@temporalio/client';
-import { connectionSettings } from '../connection.js';
+import { connectionSettings, explainConnectionFailure } from '../connection.js';
 import { WORKFLOW_TYPE } from '../constants.js';
 import { inProgress, SA } from '../workflows/search-attributes.js';
 import type { KeyFigures } from './figures.js';
@@ -87,6 +87,8 @@ export async function withVisibilityClient<T>(
     apiKey: settings.apiKey,
     metadata: settings.metadata,
     connectTimeout: options.connectTimeout,
+  }).catch((error: unknown) => {
+    throw explainConnectionFailure(error, settings);
   });
   try {
     return await use(new WorkflowClient({ connection, namespace: options.namespace ?? settings.namespace }));

@@ -39,8 +39,16 @@ export async function removeStrayContainers(): Promise<void> {
   if (strays.length > 0) await removeContainers(strays, '/tmp/lmcache_ci_results_e2e_strays', () => {});
 }
 
-/** Starts an lmcacheMpTest run with `temporal workflow start`, as CI does; the CLI's result, for its exit code. */
-export function startRun(server: DevServer, taskQueue: string, workflowId: string, input: object) {
+/**
+ * Starts an lmcacheMpTest run with `temporal workflow start`, as CI does, through a dev server's CLI or any other
+ * (a cluster's, with its connection variables); the CLI's result, for its exit code.
+ */
+export function startRun<R>(
+  server: Pick<DevServer, 'cli'> | { cli(args: string[]): R },
+  taskQueue: string,
+  workflowId: string,
+  input: object,
+) {
   return server.cli([
     'workflow',
     'start',

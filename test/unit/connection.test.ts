@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { connectionSettings } from '../../src/connection.js';
+import { connectionSettings, explainConnectionFailure } from '../../src/connection.js';
 
 /** The files' contents come back as bytes. */
 const text = (bytes: Uint8Array | undefined) => (bytes === undefined ? undefined : Buffer.from(bytes).toString('utf8'));
@@ -93,6 +93,31 @@ describe('connection settings: the temporal CLI environment configuration', () =
           TEMPORAL_PROFILE: 'nope',
         }),
       /Profile 'nope' not found/,
+    );
+  });
+
+  it('explains a failed connection: the TLS variables to set, and what was given', () => {
+    const refused = new Error('transport error');
+    const plain = explainConnectionFailure(refused, connectionSettings({ ...isolated, TEMPORAL_ADDRESS: 'a:1' }));
+    assert.match(plain.message, /^cannot reach Temporal at a:1 \(namespace default; no TLS\): transport error/);
+    assert.match(
+      plain.message,
+      /TEMPORAL_TLS_CLIENT_CERT_PATH, TEMPORAL_TLS_CLIENT_KEY_PATH and TEMPORAL_TLS_SERVER_CA_CERT_PATH/,
+    );
+    assert.equal(plain.cause, refused);
+    const caOnly = { ...isolated, TEMPORAL_TLS_SERVER_CA_CERT_PATH: path.join(dir, 'ca.pem') };
+    assert.match(
+      explainConnectionFailure(refused, connectionSettings(caOnly)).message,
+      /TLS without a client certificate/,
+    );
+    const mtls = {
+      ...caOnly,
+      TEMPORAL_TLS_CLIENT_CERT_PATH: path.join(dir, 'client.pem'),
+      TEMPORAL_TLS_CLIENT_KEY_PATH: path.join(dir, 'client.key'),
+    };
+    assert.match(
+      explainConnectionFailure(refused, connectionSettings(mtls)).message,
+      /a client certificate is configured/,
     );
   });
 });
