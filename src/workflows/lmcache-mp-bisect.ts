@@ -193,9 +193,15 @@ class Prober {
     readonly showProgress: () => void,
   ) {}
 
-  /** The candidates' probes, all at once: each claims a node as any run does. */
-  round(round: number, candidates: Candidate[]): Promise<Outcome[]> {
-    return Promise.all(candidates.map((candidate) => this.decide(round, candidate)));
+  /**
+   * The candidates' probes, all at once: each claims a node as any run does. All of them end before the round
+   * does, so a cancelled bisect ends only once every probe has cleaned up.
+   */
+  async round(round: number, candidates: Candidate[]): Promise<Outcome[]> {
+    const settled = await Promise.allSettled(candidates.map((candidate) => this.decide(round, candidate)));
+    const failed = settled.find((outcome) => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.map((outcome) => (outcome as PromiseFulfilledResult<Outcome>).value);
   }
 
   /** One commit's outcome: probed until a figure is clear of its limit's noise band, a broken probe run again. */
