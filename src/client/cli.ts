@@ -8,6 +8,8 @@
  *   cli.js verdict REPORT_JSON      print the verdict in one line, with what retryStage overrode; exit 0 passed,
  *                                   1 failed, 3 passed only with overrides
  *   cli.js timings RESULTS_DIR HISTORY_JSON   stage durations and health-wait lag of one run
+ *   cli.js compare-orchestration LABEL RESULTS_DIR HISTORY_JSON LABEL RESULTS_DIR HISTORY_JSON   two runs'
+ *                                   hand-over per activity, readiness lag and overhead side by side (bench-cluster.sh)
  *   cli.js overhead HISTORY_JSON    a run's wall time outside its activities, in seconds (scripts/bench-sim.sh)
  *   cli.js janitor [--dry-run]      remove the containers of runs that are no longer running (see janitor.ts)
  *   cli.js doctor                   check this node for what a run with this environment's configuration needs
@@ -35,7 +37,7 @@ import type { RunReport } from '../report/types.js';
 import { verdictExitCode, verdictWithOverrides } from '../report/verdict.js';
 import { cliTypeName, SEARCH_ATTRIBUTE_KEYS } from '../workflows/search-attributes.js';
 import { staticSummary } from '../workflows/run-summary.js';
-import { orchestrationOverheadMs, renderTimings } from './timings.js';
+import { orchestrationOverheadMs, renderOrchestrationComparison, renderTimings } from './timings.js';
 
 const USAGE = [
   'usage: cli.js input|results-dir|static-summary --workflow-id ID',
@@ -127,6 +129,25 @@ async function main(argv: string[]): Promise<number> {
     const health = existsSync(healthFile) ? (JSON.parse(readFileSync(healthFile, 'utf8')) as HealthResult) : undefined;
     const history = JSON.parse(readFileSync(positionals[2], 'utf8')) as { events: Parameters<typeof renderTimings>[2] };
     process.stdout.write(`${renderTimings(report, health, history.events)}\n`);
+    return 0;
+  }
+  if (command === 'compare-orchestration' && positionals.length === 7) {
+    const figures = (label: string, resultsDir: string, historyJson: string) => {
+      const healthFile = path.join(resultsDir, 'health.json');
+      return {
+        label,
+        report: JSON.parse(readFileSync(path.join(resultsDir, 'report.json'), 'utf8')) as RunReport,
+        health: existsSync(healthFile) ? (JSON.parse(readFileSync(healthFile, 'utf8')) as HealthResult) : undefined,
+        events: (JSON.parse(readFileSync(historyJson, 'utf8')) as { events: Parameters<typeof renderTimings>[2] })
+          .events,
+      };
+    };
+    const [, labelA, dirA, historyA, labelB, dirB, historyB] = positionals as [string, ...string[]];
+    const comparison = renderOrchestrationComparison(
+      figures(labelA!, dirA!, historyA!),
+      figures(labelB!, dirB!, historyB!),
+    );
+    process.stdout.write(`${comparison}\n`);
     return 0;
   }
   if (command === 'overhead' && file) {

@@ -69,3 +69,62 @@ export function renderTimings(report: RunReport, health: HealthResult | undefine
   }
   return lines.join('\n');
 }
+
+/**
+ * Per activity, in the order the run scheduled them: how long the orchestration took to hand over to it, from the
+ * previous activity's close (or the worker's first pickup of the run) to this activity's start.
+ */
+export function activityHandoffsMs(events: HistoryEvent[]): { activity: string; ms: number }[] {
+  const times = events.map((event) => Date.parse(event.eventTime));
+  const names = new Map<string, string>();
+  const handoffs: { activity: string; ms: number }[] = [];
+  let freeSince =
+    times[
+      Math.max(
+        0,
+        events.findIndex((event) => event.eventType.endsWith('WORKFLOW_TASK_STARTED')),
+      )
+    ]!;
+  events.forEach((event, index) => {
+    const name = event.activityTaskScheduledEventAttributes?.activityType?.name;
+    if (name) names.set(String(event.eventId), name);
+    const started = event.activityTaskStartedEventAttributes;
+    if (started)
+      handoffs.push({ activity: names.get(String(started.scheduledEventId)) ?? '?', ms: times[index]! - freeSince });
+    if (ACTIVITY_CLOSED.test(event.eventType)) freeSince = times[index]!;
+  });
+  return handoffs;
+}
+
+export interface OrchestrationFigures {
+  label: string;
+  events: HistoryEvent[];
+  report: RunReport;
+  health?: HealthResult;
+}
+
+/** Two runs' orchestration figures side by side: hand-over per activity, readiness lag per server, overhead. */
+export function renderOrchestrationComparison(a: OrchestrationFigures, b: OrchestrationFigures): string {
+  const row = (name: string, x: number | undefined, y: number | undefined) =>
+    `${name.padEnd(24)} ${String(x ?? '-').padStart(10)} ${String(y ?? '-').padStart(10)} ${
+      x && y !== undefined ? `${(y / x).toFixed(2)}x`.padStart(8) : '       -'
+    }`;
+  const lines = [`${'ms'.padEnd(24)} ${a.label.padStart(10)} ${b.label.padStart(10)} ${'ratio'.padStart(8)}`];
+  const handoffsA = activityHandoffsMs(a.events);
+  const handoffsB = activityHandoffsMs(b.events);
+  for (let i = 0; i < Math.max(handoffsA.length, handoffsB.length); i++) {
+    lines.push(
+      row(`hand-over ${handoffsA[i]?.activity ?? handoffsB[i]!.activity}`, handoffsA[i]?.ms, handoffsB[i]?.ms),
+    );
+  }
+  const lag = (figures: OrchestrationFigures, role: string) => {
+    const leftAt = healthWaitLeftAt(figures.events);
+    const server = figures.health?.servers.find((s) => s.role === role);
+    return leftAt !== undefined && server ? leftAt - server.healthyAt : undefined;
+  };
+  for (const role of (a.health ?? b.health)?.servers.map((s) => s.role) ?? []) {
+    lines.push(row(`readiness lag ${role}`, lag(a, role), lag(b, role)));
+  }
+  lines.push(row('orchestration overhead', orchestrationOverheadMs(a.events), orchestrationOverheadMs(b.events)));
+  return lines.join('\n');
+}

@@ -2,7 +2,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { orchestrationOverheadMs } from '../../src/client/timings.js';
+import {
+  activityHandoffsMs,
+  orchestrationOverheadMs,
+  renderOrchestrationComparison,
+} from '../../src/client/timings.js';
+import type { RunReport } from '../../src/report/types.js';
 
 function events(name: string) {
   const url = new URL(`../../../test/fixtures/histories/${name}.json`, import.meta.url);
@@ -23,5 +28,30 @@ describe('orchestration overhead', () => {
     const pickedUp = history.find((event: { eventType: string }) => event.eventType.endsWith('WORKFLOW_TASK_STARTED'));
     assert.ok(Date.parse(pickedUp.eventTime) - Date.parse(history[0].eventTime) > 10_000);
     assert.ok(orchestrationOverheadMs(history) < 10_000);
+  });
+});
+
+describe('hand-over per activity', () => {
+  it('names every started activity in order, each hand-over a part of the overhead', () => {
+    const history = events('sim-placed-pass');
+    const handoffs = activityHandoffsMs(history);
+    assert.deepEqual(
+      handoffs.slice(0, 3).map((h) => h.activity),
+      ['claimNode', 'buildImage', 'leaseResources'],
+    );
+    assert.ok(handoffs.every((h) => h.ms >= 0));
+    const sum = handoffs.reduce((total, h) => total + h.ms, 0);
+    assert.ok(sum <= orchestrationOverheadMs(history), `${sum} ms of hand-overs`);
+  });
+
+  it('puts two runs side by side with their ratio', () => {
+    const run = (label: string) => ({ label, events: events('sim-placed-pass'), report: {} as RunReport });
+    const table = renderOrchestrationComparison(run('dev-server'), run('cluster')).split('\n');
+    assert.match(table[0]!, /dev-server\s+cluster\s+ratio/);
+    assert.match(
+      table.find((line) => line.startsWith('hand-over buildImage'))!,
+      /1\.00x$/,
+    );
+    assert.match(table.at(-1)!, /^orchestration overhead\s+\d+\s+\d+\s+1\.00x$/);
   });
 });
