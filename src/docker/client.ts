@@ -21,6 +21,13 @@ export function isNotFound(error: unknown): boolean {
   return statusOf(error) === 404;
 }
 
+/** 409 "removal of container … is already in progress": another remover got there first. */
+export function isRemovalInProgress(error: unknown): boolean {
+  return (
+    statusOf(error) === 409 && /removal of container .* already in progress/i.test(String((error as Error).message))
+  );
+}
+
 /** 304: the container was already stopped. */
 export function isNotModified(error: unknown): boolean {
   return statusOf(error) === 304;

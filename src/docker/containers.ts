@@ -5,7 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LABEL_RESULTS_DIR, LABEL_ROLE, LABEL_WORKFLOW_ID, type Role } from '../commands/containers.js';
-import { docker, isNotFound, isNotModified } from './client.js';
+import { docker, isNotFound, isNotModified, isRemovalInProgress } from './client.js';
 import { logTail } from './logs.js';
 
 const STOP_TIMEOUT_SECONDS = 10;
@@ -62,10 +62,32 @@ export async function removeContainers(
     }
     const handle = docker().getContainer(container.id);
     await alreadyDoneIsFine(handle.stop({ t: STOP_TIMEOUT_SECONDS }));
-    await alreadyDoneIsFine(handle.remove({ force: true }));
+    await alreadyDoneIsFine(
+      handle.remove({ force: true }).catch(async (error: unknown) => {
+        // Another remover (a janitor beside the run's cleanup) is removing it: done once it is gone.
+        if (!isRemovalInProgress(error)) throw error;
+        await untilGone(container.id);
+      }),
+    );
     removed.push(container.name);
   }
   return { removed, logFiles };
+}
+
+const GONE_WITHIN_MS = 30_000;
+
+async function untilGone(id: string): Promise<void> {
+  const deadline = Date.now() + GONE_WITHIN_MS;
+  while (Date.now() < deadline) {
+    try {
+      await docker().getContainer(id).inspect();
+    } catch (error) {
+      if (isNotFound(error)) return;
+      throw error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`container ${id} was still being removed by another remover after ${GONE_WITHIN_MS / 1000} s`);
 }
 
 /** Already stopped (304) or already removed (404), by an earlier attempt or by hand: the goal is met. */
