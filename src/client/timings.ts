@@ -106,10 +106,10 @@ export interface OrchestrationFigures {
 /** Two runs' orchestration figures side by side: hand-over per activity, readiness lag per server, overhead. */
 export function renderOrchestrationComparison(a: OrchestrationFigures, b: OrchestrationFigures): string {
   const row = (name: string, x: number | undefined, y: number | undefined) =>
-    `${name.padEnd(24)} ${String(x ?? '-').padStart(10)} ${String(y ?? '-').padStart(10)} ${
+    `${name.padEnd(30)} ${String(x ?? '-').padStart(10)} ${String(y ?? '-').padStart(10)} ${
       x && y !== undefined ? `${(y / x).toFixed(2)}x`.padStart(8) : '       -'
     }`;
-  const lines = [`${'ms'.padEnd(24)} ${a.label.padStart(10)} ${b.label.padStart(10)} ${'ratio'.padStart(8)}`];
+  const lines = [`${'ms'.padEnd(30)} ${a.label.padStart(10)} ${b.label.padStart(10)} ${'ratio'.padStart(8)}`];
   const handoffsA = activityHandoffsMs(a.events);
   const handoffsB = activityHandoffsMs(b.events);
   for (let i = 0; i < Math.max(handoffsA.length, handoffsB.length); i++) {
