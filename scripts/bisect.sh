@@ -26,13 +26,7 @@ ensure_vllm
 ensure_docker
 ensure_temporal
 
-if [ "${WORKER_RUNNING:-0}" != 1 ]; then
-  worker_log="$RUN_DIR/worker-$BUILD_ID.log"
-  say "starting a worker on task queue $TASK_QUEUE (log: $worker_log)"
-  WORKER_BECOME_CURRENT=1 TASK_QUEUE="$TASK_QUEUE" node dist/src/worker.js >"$worker_log" 2>&1 &
-  worker_pid=$!
-  trap 'kill -TERM "$worker_pid" 2>/dev/null; wait "$worker_pid" 2>/dev/null || true' EXIT
-fi
+start_worker_unless_running
 
 say "bisecting as workflow $WORKFLOW_ID (type lmcacheMpBisect) — watch it at http://127.0.0.1:${TEMPORAL_UI_PORT:-8233}/namespaces/${TEMPORAL_NAMESPACE:-default}/workflows/$WORKFLOW_ID"
 status=0

@@ -225,3 +225,14 @@ stop_sim_nodes() {
   for pid in "${SIM_NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${SIM_NODE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
+
+# Unless WORKER_RUNNING=1: starts a worker on TASK_QUEUE for this script's run (log .run/worker-$BUILD_ID.log), its
+# version made current, and stops it when the script exits.
+start_worker_unless_running() {
+  [ "${WORKER_RUNNING:-0}" != 1 ] || return 0
+  local worker_log="$RUN_DIR/worker-$BUILD_ID.log"
+  say "starting a worker on task queue $TASK_QUEUE (log: $worker_log)"
+  WORKER_BECOME_CURRENT=1 TASK_QUEUE="$TASK_QUEUE" node "$PROJECT_ROOT/dist/src/worker.js" >"$worker_log" 2>&1 &
+  WORKER_PID=$!
+  trap 'kill -TERM "$WORKER_PID" 2>/dev/null; wait "$WORKER_PID" 2>/dev/null || true' EXIT
+}

@@ -90,10 +90,11 @@ describe('bisect end to end', { timeout: 1_500_000 }, () => {
     return JSON.parse(Buffer.from(data, 'base64').toString('utf8')) as BisectResult;
   }
 
-  function execute(workflowId: string, input: object) {
+  /** `temporal workflow execute` (to its end) or `start` of a bisect, as a user types it. */
+  function execute(workflowId: string, input: object, verb: 'execute' | 'start' = 'execute') {
     return server.cli([
       'workflow',
-      'execute',
+      verb,
       '--type',
       'lmcacheMpBisect',
       '--task-queue',
@@ -197,23 +198,11 @@ describe('bisect end to end', { timeout: 1_500_000 }, () => {
 
   it('cancelling the bisect cancels its running probes, and each cleans up', async () => {
     const workflowId = `e2e-bisect4-${process.pid}`;
-    const started = await server.cli([
-      'workflow',
-      'start',
-      '--type',
-      'lmcacheMpBisect',
-      '--task-queue',
-      TASK_QUEUE,
-      '--workflow-id',
+    const started = await execute(
       workflowId,
-      '--input',
-      JSON.stringify({
-        good: repo.shas[0],
-        bad: repo.shas[11],
-        predicate: CHECK,
-        config: { ...PROBE, lmcacheRepoDir: repo.dir },
-      }),
-    ]);
+      { good: repo.shas[0], bad: repo.shas[11], predicate: CHECK, config: { ...PROBE, lmcacheRepoDir: repo.dir } },
+      'start',
+    );
     assert.equal(started.exitCode, 0, started.all);
     // A probe's servers are up: cancel then.
     await waitFor('the probes’ containers', async () => (await probeContainers(workflowId)).length >= 3 || undefined, {
