@@ -59,6 +59,8 @@ export function evidenceSettings(config: Config): EvidenceSettings {
  */
 export function withSimNoise(check: Check, config: Config): Check {
   if (config.profile !== 'sim' || config.simNoisePercent === 0) return check;
-  const note = `Sim noise ${config.simNoisePercent} % per batch, SIM_NOISE_SEED=${config.randomSeed}.`;
+  const note =
+    `Sim noise ${config.simNoisePercent} % per batch, lasting about ${config.simNoiseSeconds} s, ` +
+    `SIM_NOISE_SEED=${config.randomSeed}.`;
   return { ...check, detail: check.detail ? `${check.detail} ${note}` : note };
 }

@@ -121,7 +121,11 @@ export function lmcacheServerArgs(settings: {
 
 /** The noise of the sim's GPU time, seeded by the run's seed so the run's report says how to reproduce it. */
 export function simNoiseEnv(config: Config): Record<string, string> {
-  return { SIM_NOISE_PERCENT: String(config.simNoisePercent), SIM_NOISE_SEED: String(config.randomSeed) };
+  return {
+    SIM_NOISE_PERCENT: String(config.simNoisePercent),
+    SIM_NOISE_SECONDS: String(config.simNoiseSeconds),
+    SIM_NOISE_SEED: String(config.randomSeed),
+  };
 }
 
 export function containerSpecs(config: Config, plan: LaunchPlan): ContainerSpec[] {

@@ -68,6 +68,7 @@ export const GPU_DEFAULTS: Omit<Config, 'buildId' | 'resultsDir' | 'randomSeed'>
   simStartupSeconds: 0,
   simGpuCacheTokens: 0,
   simNoisePercent: 0,
+  simNoiseSeconds: 1,
   greyZonePercent: 2,
   maxRepeats: 4,
   regressionMarginPercent: 10,

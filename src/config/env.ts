@@ -167,6 +167,12 @@ export const ENV_VARIABLES: ReadonlyArray<{ env: string; field: keyof Config; ki
     help: "sim only: spread of each batch's GPU time, seeded by the run's seed",
   },
   {
+    env: 'SIM_NOISE_SECONDS',
+    field: 'simNoiseSeconds',
+    kind: 'number',
+    help: 'sim only: how long the noise lasts (its correlation time in wall-clock seconds, 0.01 to 3600)',
+  },
+  {
     env: 'GREY_ZONE_PERCENT',
     field: 'greyZonePercent',
     kind: 'number',

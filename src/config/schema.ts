@@ -184,6 +184,8 @@ export const configSchema = z
     simGpuCacheTokens: nonNegativeInt,
     /** The spread of the sim's GPU time per batch (src/sim/noise.ts); 0: none. */
     simNoisePercent: z.number().min(0).max(50),
+    /** How long the sim's interference lasts (its correlation time, src/sim/noise.ts). */
+    simNoiseSeconds: z.number().min(0.01).max(3600),
     /** Points of the throughput ratio, and percent of a latency limit, within which a figure is measured again. */
     greyZonePercent: z.number().min(0).lt(100),
     /** Samples a figure in the grey zone may take after its first; 0: the single-sample rule. */

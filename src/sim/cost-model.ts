@@ -36,12 +36,6 @@ export function slowStoreShareOfPrefill(percent: number): number {
   return percent / (100 - percent);
 }
 
-/**
- * SIM_NOISE_PERCENT's interference persists from one batch to the next, as a noisy neighbour's does: each batch's
- * deviation keeps this share of the last one's (an AR(1) process), so a short run does not average it away.
- */
-export const NOISE_BATCH_CORRELATION = 0.8;
-
 /** The longest prompt plus output the model accepts, as Qwen3-14B's context. */
 export const MAX_MODEL_LEN = 40_960;
 

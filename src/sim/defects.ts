@@ -90,6 +90,17 @@ export function parseNoisePercent(value: string | undefined): number {
   return percent;
 }
 
+/** Parses SIM_NOISE_SECONDS: how long the interference lasts (its correlation time); unset is 1 s. */
+export function parseNoiseSeconds(value: string | undefined): number {
+  const text = (value ?? '').trim();
+  if (text === '') return 1;
+  const seconds = Number(text);
+  if (!Number.isFinite(seconds) || seconds < 0.01 || seconds > 3600) {
+    throw new UsageError(`SIM_NOISE_SECONDS=${JSON.stringify(text)} must be a number of seconds from 0.01 to 3600`);
+  }
+  return seconds;
+}
+
 /** Parses SIM_NOISE_SEED, the noise generator's seed (the run records it); unset is 0. */
 export function parseNoiseSeed(value: string | undefined): number {
   const text = (value ?? '').trim();

@@ -16,6 +16,7 @@ import {
   parseDefect,
   parseGpuCacheTokens,
   parseNoisePercent,
+  parseNoiseSeconds,
   parseNoiseSeed,
   parseStartupSeconds,
   type Defect,
@@ -42,6 +43,7 @@ let requestedDefect: Defect;
 let startupSeconds: number;
 let gpuCacheTokensGiven: number | undefined;
 let noisePercent: number;
+let noiseSeconds: number;
 let noiseSeed: number;
 try {
   args = parseVllmArgs(process.argv.slice(2));
@@ -54,6 +56,7 @@ try {
   startupSeconds = parseStartupSeconds(process.env.SIM_STARTUP_SECONDS);
   gpuCacheTokensGiven = parseGpuCacheTokens(process.env.SIM_GPU_CACHE_TOKENS);
   noisePercent = parseNoisePercent(process.env.SIM_NOISE_PERCENT);
+  noiseSeconds = parseNoiseSeconds(process.env.SIM_NOISE_SECONDS);
   noiseSeed = parseNoiseSeed(process.env.SIM_NOISE_SEED);
 } catch (error) {
   if (!(error instanceof UsageError)) throw error;
@@ -66,7 +69,7 @@ const log = createLogger(args.lmcachePort === null ? 'sim-vllm' : 'sim-vllm+lmca
 const defect = args.lmcachePort === null ? NO_DEFECT : requestedDefect;
 const lmcache =
   args.lmcachePort === null ? null : await LmcacheConnector.open(args.lmcachePort, args.model, log, defect);
-const noise = new GpuNoise(noisePercent, noiseSeed, lmcache ? 'lmcache' : 'baseline');
+const noise = new GpuNoise(noisePercent, noiseSeed, lmcache ? 'lmcache' : 'baseline', noiseSeconds);
 const engine = new Engine(
   gpuCacheTokensGiven ?? gpuCacheTokens(args.gpuMemoryUtilization),
   lmcache,
@@ -91,7 +94,9 @@ log(
 );
 log(`cost model: ${JSON.stringify(costModelSummary())}`);
 if (noisePercent > 0)
-  log(`SIM_NOISE_PERCENT=${noisePercent}: GPU time per batch jittered, SIM_NOISE_SEED=${noiseSeed}`);
+  log(
+    `SIM_NOISE_PERCENT=${noisePercent}: GPU time per batch jittered, lasting about ${noiseSeconds} s, SIM_NOISE_SEED=${noiseSeed}`,
+  );
 if (requestedDefect.kind !== 'none') {
   log(
     defect.kind === 'none'
@@ -109,7 +114,7 @@ function statsBody() {
     model: args.model,
     lmcacheEnabled: lmcache !== null,
     defect: describeDefect(defect),
-    noise: { percent: noisePercent, seed: noiseSeed },
+    noise: { percent: noisePercent, seconds: noiseSeconds, seed: noiseSeed },
     requests: { ...counters },
     ...engine.stats(),
     costModel: costModelSummary(),
