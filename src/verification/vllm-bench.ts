@@ -69,6 +69,22 @@ export function verifyBench(runs: BenchRuns, limits: BenchLimits): Check[] {
   return checks;
 }
 
+/**
+ * A grey-zone repeat counts only if it measured the same workload: each passing completion or token-count check
+ * of the first pair is replaced by the first repeat pair that fails it. The throughput check is the median's.
+ */
+export function withRepeatsVerified(checks: Check[], repeats: readonly BenchRuns[], limits: BenchLimits): Check[] {
+  const repeatChecks = repeats.map((runs) => verifyBench(runs, limits));
+  return checks.map((check) => {
+    if (!check.passed || check.name === 'vllm_bench.throughput') return check;
+    for (const [index, verified] of repeatChecks.entries()) {
+      const failed = verified.find((other) => other.name === check.name && !other.passed);
+      if (failed) return { ...failed, detail: `Grey-zone repeat ${index + 1}: ${failed.detail}` };
+    }
+    return check;
+  });
+}
+
 function runChecks(key: string, label: string, run: BenchRun | undefined, limits: BenchLimits): Check[] {
   const completed = `vllm_bench.${key}.completed`;
   const inputTokens = `vllm_bench.${key}.total_input_tokens`;

@@ -4,7 +4,13 @@ import { describe, it } from 'node:test';
 
 import { OutputParseError } from '../../src/verification/errors.js';
 import type { Check } from '../../src/report/types.js';
-import { parseBenchResult, verifyBench, type BenchResult, type BenchRun } from '../../src/verification/vllm-bench.js';
+import {
+  parseBenchResult,
+  verifyBench,
+  withRepeatsVerified,
+  type BenchResult,
+  type BenchRun,
+} from '../../src/verification/vllm-bench.js';
 
 /** Saved by the real `vllm bench serve` (PyPI vllm 0.33) against the sim: 20 random prompts of 2000 tokens (see README there). */
 function fixture(name: string): BenchResult {
@@ -249,5 +255,28 @@ describe('verifyBench', () => {
       LIMITS,
     );
     assert.match(byName(frames, 'vllm_bench.same_input_tokens').detail!, /their chat frames are 3 and 0 tokens\.$/);
+  });
+});
+
+describe('withRepeatsVerified', () => {
+  const good = { baseline: run(result(1000)), lmcache: run(result(990)) };
+
+  it('keeps the first pair’s checks when every repeat measured the same workload', () => {
+    const first = verifyBench(good, LIMITS);
+    assert.deepEqual(withRepeatsVerified(first, [good, good], LIMITS), first);
+  });
+
+  it('fails a completion check that a repeat pair failed, naming the repeat', () => {
+    const short = { ...good, lmcache: run({ ...result(990), completed: 18, total_input_tokens: 36000 }) };
+    const checks = withRepeatsVerified(verifyBench(good, LIMITS), [good, short], LIMITS);
+    const completed = byName(checks, 'vllm_bench.lmcache.completed');
+    assert.equal(completed.passed, false);
+    assert.match(completed.detail!, /^Grey-zone repeat 2: 18 of 20 LMCache requests completed/);
+    assert.equal(byName(checks, 'vllm_bench.baseline.completed').passed, true);
+    // The throughput check stays the caller's (the median's), whatever a repeat's own ratio was.
+    assert.deepEqual(
+      byName(checks, 'vllm_bench.throughput'),
+      byName(verifyBench(good, LIMITS), 'vllm_bench.throughput'),
+    );
   });
 });
