@@ -8,7 +8,9 @@
  * The activities run here as they do in a worker, in an activity context of their own (no workflow: a trial is
  * a stage run again on the same servers, which the workflow does not offer outside a held run).
  */
+import { appendFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Server } from 'node:net';
+import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { buildImage } from '../activities/build.js';
@@ -20,7 +22,13 @@ import { runVllmBench } from '../activities/vllm-bench.js';
 import { inputFromEnv } from '../config/env.js';
 import { resolveConfig, type Config, type ConfigInput } from '../config/schema.js';
 import { formatNumber } from '../verification/format.js';
-import { judgeTrial, powerLines, type StageTrial, type TrialVerdict } from '../verification/power.js';
+import {
+  judgeTrial,
+  PERFORMANCE_CHECKS,
+  powerLines,
+  type StageTrial,
+  type TrialVerdict,
+} from '../verification/power.js';
 
 /**
  * A light workload, so that 30 trials of two conditions take about 20 minutes on a shared 2-core machine; any of
@@ -74,6 +82,8 @@ async function condition(base: ConfigInput, defect: string, trials: number): Pro
   );
   const input = { config, workflowId };
   const verdicts: TrialVerdict[] = [];
+  // Every trial's figures, so that another rule (a narrower zone, fewer repeats) can be judged on the same samples.
+  const trialsFile = path.join(config.resultsDir, 'check-power-trials.jsonl');
   try {
     await activity(launchContainers, input);
     await activity(waitForHealth, input);
@@ -87,6 +97,11 @@ async function condition(base: ConfigInput, defect: string, trials: number): Pro
       }
       const verdict = judgeTrial(stages);
       verdicts.push(verdict);
+      const performanceChecks = stages
+        .flatMap((stage) => stage.checks)
+        .filter((check) => (PERFORMANCE_CHECKS as readonly string[]).includes(check.name))
+        .map(({ name, passed, value, limit, samples }) => ({ name, passed, value, limit, samples }));
+      await appendFile(trialsFile, `${JSON.stringify({ defect, trial, ...verdict, checks: performanceChecks })}\n`);
       const figures = stages
         .flatMap((stage) => stage.checks)
         .filter((check) => check.samples)
@@ -101,6 +116,7 @@ async function condition(base: ConfigInput, defect: string, trials: number): Pro
   } finally {
     await activity(cleanupContainers, { workflowId, resultsDir: config.resultsDir });
   }
+  process.stderr.write(`check-power: ${defect}: every trial's figures are in ${trialsFile}\n`);
   return verdicts;
 }
 
