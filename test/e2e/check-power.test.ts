@@ -4,6 +4,7 @@
  * servers it launched are gone. The rates themselves are the 30-trial run's business (README).
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { execa } from 'execa';
 import { containersOf } from '../../src/docker/containers.js';
@@ -49,6 +50,23 @@ describe('scripts/check-power.sh, short', { timeout: 300_000 }, () => {
       run.stderr.match(/^check-power: .* trial \d+\/3: single (pass|FAIL), grey (pass|FAIL)/gm)?.length,
       2 * TRIALS,
     );
+    // Each condition's trials are kept with their figures, so another rule can be judged on the same samples.
+    const trialFiles = [...run.stderr.matchAll(/^check-power: (\S+): every trial's figures are in (\S+)$/gm)];
+    assert.deepEqual(
+      trialFiles.map((match) => match[1]),
+      ['none', 'slow-store:8'],
+    );
+    for (const [, defect, file] of trialFiles) {
+      const trials = (await readFile(file, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { defect: string; trial: number; checks: Array<{ name: string }> });
+      assert.deepEqual(
+        trials.map((trial) => [trial.defect, trial.trial]),
+        Array.from({ length: TRIALS }, (_, index) => [defect, index + 1]),
+      );
+      for (const trial of trials) assert.ok(trial.checks.some((check) => check.name === 'vllm_bench.throughput'));
+    }
     const left = (await containersOf()).filter((container) => container.workflowId.startsWith(`check-power-`));
     assert.deepEqual(
       left.map((container) => container.name),
