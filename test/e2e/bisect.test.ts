@@ -23,17 +23,23 @@ import { removeStrayContainers } from './harness.js';
 const TASK_QUEUE = `e2e-bisect-${process.pid}`;
 /**
  * The lightest probe that still shows slow-load: long doc QA alone, 4 documents that overflow a 4000-token sim GPU
- * cache, so the query round loads from LMCache and slow-load's loads put its TTFT over the sim's 0.2 s limit.
+ * cache, so the query round loads from LMCache and slow-load's loads put its TTFT (about 2.5 s) over the limit.
+ * The limit is 1 s, not the sim's 0.2 s: a good commit's TTFT (about 0.08 s) reaches 0.27 s when the suite's other
+ * end-to-end files load the machine, and the bisect must not take that for the regression.
  */
+const TTFT_LIMIT_SECONDS = 1;
 const PROBE: ConfigInput = {
   profile: 'sim',
   stages: ['build', 'launch', 'health', 'long_doc_qa'],
   numDocuments: 4,
   simGpuCacheTokens: 4000,
+  maxLmcacheTtft: TTFT_LIMIT_SECONDS,
 };
 const CHECK = { check: 'long_doc_qa.query_ttft_per_prompt' };
-/** slow-load:<ms>'s strength that puts a probe's query TTFT near 0.2 s (about 0.1 s more at 40 ms: a query loads a few chunks). */
-const BORDERLINE_MS = 40;
+/** A figure limit between a good commit's TTFT under load (0.27 s at most seen) and plain slow-load's. */
+const FIGURE_LIMIT_SECONDS = 0.5;
+/** slow-load:<ms>'s strength that puts a probe's query TTFT near 0.5 s (a query loads a few chunks, each MS slower). */
+const BORDERLINE_MS = 170;
 
 type HistoryEvent = {
   eventType: string;
@@ -122,6 +128,7 @@ describe('bisect end to end', { timeout: 1_500_000 }, () => {
           STAGES: PROBE.stages!.join(','),
           NUM_DOCUMENTS: String(PROBE.numDocuments),
           SIM_GPU_CACHE_TOKENS: String(PROBE.simGpuCacheTokens),
+          MAX_LMCACHE_TTFT: String(TTFT_LIMIT_SECONDS),
           LMCACHE_REPO_DIR: repo.dir,
           BISECT_PARALLEL_PROBES: '1',
         },
@@ -172,13 +179,13 @@ describe('bisect end to end', { timeout: 1_500_000 }, () => {
   });
 
   it('a figure near its limit is probed again and decided by the median; bisect.md says why', async () => {
-    // Commit 1 slows each load by BORDERLINE_MS: its TTFT lands near the 0.2 s limit, inside a 40 % noise band that
-    // the good end (about 0.08 s) and the plain slow-load commit (about 2.6 s) stay out of.
+    // Commit 1 slows each load by BORDERLINE_MS: its TTFT lands near the 0.5 s limit, inside a 50 % noise band that
+    // the good end (about 0.08 s, 0.27 s under load) and the plain slow-load commit (about 2.6 s) stay out of.
     const borderline = await makeSimRepo({ commits: 3, defectAt: { 1: `slow-load:${BORDERLINE_MS}`, 2: 'slow-load' } });
     try {
       const workflowId = `e2e-bisect-figure-${process.pid}`;
-      const predicate = { figure: 'queryTtft', op: '>', limit: 0.2 };
-      const input = { good: borderline.shas[0], bad: borderline.shas[2], predicate, noisePercent: 40, repeats: 2 };
+      const predicate = { figure: 'queryTtft', op: '>', limit: FIGURE_LIMIT_SECONDS };
+      const input = { good: borderline.shas[0], bad: borderline.shas[2], predicate, noisePercent: 50, repeats: 2 };
       const run = await execute(workflowId, { ...input, config: { ...PROBE, lmcacheRepoDir: borderline.dir } });
       assert.equal(run.exitCode, 0, run.all);
       const result = await resultOf(workflowId);
@@ -186,10 +193,10 @@ describe('bisect end to end', { timeout: 1_500_000 }, () => {
       assert.ok(probe, JSON.stringify(result.probes, null, 2));
       assert.equal(probe.figures.length, 2, `samples ${probe.figures.join(', ')}`);
       assert.equal(probe.repeats?.length, 1);
-      assert.match(probe.repeated ?? '', /within 40 % of the 0\.2 limit; 2 samples/);
+      assert.match(probe.repeated ?? '', /within 50 % of the 0\.5 limit; 2 samples/);
       assert.ok([borderline.shas[1], borderline.shas[2]].includes(result.firstBad!.sha));
       const markdown = await readFile(`/tmp/lmcache_ci_results_${workflowId}/bisect.md`, 'utf8');
-      assert.match(markdown, /within 40 %/);
+      assert.match(markdown, /within 50 %/);
       assert.match(markdown, /charts\/bisect-query_ttft\.svg/);
     } finally {
       await rm(borderline.dir, { recursive: true, force: true });
