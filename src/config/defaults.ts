@@ -69,7 +69,7 @@ export const GPU_DEFAULTS: Omit<Config, 'buildId' | 'resultsDir' | 'randomSeed'>
   simGpuCacheTokens: 0,
   simNoisePercent: 0,
   simNoiseSeconds: 1,
-  greyZonePercent: 2,
+  greyZonePercent: 3,
   maxRepeats: 4,
   regressionMarginPercent: 10,
   historyRuns: 10,

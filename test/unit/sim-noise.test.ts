@@ -106,13 +106,13 @@ describe('SIM_NOISE_PERCENT', () => {
           SIM_NOISE_PERCENT: '3',
           SIM_NOISE_SECONDS: '30',
           RANDOM_SEED: '99',
-          GREY_ZONE_PERCENT: '3',
+          GREY_ZONE_PERCENT: '5',
           MAX_REPEATS: '0',
         }),
       },
       { workflowId: 'w' },
     );
     assert.deepEqual(simNoiseEnv(config), { SIM_NOISE_PERCENT: '3', SIM_NOISE_SECONDS: '30', SIM_NOISE_SEED: '99' });
-    assert.deepEqual([config.greyZonePercent, config.maxRepeats], [3, 0]);
+    assert.deepEqual([config.greyZonePercent, config.maxRepeats], [5, 0]);
   });
 });
