@@ -93,13 +93,24 @@ export function inGreyZone(figure: Figure, value: number): boolean {
 }
 
 /**
+ * Whether more samples could still change the verdict. Once more than half of the most samples a figure may take
+ * (1 + MAX_REPEATS) lie on one side of the limit, every median the rule could stop at lies on that side too:
+ * measuring on would cost time and decide the same.
+ */
+function verdictStillOpen(figure: Figure, samples: readonly number[], rule: GreyZoneRule): boolean {
+  const passing = samples.filter((value) => passes(figure, value)).length;
+  return Math.max(passing, samples.length - passing) <= (rule.maxRepeats + 1) / 2;
+}
+
+/**
  * Why another sample is needed after `samples`, or null when the figure is decided: its median is outside the
- * grey zone, or the repeats are spent. "first ratio 95.6 %, within 2 points of the 95 % limit".
+ * grey zone, the repeats are spent, or no further sample could change the verdict. "first ratio 95.6 %, within 2
+ * points of the 95 % limit".
  */
 export function repeatReason(figure: Figure, samples: readonly number[], rule: GreyZoneRule): string | null {
   if (samples.length === 0 || samples.length > rule.maxRepeats) return null;
   const centre = median(samples);
-  if (!inGreyZone(figure, centre)) return null;
+  if (!inGreyZone(figure, centre) || !verdictStillOpen(figure, samples, rule)) return null;
   const which = samples.length === 1 ? `first ${figure.label}` : `median ${figure.label} of ${samples.length}`;
   return (
     `${which} ${formatNumber(centre)}${figure.unit}, within ${figure.marginText} of the ` +

@@ -4,14 +4,17 @@ import {
   bootstrapMedianInterval,
   describeSamples,
   latencyFigure,
+  inGreyZone,
   median,
   medianAbsoluteDeviation,
+  passes,
   ratioFigure,
   repeatReason,
   sampleUntilDecided,
   suggestedGreyZonePercent,
   summarize,
 } from '../../src/verification/grey-zone.js';
+import { normalDraw, seededRandom } from '../../src/sim/seeded-random.js';
 
 const RULE = { greyZonePercent: 2, maxRepeats: 4 };
 
@@ -61,8 +64,37 @@ describe('the grey zone', () => {
   it('repeats while the median stays in the zone, and stops after MAX_REPEATS more samples', () => {
     assert.match(repeatReason(ratio, [95.6, 94.4], RULE)!, /^median ratio of 2 95 %/);
     assert.equal(repeatReason(ratio, [95.6, 99, 99], RULE), null);
-    assert.equal(repeatReason(ratio, [95, 95, 95, 95, 95], RULE), null);
-    assert.notEqual(repeatReason(ratio, [95, 95, 95, 95], RULE), null);
+    assert.equal(repeatReason(ratio, [95.5, 94.5, 95.5, 94.5, 95], RULE), null);
+    assert.notEqual(repeatReason(ratio, [95.5, 94.5, 95.5, 94.5], RULE), null);
+  });
+
+  it('stops once more samples could not change the verdict: most of the allowed five on one side', () => {
+    // Three of at most five below 95 %: any median of four or five samples is below it too.
+    assert.equal(repeatReason(ratio, [94.5, 94, 94.8], RULE), null);
+    assert.equal(repeatReason(ratio, [95.5, 96, 95.2], RULE), null);
+    assert.notEqual(repeatReason(ratio, [94.5, 94, 95.8], RULE), null);
+    assert.notEqual(repeatReason(ratio, [94.5, 94], RULE), null);
+    // With two repeats allowed, two of three on one side decide.
+    assert.equal(repeatReason(ratio, [94.5, 94], { greyZonePercent: 2, maxRepeats: 2 }), null);
+  });
+
+  it('decides as measuring every allowed sample would, on 2000 random sequences', () => {
+    const random = seededRandom(19);
+    for (let trial = 0; trial < 2000; trial++) {
+      const centre = 92 + 6 * random();
+      const sequence = Array.from({ length: 5 }, () => centre + 3 * normalDraw(random));
+      // Without the early stop: repeat while the median is in the zone, until the repeats are spent.
+      let full = 1;
+      while (full < sequence.length && inGreyZone(ratio, median(sequence.slice(0, full)))) full++;
+      let early = 1;
+      while (repeatReason(ratio, sequence.slice(0, early), RULE) !== null) early++;
+      assert.ok(early <= full, `${sequence.join(', ')}`);
+      assert.equal(
+        passes(ratio, median(sequence.slice(0, early))),
+        passes(ratio, median(sequence.slice(0, full))),
+        `${sequence.join(', ')}: ${early} against ${full} samples`,
+      );
+    }
   });
 
   it('never repeats with MAX_REPEATS=0: the single-sample rule', () => {
@@ -109,8 +141,9 @@ describe('sampleUntilDecided', () => {
   });
 
   it('stops at 1 + MAX_REPEATS samples in a zone it never leaves', async () => {
-    const { asked, again } = measurer([95, 95, 95, 95, 95, 95]);
-    const sampled = await sampleUntilDecided({ sample: 95, seconds: 1 }, figures, RULE, again);
+    // Alternating sides of the limit, so the verdict stays open until the repeats are spent.
+    const { asked, again } = measurer([94.5, 95.5, 94.5, 95.5, 95, 95]);
+    const sampled = await sampleUntilDecided({ sample: 95.2, seconds: 1 }, figures, RULE, again);
     assert.equal(sampled.samples.length, 5);
     assert.deepEqual(asked, [1, 2, 3, 4]);
   });
