@@ -23,8 +23,8 @@ import { inputFromEnv } from '../config/env.js';
 import { resolveConfig, type Config, type ConfigInput } from '../config/schema.js';
 import { formatNumber } from '../verification/format.js';
 import {
+  isPerformanceCheck,
   judgeTrial,
-  PERFORMANCE_CHECKS,
   powerLines,
   type StageTrial,
   type TrialVerdict,
@@ -97,13 +97,12 @@ async function condition(base: ConfigInput, defect: string, trials: number): Pro
       }
       const verdict = judgeTrial(stages);
       verdicts.push(verdict);
-      const performanceChecks = stages
-        .flatMap((stage) => stage.checks)
-        .filter((check) => (PERFORMANCE_CHECKS as readonly string[]).includes(check.name))
+      const checks = stages.flatMap((stage) => stage.checks);
+      const performanceChecks = checks
+        .filter(isPerformanceCheck)
         .map(({ name, passed, value, limit, samples }) => ({ name, passed, value, limit, samples }));
       await appendFile(trialsFile, `${JSON.stringify({ defect, trial, ...verdict, checks: performanceChecks })}\n`);
-      const figures = stages
-        .flatMap((stage) => stage.checks)
+      const figures = checks
         .filter((check) => check.samples)
         .map((check) => `${check.name} ${check.samples!.values.map((value) => formatNumber(value)).join(', ')}`);
       process.stderr.write(

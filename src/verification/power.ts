@@ -12,6 +12,10 @@ export const PERFORMANCE_CHECKS = [
   'long_doc_qa.query_round_time_per_prompt',
 ] as const;
 
+export function isPerformanceCheck(check: Check): boolean {
+  return (PERFORMANCE_CHECKS as readonly string[]).includes(check.name);
+}
+
 export interface StageTrial {
   checks: Check[];
   /** The stage's wall time, repeats included. */
@@ -29,9 +33,8 @@ export interface TrialVerdict {
 }
 
 export function judgeTrial(stages: readonly StageTrial[]): TrialVerdict {
-  const performance = (check: Check) => (PERFORMANCE_CHECKS as readonly string[]).includes(check.name);
   const checks = stages.flatMap((stage) => stage.checks);
-  const measured = checks.filter(performance);
+  const measured = checks.filter(isPerformanceCheck);
   const greySeconds = stages.reduce((sum, stage) => sum + stage.seconds, 0);
   // A stage's figures share their repeats (one tool run measures both latencies): count each stage's once.
   const repeatSeconds = stages.reduce((sum, stage) => {
@@ -43,7 +46,7 @@ export function judgeTrial(stages: readonly StageTrial[]): TrialVerdict {
     greyFailed: measured.some((check) => !check.passed),
     singleSeconds: greySeconds - repeatSeconds,
     greySeconds,
-    otherFailures: checks.filter((check) => !performance(check) && !check.passed).map((check) => check.name),
+    otherFailures: checks.filter((check) => !isPerformanceCheck(check) && !check.passed).map((check) => check.name),
   };
 }
 
